@@ -1,0 +1,59 @@
+// Classifier: the one interface the application uses, whether the model runs here
+// (LocalClassifier: checkpoint + engine) or on Hugging Face (RemoteClassifier: Inference API).
+//
+// Classification is split in two so a pipeline can overlap them: prepare() is thread-safe and
+// runs on worker threads (preprocessing for local, packing the file bytes for remote); run()
+// takes a batch of prepared inputs and is called from one thread at a time.
+#pragma once
+
+#include <cstdint>
+#include <span>
+#include <string>
+#include <vector>
+
+#include "image/decode.h"
+
+namespace binscan {
+
+struct Prediction {
+  std::string label;
+  int class_id = -1;  // -1 when unknown (remote results carry only labels)
+  double score = 0;
+};
+
+struct Classification {
+  std::vector<Prediction> top;       // best first, ties in class-id order
+  std::vector<float> probabilities;  // every class (local only; empty for remote)
+};
+
+// One photo, as decoded once and shared by every model.
+struct ClassifyInput {
+  std::string name;                          // path, for messages
+  std::span<const std::uint8_t> file_bytes;  // the original file (what the remote API receives)
+  const DecodedImage* decoded = nullptr;     // oriented RGB (what the local engine receives)
+};
+
+struct PreparedInput {
+  std::string name;
+  std::vector<float> pixel_values;  // local: C*H*W
+  std::vector<std::uint8_t> bytes;  // remote: file content
+  std::string content_type;         // remote: e.g. image/jpeg
+};
+
+struct ModelInfo {
+  std::string id;        // "google/vit-base-patch16-224" or the directory given
+  std::string revision;  // commit hash, or "" for a plain local directory
+  std::vector<std::string> labels;  // id2label when known (local); empty for remote
+  bool remote = false;
+};
+
+class Classifier {
+ public:
+  virtual ~Classifier() = default;
+  virtual const ModelInfo& info() const = 0;
+  virtual PreparedInput prepare(const ClassifyInput& input) const = 0;
+  // Results in the order of `inputs`. Throws Error for failures of the whole batch.
+  virtual std::vector<Classification> run(std::span<const PreparedInput> inputs, int top_k) = 0;
+};
+
+}  // namespace binscan

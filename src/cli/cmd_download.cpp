@@ -1,0 +1,16 @@
+#include "cli/commands.h"
+
+namespace binscan::cli {
+
+// Placeholder until the subcommand is implemented.
+void add_download_command(CLI::App& app, Runner& run) {
+  auto* cmd = app.add_subcommand("download", "(not implemented yet)");
+  cmd->callback([&run] {
+    run = [] {
+      print_error("'download' is not implemented yet");
+      return 1;
+    };
+  });
+}
+
+}  // namespace binscan::cli

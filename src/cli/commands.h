@@ -1,0 +1,29 @@
+// Subcommands of the binscan program. Each lives in its own cmd_*.cpp: it declares its flags on
+// the CLI11 app and, when selected, stores in `run` the function that does the work and returns
+// the process exit code. Errors thrown as binscan::Error become one line on stderr in main.cpp.
+#pragma once
+
+#include <functional>
+#include <string>
+
+#include <CLI/CLI.hpp>
+
+namespace binscan::cli {
+
+using Runner = std::function<int()>;
+
+void add_info_command(CLI::App& app, Runner& run);
+void add_preprocess_command(CLI::App& app, Runner& run);
+void add_classify_command(CLI::App& app, Runner& run);
+void add_bench_command(CLI::App& app, Runner& run);
+void add_download_command(CLI::App& app, Runner& run);
+void add_models_command(CLI::App& app, Runner& run);
+void add_scan_command(CLI::App& app, Runner& run);
+void add_compare_command(CLI::App& app, Runner& run);
+void add_export_command(CLI::App& app, Runner& run);
+
+// Shared output helpers: "binscan: error: PATH: cause" / "binscan: warning: ..." on stderr.
+void print_error(const std::string& line);
+void print_warning(const std::string& line);
+
+}  // namespace binscan::cli

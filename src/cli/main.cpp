@@ -1,0 +1,61 @@
+// binscan — find trash bins in street photos with Hugging Face image classifiers.
+#include <csignal>
+#include <cstdio>
+#include <exception>
+#include <iostream>
+
+#include "cli/commands.h"
+#include "util/error.h"
+
+namespace binscan::cli {
+
+void print_error(const std::string& line) {
+  std::fprintf(stderr, "binscan: error: %s\n", format_error_line("", line).c_str());
+}
+
+void print_warning(const std::string& line) {
+  std::fprintf(stderr, "binscan: warning: %s\n", format_error_line("", line).c_str());
+}
+
+}  // namespace binscan::cli
+
+int main(int argc, char** argv) {
+  using namespace binscan;
+  CLI::App app{
+      "binscan finds trash bins in street photos with Hugging Face image classifiers\n"
+      "(google/vit-base-patch16-224, microsoft/resnet-50 and other ViT/ResNet checkpoints),\n"
+      "locally on the CPU or through the Hugging Face Inference API.\n\n"
+      "Start with:  binscan classify --model DIR_OR_ID photo.jpg\n"
+      "             binscan scan photos/ --model A --model B && binscan compare",
+      "binscan"};
+  app.set_version_flag("--version", std::string("binscan 0.1.0"));
+  app.require_subcommand(1);
+  app.fallthrough();
+
+  cli::Runner run;
+  cli::add_info_command(app, run);
+  cli::add_preprocess_command(app, run);
+  cli::add_classify_command(app, run);
+  cli::add_bench_command(app, run);
+  cli::add_download_command(app, run);
+  cli::add_models_command(app, run);
+  cli::add_scan_command(app, run);
+  cli::add_compare_command(app, run);
+  cli::add_export_command(app, run);
+
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::ParseError& e) {
+    return app.exit(e);
+  }
+  if (!run) return 0;
+  try {
+    return run();
+  } catch (const Error& e) {
+    cli::print_error(e.what());
+    return exit_code_for(e.kind());
+  } catch (const std::exception& e) {
+    cli::print_error(std::string("internal error: ") + e.what());
+    return exit_code_for(ErrorKind::kInternal);
+  }
+}

@@ -1,0 +1,54 @@
+// Decoding image files by content into RGB, the way transformers' load_image sees them
+// (PIL.Image.open -> ImageOps.exif_transpose -> convert("RGB")).
+#pragma once
+
+#include <cstdint>
+#include <filesystem>
+#include <optional>
+#include <span>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "image/exif.h"
+#include "image/image.h"
+
+namespace binscan {
+
+enum class ImageFormat { kJpeg, kPng, kWebp };
+std::string_view format_name(ImageFormat format);   // "JPEG", "PNG", "WEBP"
+std::string_view mime_type(ImageFormat format);     // "image/jpeg", ...
+
+// Recognises a format by its magic bytes; nullopt when not an image we read.
+std::optional<ImageFormat> sniff_format(std::span<const std::uint8_t> bytes);
+
+// Refuse images above this many pixels, like Pillow's DecompressionBombError
+// (2 * Image.MAX_IMAGE_PIXELS = 2 * 89478485).
+inline constexpr std::int64_t kMaxImagePixels = 178956970;
+
+struct DecodeOptions {
+  std::int64_t max_pixels = kMaxImagePixels;
+  bool apply_orientation = true;  // exif_transpose, as transformers does before every model
+};
+
+struct DecodedImage {
+  Image image;            // RGB, orientation applied when DecodeOptions::apply_orientation
+  ImageFormat format{};
+  int stored_width = 0;   // dimensions as stored in the file, before orientation
+  int stored_height = 0;
+  Exif exif;
+  std::vector<std::string> warnings;  // e.g. "ignored malformed EXIF: ..."
+};
+
+// Decodes bytes; `name` is used in error messages (normally the path).
+// Throws Error(kFormat / kUnsupported / kTooLarge) naming `name` and the cause.
+DecodedImage decode_image(std::span<const std::uint8_t> bytes, const std::string& name,
+                          const DecodeOptions& options = {});
+
+// read_file + decode_image.
+DecodedImage load_image(const std::filesystem::path& path, const DecodeOptions& options = {});
+
+// Returns the image transformed as PIL.ImageOps.exif_transpose does for orientation 1..8.
+Image apply_exif_orientation(const Image& image, int orientation);
+
+}  // namespace binscan

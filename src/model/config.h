@@ -1,0 +1,58 @@
+// config.json of a Hugging Face image-classification checkpoint: the architecture description
+// and every field that changes the computation.
+#pragma once
+
+#include <filesystem>
+#include <string>
+#include <variant>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+namespace binscan {
+
+// transformers' ACT2FN names we support.
+enum class Activation { kGelu, kGeluTanh /* gelu_new, gelu_pytorch_tanh, gelu_fast */, kRelu, kSilu, kQuickGelu };
+
+struct VitConfig {
+  int hidden_size = 768;
+  int num_hidden_layers = 12;
+  int num_attention_heads = 12;
+  int intermediate_size = 3072;
+  Activation hidden_act = Activation::kGelu;
+  double layer_norm_eps = 1e-12;
+  int image_size = 224;
+  int patch_size = 16;
+  int num_channels = 3;
+  bool qkv_bias = true;
+};
+
+struct ResNetConfig {
+  enum class LayerType { kBasic, kBottleneck };
+  int num_channels = 3;
+  int embedding_size = 64;
+  std::vector<int> hidden_sizes{256, 512, 1024, 2048};
+  std::vector<int> depths{3, 4, 6, 3};
+  LayerType layer_type = LayerType::kBottleneck;
+  Activation hidden_act = Activation::kRelu;
+  bool downsample_in_first_stage = false;
+  bool downsample_in_bottleneck = false;
+};
+
+enum class ProblemType { kSingleLabel, kMultiLabel, kRegression };
+
+struct ModelConfig {
+  std::string architecture;  // "ViTForImageClassification" | "ResNetForImageClassification"
+  std::variant<VitConfig, ResNetConfig> arch;
+  std::vector<std::string> id2label;  // index = class id; size = num_labels
+  ProblemType problem_type = ProblemType::kSingleLabel;
+
+  int num_labels() const { return static_cast<int>(id2label.size()); }
+  bool is_vit() const { return std::holds_alternative<VitConfig>(arch); }
+
+  // Throws Error(kConfig / kUnsupported) naming `source`.
+  static ModelConfig from_json(const nlohmann::json& json, const std::string& source);
+  static ModelConfig from_file(const std::filesystem::path& path);
+};
+
+}  // namespace binscan

@@ -1,0 +1,49 @@
+// Helpers shared by the test suites: where the shared photos are, temporary directories, and
+// running Python references (Debian's /usr/bin/python3 with torch, Pillow, numpy) or binscan.
+#pragma once
+
+#include <filesystem>
+#include <string>
+#include <vector>
+
+namespace binscan::test {
+
+std::filesystem::path shared_dir();     // ../shared (read-only)
+std::filesystem::path photos_dir();     // ../shared/data/photos
+std::filesystem::path source_dir();     // the repository root
+std::filesystem::path reference_dir();  // tests/reference (Python references)
+std::filesystem::path binscan_binary();
+std::vector<std::filesystem::path> all_photos();  // every JPEG under photos_dir(), sorted
+
+// The interpreter that has Debian's python3-torch/pil/numpy.
+inline constexpr const char* kPython = "/usr/bin/python3";
+
+// A fresh directory removed (recursively) when the object goes out of scope.
+class TempDir {
+ public:
+  TempDir();
+  ~TempDir();
+  TempDir(const TempDir&) = delete;
+  TempDir& operator=(const TempDir&) = delete;
+  const std::filesystem::path& path() const { return path_; }
+  std::filesystem::path operator/(const std::string& name) const { return path_ / name; }
+
+ private:
+  std::filesystem::path path_;
+};
+
+struct CommandResult {
+  int exit_code = -1;  // 128+signal when killed by a signal
+  std::string out;
+  std::string err;
+};
+
+// Runs argv (no shell) with optional extra environment entries "K=V"; captures stdout/stderr.
+CommandResult run_command(const std::vector<std::string>& argv,
+                          const std::vector<std::string>& extra_env = {});
+
+// Runs `/usr/bin/python3 tests/reference/<script> args...`; fails the test (ADD_FAILURE) and
+// returns the result when the script exits non-zero.
+CommandResult run_python(const std::string& script, const std::vector<std::string>& args);
+
+}  // namespace binscan::test

@@ -1,0 +1,54 @@
+#include <gtest/gtest.h>
+
+#include <filesystem>
+#include <fstream>
+
+#include "support/test_support.h"
+#include "util/error.h"
+#include "util/file.h"
+#include "util/tensor.h"
+
+namespace binscan {
+namespace {
+
+TEST(Error, FormatsOneLineNamingTheSubject) {
+  const Error e(ErrorKind::kFormat, "a/b.jpg", "truncated\nJPEG data");
+  EXPECT_STREQ(e.what(), "a/b.jpg: truncated JPEG data");
+  EXPECT_EQ(e.kind(), ErrorKind::kFormat);
+}
+
+TEST(WriteFileAtomically, LeavesNothingWhenTheWriterFails) {
+  test::TempDir dir;
+  const auto target = dir / "out.bin";
+  EXPECT_THROW(write_file_atomically(target,
+                                     [&](std::FILE*) {
+                                       throw Error(ErrorKind::kIo, target.string(), "boom");
+                                     }),
+               Error);
+  EXPECT_TRUE(std::filesystem::is_empty(dir.path()));
+}
+
+TEST(ReadFile, NamesTheMissingPath) {
+  try {
+    read_file("/nonexistent/x.jpg");
+    FAIL();
+  } catch (const Error& e) {
+    EXPECT_NE(std::string(e.what()).find("/nonexistent/x.jpg"), std::string::npos);
+  }
+}
+
+TEST(WriteNpy, NumpyReadsShapeAndValues) {
+  test::TempDir dir;
+  Tensor t({1, 3, 2, 2});
+  for (std::size_t i = 0; i < t.data.size(); ++i) t.data[i] = static_cast<float>(i) * 0.5f - 1.0f;
+  write_npy(dir / "t.npy", t);
+  const auto r = test::run_command(
+      {test::kPython, "-c",
+       "import numpy as np,sys; a=np.load(sys.argv[1]); print(a.dtype, a.shape, float(a.sum()))",
+       (dir / "t.npy").string()});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_EQ(r.out, "float32 (1, 3, 2, 2) 21.0\n");
+}
+
+}  // namespace
+}  // namespace binscan
