@@ -16,8 +16,8 @@
 namespace binscan {
 
 enum class ImageFormat { kJpeg, kPng, kWebp };
-std::string_view format_name(ImageFormat format);   // "JPEG", "PNG", "WEBP"
-std::string_view mime_type(ImageFormat format);     // "image/jpeg", ...
+std::string_view format_name(ImageFormat format);  // "JPEG", "PNG", "WEBP"
+std::string_view mime_type(ImageFormat format);    // "image/jpeg", ...
 
 // Recognises a format by its magic bytes; nullopt when not an image we read.
 std::optional<ImageFormat> sniff_format(std::span<const std::uint8_t> bytes);
@@ -32,9 +32,9 @@ struct DecodeOptions {
 };
 
 struct DecodedImage {
-  Image image;            // RGB, orientation applied when DecodeOptions::apply_orientation
+  Image image;  // RGB, orientation applied when DecodeOptions::apply_orientation
   ImageFormat format{};
-  int stored_width = 0;   // dimensions as stored in the file, before orientation
+  int stored_width = 0;  // dimensions as stored in the file, before orientation
   int stored_height = 0;
   Exif exif;
   std::vector<std::string> warnings;  // e.g. "ignored malformed EXIF: ..."
@@ -50,5 +50,24 @@ DecodedImage load_image(const std::filesystem::path& path, const DecodeOptions& 
 
 // Returns the image transformed as PIL.ImageOps.exif_transpose does for orientation 1..8.
 Image apply_exif_orientation(const Image& image, int orientation);
+
+// What a file is without decoding its pixels: format, dimensions and EXIF, read from the headers
+// only (fast; used by `binscan info`). A truncated pixel stream is not noticed here — decode_image
+// notices it.
+struct ImageInfo {
+  ImageFormat format{};
+  int stored_width = 0;  // as stored in the file
+  int stored_height = 0;
+  int width = 0;  // as displayed, after the EXIF orientation (swapped for orientations 5..8)
+  int height = 0;
+  Exif exif;
+  std::vector<std::string> warnings;
+};
+
+// Throws like decode_image (kFormat / kUnsupported / kTooLarge) for what the headers reveal.
+ImageInfo probe_image(std::span<const std::uint8_t> bytes, const std::string& name,
+                      std::int64_t max_pixels = kMaxImagePixels);
+ImageInfo probe_image_file(const std::filesystem::path& path,
+                           std::int64_t max_pixels = kMaxImagePixels);
 
 }  // namespace binscan
