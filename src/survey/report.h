@@ -1,0 +1,30 @@
+// The self-contained HTML report of a comparison: one file that works offline (no CDN, no
+// external requests), thumbnails embedded as data: URIs, each model's top-5 as bars, the groups
+// where the models disagree ("only A", "only B") and "neither" first, sortable tables.
+#pragma once
+
+#include <cstdint>
+#include <functional>
+#include <optional>
+#include <span>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "survey/compare.h"
+
+namespace binscan {
+
+struct ReportOptions {
+  std::string title = "binscan: trash bins found by each model";
+  std::string database;  // shown in the header
+  // Returns a JPEG thumbnail of the photo (its bytes), or nullopt when unavailable.
+  std::function<std::optional<std::vector<std::uint8_t>>(const PhotoRecord&)> thumbnail;
+};
+
+std::string render_html_report(const Comparison& comparison, const ReportOptions& options);
+
+std::string base64_encode(std::span<const std::uint8_t> bytes);
+std::string html_escape(std::string_view s);
+
+}  // namespace binscan
