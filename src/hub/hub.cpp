@@ -225,7 +225,7 @@ class HubSession {
       // fail.
       auto cached = lookup_cache(filename, revision);
       if (cached.state != CacheLookup::kUnknown) {
-        warnings_.push_back(http::display_url(url) + ": HTTP " + std::to_string(head.status) +
+        warnings_.push_back(std::string(http_error(head, url, filename, revision).what()) +
                             "; using the cached snapshot " + cached.commit + " of " + repo_id_);
         return take(cached, revision);
       }
@@ -372,61 +372,67 @@ class HubSession {
 
   [[noreturn]] void throw_http_error(const http::Response& r, const std::string& url,
                                      const std::string& filename, const std::string& revision) {
+    throw http_error(r, url, filename, revision);
+  }
+
+  // The error an HTTP failure status means, in words saying what to do about it.
+  Error http_error(const http::Response& r, const std::string& url, const std::string& filename,
+                   const std::string& revision) const {
     const std::string shown = http::display_url(url);
     const std::string code = r.header("x-error-code");
     std::string server = r.header("x-error-message");
     server = server.empty() ? "" : " (server: " + short_text(server) + ")";
     const std::string status = "HTTP " + std::to_string(r.status);
     if (code == "GatedRepo" || (r.status == 403 && server.find("gated") != std::string::npos)) {
-      throw Error(ErrorKind::kAuth, shown,
-                  status + ": " + repo_id_ + " is a gated model; accept its conditions at " +
-                      endpoint_ + "/" + repo_id_ +
-                      " while logged in, and use a token of that account (" +
-                      (token_ ? "the token found was not granted access" : "no token was found") +
-                      ")" + server);
+      return Error(ErrorKind::kAuth, shown,
+                   status + ": " + repo_id_ + " is a gated model; accept its conditions at " +
+                       endpoint_ + "/" + repo_id_ +
+                       " while logged in, and use a token of that account (" +
+                       (token_ ? "the token found was not granted access" : "no token was found") +
+                       ")" + server);
     }
     switch (r.status) {
       case 401:
         if (token_) {
-          throw Error(ErrorKind::kAuth, shown,
-                      status +
-                          ": the token was rejected (invalid or expired, or without access to " +
-                          repo_id_ + "); check it at " + kTokenPage + server);
+          return Error(ErrorKind::kAuth, shown,
+                       status +
+                           ": the token was rejected (invalid or expired, or without access to " +
+                           repo_id_ + "); check it at " + kTokenPage + server);
         }
-        throw Error(
+        return Error(
             ErrorKind::kAuth, shown,
             status + ": authentication required — " + repo_id_ +
                 " does not exist or is private or gated, and no token was found; create one at " +
                 kTokenPage + " and pass it with HF_TOKEN, --token-file or `huggingface-cli login`" +
                 server);
       case 403:
-        throw Error(ErrorKind::kAuth, shown,
-                    status + ": access to " + repo_id_ + " denied; " +
-                        (token_ ? "the token lacks the permission, check it at "
-                                : "no token was found; create one at ") +
-                        kTokenPage + server);
+        return Error(ErrorKind::kAuth, shown,
+                     status + ": access to " + repo_id_ + " denied; " +
+                         (token_ ? "the token lacks the permission, check it at "
+                                 : "no token was found; create one at ") +
+                         kTokenPage + server);
       case 404:
         if (code == "RevisionNotFound") {
-          throw Error(ErrorKind::kNotFound, shown,
-                      status + ": " + repo_id_ + " has no revision '" + revision + "'" + server);
+          return Error(ErrorKind::kNotFound, shown,
+                       status + ": " + repo_id_ + " has no revision '" + revision + "'" + server);
         }
         if (code == "RepoNotFound") {
-          throw Error(ErrorKind::kNotFound, shown,
-                      status + ": no model " + repo_id_ + " on " + endpoint_ +
-                          " (if it is private, pass a token)" + server);
+          return Error(ErrorKind::kNotFound, shown,
+                       status + ": no model " + repo_id_ + " on " + endpoint_ +
+                           " (if it is private, pass a token)" + server);
         }
-        throw Error(ErrorKind::kNotFound, shown,
-                    status + ": " + repo_id_ + " has no file " + filename + " at revision '" +
-                        revision + "'" + server);
+        return Error(ErrorKind::kNotFound, shown,
+                     status + ": " + repo_id_ + " has no file " + filename + " at revision '" +
+                         revision + "'" + server);
       case 429:
-        throw Error(ErrorKind::kNetwork, shown,
-                    status + ": rate limited by the Hub; try again later");
+        return Error(ErrorKind::kNetwork, shown,
+                     status + ": rate limited by the Hub; try again later");
       default:
         if (r.status >= 500) {
-          throw Error(ErrorKind::kNetwork, shown,
-                      status + ": server error at the Hub; try again later" + server);
+          return Error(ErrorKind::kNetwork, shown,
+                       status + ": server error at the Hub; try again later" + server);
         }
-        throw Error(ErrorKind::kNetwork, shown, "unexpected " + status + server);
+        return Error(ErrorKind::kNetwork, shown, "unexpected " + status + server);
     }
   }
 
