@@ -1,0 +1,75 @@
+// Engine-internal helpers around oneDNN: the CPU engine, strict-fp32 primitive attributes,
+// activations as eltwise post-ops, weight preparation (reorder into the layout a primitive chose)
+// and the OpenMP thread count. Not part of the engine's public interface.
+#pragma once
+
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <oneapi/dnnl/dnnl.hpp>
+#include <string>
+#include <vector>
+
+#include "model/config.h"
+
+namespace binscan::engine_internal {
+
+// Where the engines get their parameters: the tensor `name` as float32 with the given shape
+// (transformers' names and shapes). Throws Error(kCheckpoint) when missing or mis-shaped.
+// Checkpoint weights in production, synthetic ones in benchmarks of the engine alone.
+using WeightLoader = std::function<std::vector<float>(const std::string& name,
+                                                      const std::vector<std::int64_t>& shape)>;
+
+using dims = dnnl::memory::dims;
+using dt = dnnl::memory::data_type;
+using tag = dnnl::memory::format_tag;
+
+dnnl::engine& cpu_engine();
+
+// Attributes every primitive starts from: fp32 math kept strict (no implicit bf16/tf32 down-
+// conversion even if ONEDNN_DEFAULT_FPMATH_MODE says otherwise) so results match PyTorch.
+dnnl::primitive_attr strict_attr();
+dnnl::primitive_attr strict_attr(const dnnl::post_ops& ops);
+
+// Appends transformers' ACT2FN[act] as an eltwise post-op (exactly the same function: gelu ->
+// gelu_erf, gelu_new/gelu_pytorch_tanh -> gelu_tanh, silu -> swish(1), quick_gelu -> swish(1.702)).
+void append_activation(dnnl::post_ops& ops, Activation act);
+
+// A plain row-major f32 descriptor.
+dnnl::memory::desc plain_desc(const dims& shape);
+
+// Copies `plain` (laid out as `from`) into a new buffer in layout `to` (a reorder when the
+// layouts differ). The returned memory owns its buffer; `plain` can be freed afterwards.
+dnnl::memory prepare_weights(const std::vector<float>& plain, const dnnl::memory::desc& from,
+                             const dnnl::memory::desc& to);
+
+// A memory over a caller-owned buffer (oneDNN does not write to inputs; the const_cast only
+// satisfies its C API).
+dnnl::memory wrap(const dnnl::memory::desc& desc, const float* data);
+
+// Sets the number of OpenMP threads oneDNN (and our own loops) use on the calling thread.
+void set_threads(int threads);
+
+// Runs `fn`, turning oneDNN's exceptions into Error(kInternal) naming `what`.
+void run_guarded(const std::string& what, const std::function<void()>& fn);
+
+// The size in floats of a descriptor's buffer (including any padding of blocked layouts).
+std::size_t float_count(const dnnl::memory::desc& desc);
+
+// A float buffer aligned for oneDNN's vector loads, shared by several memory objects.
+class Buffer {
+ public:
+  Buffer() = default;
+  explicit Buffer(std::size_t floats);
+  float* data() const { return data_.get(); }
+  std::size_t size() const { return size_; }
+
+ private:
+  struct Free {
+    void operator()(float* p) const;
+  };
+  std::unique_ptr<float, Free> data_;
+  std::size_t size_ = 0;
+};
+
+}  // namespace binscan::engine_internal

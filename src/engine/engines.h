@@ -1,0 +1,22 @@
+// The two architectures' engines, built from a config and a weight loader (engine-internal).
+#pragma once
+
+#include <memory>
+
+#include "engine/dnnl_support.h"
+#include "engine/engine.h"
+#include "model/config.h"
+
+namespace binscan::engine_internal {
+
+// ViTForImageClassification. `threads` > 0.
+std::unique_ptr<Engine> make_vit_engine(const VitConfig& config, int num_labels,
+                                        const WeightLoader& load, int threads);
+
+// ResNetForImageClassification. Weight layouts are chosen for input images of
+// ref_height x ref_width (the processor's output size); other sizes work too.
+std::unique_ptr<Engine> make_resnet_engine(const ResNetConfig& config, int num_labels,
+                                           const WeightLoader& load, int threads, int ref_height,
+                                           int ref_width);
+
+}  // namespace binscan::engine_internal

@@ -1,0 +1,400 @@
+// ResNetForImageClassification (transformers' modeling_resnet.py, eval mode) on oneDNN.
+//
+// Every ResNetConvLayer is one convolution primitive: BatchNorm folded into the weights and a
+// bias, the activation fused as an eltwise post-op, and for the last conv of a residual block
+// the residual add fused as a sum post-op (the conv writes onto the shortcut's output, or onto
+// the block input itself for an identity shortcut) followed by the block's activation.
+// Layouts are oneDNN's choice ("any"): weights are reordered once into the layout chosen for
+// the reference input size; activations stay in the primitives' preferred layout (NHWC for the
+// AVX-512 brgemm convolutions) with a reorder inserted only where a consumer wants another one
+// (the NCHW input, and wherever oneDNN's choices disagree). Activation buffers are slots reused
+// as soon as a value is dead, sized for the largest value each slot ever holds.
+#include <array>
+#include <cmath>
+#include <cstring>
+#include <map>
+#include <optional>
+#include <string>
+#include <tuple>
+#include <unordered_map>
+
+#include "engine/engines.h"
+#include "util/error.h"
+
+namespace binscan::engine_internal {
+namespace {
+
+using dnnl::memory;
+
+constexpr double kBatchNormEps = 1e-5;  // nn.BatchNorm2d's default; transformers keeps it
+
+// A ResNetConvLayer (or ResNetShortCut): conv without bias + BatchNorm2d (+ activation).
+struct Conv {
+  std::string name;  // module path, for messages
+  memory::dim in = 0, out = 0, kernel = 1, stride = 1;
+  memory weights;  // folded, in the layout chosen for the reference input
+  memory bias;     // folded BatchNorm shift [out]
+  std::optional<Activation> act;
+  bool residual = false;  // adds the destination's previous content (sum) before `act`
+
+  memory::dim pad() const { return kernel / 2; }
+  memory::dim out_size(memory::dim in_size) const {
+    return (in_size + 2 * pad() - kernel) / stride + 1;
+  }
+};
+
+struct Block {
+  std::optional<Conv> shortcut;
+  std::vector<Conv> convs;  // the last one carries `residual` and the block's activation
+};
+
+dnnl::convolution_forward::primitive_desc conv_pd(const Conv& c, const memory::desc& src,
+                                                  const memory::desc& weights,
+                                                  const memory::desc& dst) {
+  dnnl::post_ops ops;
+  if (c.residual) ops.append_sum(1.f);
+  if (c.act) append_activation(ops, *c.act);
+  const memory::desc bias = plain_desc({c.out});
+  // Symmetric padding: oneDNN then derives PyTorch's floor((in + 2p - k) / s) + 1 output size.
+  return dnnl::convolution_forward::primitive_desc(
+      dnnl::convolution_forward::desc(dnnl::prop_kind::forward_inference,
+                                      dnnl::algorithm::convolution_direct, src, weights, bias, dst,
+                                      {c.stride, c.stride}, {c.pad(), c.pad()}, {c.pad(), c.pad()}),
+      strict_attr(ops), cpu_engine());
+}
+
+memory::desc any_desc(memory::dim n, memory::dim c, memory::dim h, memory::dim w) {
+  return memory::desc(dims{n, c, h, w}, dt::f32, tag::any);
+}
+
+class ResNetEngine final : public Engine {
+ public:
+  ResNetEngine(const ResNetConfig& config, int num_labels, const WeightLoader& load, int threads,
+               int ref_height, int ref_width);
+  Tensor forward(const Tensor& pixel_values) override;
+
+ private:
+  struct Step {
+    dnnl::primitive prim;
+    std::unordered_map<int, memory> args;
+  };
+  struct Plan {
+    std::vector<Buffer> slots;
+    std::vector<Step> steps;
+    memory input;   // wraps the caller's pixel_values at each call
+    Buffer logits;  // [n, labels]
+  };
+  using PlanKey = std::tuple<memory::dim, memory::dim, memory::dim>;
+
+  Conv load_conv(const WeightLoader& load, const std::string& prefix, memory::dim in,
+                 memory::dim out, memory::dim kernel, memory::dim stride,
+                 std::optional<Activation> act, bool residual, memory::dim& h, memory::dim& w);
+  Plan build_plan(memory::dim n, memory::dim h, memory::dim w) const;
+
+  ResNetConfig config_;
+  memory::dim labels_ = 0, features_ = 0;
+  int threads_;
+  Conv stem_;
+  std::vector<Block> blocks_;
+  memory classifier_w_, classifier_b_;
+  std::map<PlanKey, Plan> plans_;
+  dnnl::stream stream_;
+};
+
+Conv ResNetEngine::load_conv(const WeightLoader& load, const std::string& prefix, memory::dim in,
+                             memory::dim out, memory::dim kernel, memory::dim stride,
+                             std::optional<Activation> act, bool residual, memory::dim& h,
+                             memory::dim& w) {
+  Conv c;
+  c.name = prefix;
+  c.in = in;
+  c.out = out;
+  c.kernel = kernel;
+  c.stride = stride;
+  c.act = act;
+  c.residual = residual;
+  auto weight = load(prefix + ".convolution.weight", {out, in, kernel, kernel});
+  const auto gamma = load(prefix + ".normalization.weight", {out});
+  const auto beta = load(prefix + ".normalization.bias", {out});
+  const auto mean = load(prefix + ".normalization.running_mean", {out});
+  const auto var = load(prefix + ".normalization.running_var", {out});
+  // BN(conv(x)) = conv(x) * s + (beta - mean * s), s = gamma / sqrt(var + eps): computed in
+  // double, rounded once.
+  std::vector<float> bias(static_cast<std::size_t>(out));
+  const std::size_t per_out = static_cast<std::size_t>(in * kernel * kernel);
+  for (std::size_t o = 0; o < bias.size(); ++o) {
+    const double s =
+        static_cast<double>(gamma[o]) / std::sqrt(static_cast<double>(var[o]) + kBatchNormEps);
+    bias[o] = static_cast<float>(beta[o] - mean[o] * s);
+    for (std::size_t i = o * per_out; i < (o + 1) * per_out; ++i)
+      weight[i] = static_cast<float>(weight[i] * s);
+  }
+  const memory::dim oh = c.out_size(h), ow = c.out_size(w);
+  if (oh < 1 || ow < 1)
+    throw Error(ErrorKind::kUnsupported, prefix, "the input image is too small for this model");
+  // The layout oneDNN prefers at the reference size (batch 1); imposed on every other plan.
+  const auto pd = conv_pd(c, any_desc(1, in, h, w),
+                          memory::desc(dims{out, in, kernel, kernel}, dt::f32, tag::any),
+                          any_desc(1, out, oh, ow));
+  c.weights = prepare_weights(weight, plain_desc({out, in, kernel, kernel}), pd.weights_desc());
+  c.bias = prepare_weights(bias, plain_desc({out}), plain_desc({out}));
+  h = oh;
+  w = ow;
+  return c;
+}
+
+ResNetEngine::ResNetEngine(const ResNetConfig& c, int num_labels, const WeightLoader& load,
+                           int threads, int ref_height, int ref_width)
+    : config_(c), threads_(threads), stream_(cpu_engine()) {
+  if (c.hidden_sizes.empty() || c.depths.size() != c.hidden_sizes.size() || c.embedding_size <= 0 ||
+      c.num_channels <= 0)
+    throw Error(ErrorKind::kConfig, "config.json",
+                "hidden_sizes and depths must be non-empty and of equal length");
+  for (std::size_t i = 0; i < c.depths.size(); ++i) {
+    const int reduction = c.layer_type == ResNetConfig::LayerType::kBottleneck ? 4 : 1;
+    if (c.depths[i] < 1 || c.hidden_sizes[i] < reduction)
+      throw Error(ErrorKind::kConfig, "config.json", "invalid ResNet stage dimensions");
+  }
+  if (num_labels <= 0) throw Error(ErrorKind::kConfig, "config.json", "the model has no labels");
+  labels_ = num_labels;
+  features_ = c.hidden_sizes.back();
+  set_threads(threads_);
+
+  run_guarded("ResNet weights", [&] {
+    memory::dim h = ref_height, w = ref_width;
+    // Embedder: conv 7x7/2 + BN + hidden_act (then the 3x3/2 max pool).
+    stem_ = load_conv(load, "resnet.embedder.embedder", c.num_channels, c.embedding_size, 7, 2,
+                      c.hidden_act, false, h, w);
+    h = (h + 2 - 3) / 2 + 1;
+    w = (w + 2 - 3) / 2 + 1;
+    const bool bottleneck = c.layer_type == ResNetConfig::LayerType::kBottleneck;
+    memory::dim in = c.embedding_size;
+    for (std::size_t s = 0; s < c.hidden_sizes.size(); ++s) {
+      const memory::dim out = c.hidden_sizes[s];
+      for (int j = 0; j < c.depths[s]; ++j) {
+        const std::string p =
+            "resnet.encoder.stages." + std::to_string(s) + ".layers." + std::to_string(j);
+        const memory::dim stride = j > 0 ? 1 : (s > 0 || c.downsample_in_first_stage ? 2 : 1);
+        const memory::dim block_in = j == 0 ? in : out;
+        Block b;
+        memory::dim bh = h, bw = w;
+        if (block_in != out || stride != 1) {
+          memory::dim sh = h, sw = w;
+          b.shortcut = load_conv(load, p + ".shortcut", block_in, out, 1, stride, std::nullopt,
+                                 false, sh, sw);
+        }
+        // Inner convs use ResNetConvLayer's default activation, relu; the block's own
+        // activation (after the residual add) is hidden_act.
+        if (bottleneck) {
+          const memory::dim r = out / 4;
+          // downsample_in_bottleneck moves the stride from the 3x3 to the first 1x1 conv.
+          const memory::dim s1 = c.downsample_in_bottleneck ? stride : 1;
+          const memory::dim s2 = c.downsample_in_bottleneck ? 1 : stride;
+          b.convs.push_back(load_conv(load, p + ".layer.0", block_in, r, 1, s1, Activation::kRelu,
+                                      false, bh, bw));
+          b.convs.push_back(
+              load_conv(load, p + ".layer.1", r, r, 3, s2, Activation::kRelu, false, bh, bw));
+          b.convs.push_back(
+              load_conv(load, p + ".layer.2", r, out, 1, 1, c.hidden_act, true, bh, bw));
+        } else {
+          b.convs.push_back(load_conv(load, p + ".layer.0", block_in, out, 3, stride,
+                                      Activation::kRelu, false, bh, bw));
+          b.convs.push_back(
+              load_conv(load, p + ".layer.1", out, out, 3, 1, c.hidden_act, true, bh, bw));
+        }
+        h = bh;
+        w = bw;
+        blocks_.push_back(std::move(b));
+      }
+      in = out;
+    }
+    auto cw = load("classifier.1.weight", {labels_, features_});
+    classifier_w_ = prepare_weights(cw, memory::desc(dims{features_, labels_}, dt::f32, tag::ba),
+                                    memory::desc(dims{features_, labels_}, dt::f32, tag::ba));
+    classifier_b_ = prepare_weights(load("classifier.1.bias", {labels_}), plain_desc({1, labels_}),
+                                    plain_desc({1, labels_}));
+  });
+}
+
+ResNetEngine::Plan ResNetEngine::build_plan(memory::dim n, memory::dim h, memory::dim w) const {
+  // Values are activations: a descriptor and the slot (buffer) holding them; slot -1 is the
+  // caller's input. Steps name their activation arguments by value until buffers exist.
+  struct Value {
+    memory::desc md;
+    int slot;
+  };
+  struct PendingStep {
+    dnnl::primitive prim;
+    std::vector<std::pair<int, int>> value_args;  // (DNNL_ARG_*, value)
+    std::unordered_map<int, memory> fixed_args;   // weights, bias
+  };
+  std::vector<Value> values;
+  std::vector<std::size_t> slot_floats;
+  std::vector<int> free_slots;
+  std::vector<PendingStep> pending;
+
+  const auto new_value = [&](const memory::desc& md) {
+    int slot;
+    if (!free_slots.empty()) {
+      slot = free_slots.back();
+      free_slots.pop_back();
+    } else {
+      slot = static_cast<int>(slot_floats.size());
+      slot_floats.push_back(0);
+    }
+    slot_floats[static_cast<std::size_t>(slot)] =
+        std::max(slot_floats[static_cast<std::size_t>(slot)], float_count(md));
+    values.push_back({md, slot});
+    return static_cast<int>(values.size()) - 1;
+  };
+  const auto release = [&](int value) {
+    const int slot = values[static_cast<std::size_t>(value)].slot;
+    if (slot >= 0) free_slots.push_back(slot);
+  };
+  const auto md_of = [&](int value) { return values[static_cast<std::size_t>(value)].md; };
+  // Brings `value` into layout `want` (a reorder step and a new value when they differ).
+  const auto ensure = [&](int value, const memory::desc& want) {
+    if (md_of(value) == want) return value;
+    const int v = new_value(want);
+    pending.push_back({dnnl::reorder(dnnl::reorder::primitive_desc(
+                           cpu_engine(), md_of(value), cpu_engine(), want, strict_attr())),
+                       {{DNNL_ARG_FROM, value}, {DNNL_ARG_TO, v}},
+                       {}});
+    return v;
+  };
+  // Adds a conv; returns its output value (`residual` itself when given). Does not release src.
+  memory::dim ch = h, cw = w;
+  const auto conv = [&](const Conv& c, int src, memory::dim& ih, memory::dim& iw,
+                        std::optional<int> residual) {
+    const memory::dim oh = c.out_size(ih), ow = c.out_size(iw);
+    if (oh < 1 || ow < 1)
+      throw Error(ErrorKind::kUnsupported, "pixel_values",
+                  "the input image is too small for this model");
+    const auto pd = conv_pd(c, any_desc(n, c.in, ih, iw), c.weights.get_desc(),
+                            residual ? md_of(*residual) : any_desc(n, c.out, oh, ow));
+    const int in = ensure(src, pd.src_desc());
+    const int out = residual ? *residual : new_value(pd.dst_desc());
+    pending.push_back({dnnl::convolution_forward(pd),
+                       {{DNNL_ARG_SRC, in}, {DNNL_ARG_DST, out}},
+                       {{DNNL_ARG_WEIGHTS, c.weights}, {DNNL_ARG_BIAS, c.bias}}});
+    if (in != src) release(in);
+    ih = oh;
+    iw = ow;
+    return out;
+  };
+
+  values.push_back({plain_desc({n, config_.num_channels, h, w}), -1});
+  int cur = conv(stem_, 0, ch, cw, std::nullopt);
+  {  // MaxPool2d(3, stride 2, padding 1), in whatever layout the stem produced.
+    const memory::dim oh = (ch + 2 - 3) / 2 + 1, ow = (cw + 2 - 3) / 2 + 1;
+    dnnl::pooling_forward::primitive_desc pd(
+        dnnl::pooling_forward::desc(
+            dnnl::prop_kind::forward_inference, dnnl::algorithm::pooling_max, md_of(cur),
+            any_desc(n, config_.embedding_size, oh, ow), {2, 2}, {3, 3}, {1, 1}, {1, 1}),
+        strict_attr(), cpu_engine());
+    const int out = new_value(pd.dst_desc());
+    pending.push_back({dnnl::pooling_forward(pd), {{DNNL_ARG_SRC, cur}, {DNNL_ARG_DST, out}}, {}});
+    release(cur);
+    cur = out;
+    ch = oh;
+    cw = ow;
+  }
+  for (const Block& b : blocks_) {
+    const int in = cur;
+    int residual = in;
+    if (b.shortcut) {
+      memory::dim sh = ch, sw = cw;
+      residual = conv(*b.shortcut, in, sh, sw, std::nullopt);
+    }
+    memory::dim bh = ch, bw = cw;
+    int t = in;
+    for (std::size_t k = 0; k < b.convs.size(); ++k) {
+      const bool last = k + 1 == b.convs.size();
+      const int next =
+          conv(b.convs[k], t, bh, bw, last ? std::optional<int>(residual) : std::nullopt);
+      if (t != in) release(t);
+      t = next;
+    }
+    if (residual != in) release(in);
+    cur = residual;
+    ch = bh;
+    cw = bw;
+  }
+  // AdaptiveAvgPool2d((1, 1)), then the classifier on the flattened features.
+  {
+    dnnl::pooling_forward::primitive_desc pd(
+        dnnl::pooling_forward::desc(dnnl::prop_kind::forward_inference,
+                                    dnnl::algorithm::pooling_avg_exclude_padding, md_of(cur),
+                                    any_desc(n, features_, 1, 1), {1, 1}, {ch, cw}, {0, 0}, {0, 0}),
+        strict_attr(), cpu_engine());
+    const int out = new_value(pd.dst_desc());
+    pending.push_back({dnnl::pooling_forward(pd), {{DNNL_ARG_SRC, cur}, {DNNL_ARG_DST, out}}, {}});
+    release(cur);
+    cur = ensure(out, plain_desc({n, features_, 1, 1}));
+  }
+  Plan plan;
+  plan.logits = Buffer(static_cast<std::size_t>(n * labels_));
+  const memory::desc logits_md = plain_desc({n, labels_});
+  dnnl::matmul::primitive_desc cls_pd(
+      dnnl::matmul::desc(plain_desc({n, features_}), classifier_w_.get_desc(),
+                         classifier_b_.get_desc(), logits_md),
+      strict_attr(), cpu_engine());
+
+  for (const std::size_t floats : slot_floats) plan.slots.emplace_back(floats);
+  std::vector<memory> mems;
+  for (const Value& v : values) {
+    if (v.slot < 0) {
+      mems.emplace_back(v.md, cpu_engine(), nullptr);
+    } else {
+      mems.emplace_back(v.md, cpu_engine(), plan.slots[static_cast<std::size_t>(v.slot)].data());
+    }
+  }
+  plan.input = mems[0];
+  for (PendingStep& ps : pending) {
+    Step s{std::move(ps.prim), std::move(ps.fixed_args)};
+    for (const auto& [arg, value] : ps.value_args)
+      s.args.emplace(arg, mems[static_cast<std::size_t>(value)]);
+    plan.steps.push_back(std::move(s));
+  }
+  const float* features =
+      plan.slots[static_cast<std::size_t>(values[static_cast<std::size_t>(cur)].slot)].data();
+  plan.steps.push_back({dnnl::matmul(cls_pd),
+                        {{DNNL_ARG_SRC, wrap(plain_desc({n, features_}), features)},
+                         {DNNL_ARG_WEIGHTS, classifier_w_},
+                         {DNNL_ARG_BIAS, classifier_b_},
+                         {DNNL_ARG_DST, wrap(logits_md, plan.logits.data())}}});
+  return plan;
+}
+
+Tensor ResNetEngine::forward(const Tensor& pixel_values) {
+  const auto& s = pixel_values.shape;
+  if (s.size() != 4 || s[0] < 1 || s[1] != config_.num_channels || s[2] < 1 || s[3] < 1 ||
+      pixel_values.data.size() != static_cast<std::size_t>(pixel_values.numel()))
+    throw Error(ErrorKind::kUnsupported, "pixel_values",
+                "expected [N, " + std::to_string(config_.num_channels) +
+                    ", H, W] for this model (the channel dimension must match the configuration)");
+  set_threads(threads_);
+  const memory::dim n = s[0];
+  Tensor logits({n, labels_});
+  run_guarded("ResNet forward", [&] {
+    const PlanKey key{n, s[2], s[3]};
+    auto it = plans_.find(key);
+    if (it == plans_.end()) it = plans_.emplace(key, build_plan(n, s[2], s[3])).first;
+    Plan& p = it->second;
+    p.input.set_data_handle(const_cast<float*>(pixel_values.data.data()));
+    for (const Step& step : p.steps) step.prim.execute(stream_, step.args);
+    stream_.wait();
+    std::memcpy(logits.data.data(), p.logits.data(), logits.data.size() * sizeof(float));
+  });
+  return logits;
+}
+
+}  // namespace
+
+std::unique_ptr<Engine> make_resnet_engine(const ResNetConfig& config, int num_labels,
+                                           const WeightLoader& load, int threads, int ref_height,
+                                           int ref_width) {
+  return std::make_unique<ResNetEngine>(config, num_labels, load, threads, ref_height, ref_width);
+}
+
+}  // namespace binscan::engine_internal

@@ -1,0 +1,460 @@
+// ViTForImageClassification (transformers' modeling_vit.py, eval mode) on oneDNN.
+//
+// Activations stay plain row-major [tokens, hidden] so every linear layer is one matmul
+// primitive over all tokens of the batch, with bias, GELU and the residual add fused as
+// post-ops; weights are reordered once into the blocked layout the matmul prefers.
+// Attention uses strided views into the fused QKV output (no transposes): Q K^T per (image, head)
+// is one batched matmul with the 1/sqrt(d) scale fused, followed by the softmax primitive and a
+// second batched matmul writing the heads straight back into [tokens, hidden] order.
+// Only the CLS token is classified, so the last layer computes keys and values for every token
+// but queries, attention output and MLP for the CLS token alone: exact, and ~7% less work.
+#include <omp.h>
+
+#include <cmath>
+#include <cstring>
+#include <map>
+#include <string>
+#include <unordered_map>
+
+#include "engine/engines.h"
+#include "util/error.h"
+
+namespace binscan::engine_internal {
+namespace {
+
+using dnnl::matmul;
+using dnnl::memory;
+
+// nn.Linear prepared for the matmul primitive: the logical [in, out] matrix in oneDNN's
+// preferred layout, and the bias as [1, out] (absent for qkv_bias=false).
+struct Linear {
+  memory weights;
+  memory bias;
+  bool has_bias = false;
+};
+
+// The weight layout matmul prefers for [rows, in] x [in, out]. Chosen once for a reference row
+// count and then imposed on the primitives of every batch size, so the weights exist once.
+memory::desc preferred_weights(memory::dim rows, memory::dim in, memory::dim out) {
+  const memory::desc wei(dims{in, out}, dt::f32, tag::any);
+  matmul::primitive_desc pd(matmul::desc(plain_desc({rows, in}), wei, plain_desc({rows, out})),
+                            strict_attr(), cpu_engine());
+  return pd.weights_desc();
+}
+
+// `weight` is nn.Linear's [out, in] row-major, i.e. the [in, out] matrix in "ba" order.
+Linear make_linear(const std::vector<float>& weight, const std::vector<float>& bias, memory::dim in,
+                   memory::dim out, memory::dim ref_rows) {
+  Linear l;
+  l.weights = prepare_weights(weight, memory::desc(dims{in, out}, dt::f32, tag::ba),
+                              preferred_weights(ref_rows, in, out));
+  if (!bias.empty()) {
+    l.has_bias = true;
+    l.bias = prepare_weights(bias, plain_desc({1, out}), plain_desc({1, out}));
+  }
+  return l;
+}
+
+memory make_vector(const std::vector<float>& v) {
+  const auto n = static_cast<memory::dim>(v.size());
+  return prepare_weights(v, plain_desc({n}), plain_desc({n}));
+}
+
+struct LayerNorm {
+  memory gamma, beta;
+};
+
+struct EncoderLayer {
+  LayerNorm before, after;
+  Linear qkv;    // fused [H, 3H]: every layer but the last
+  Linear q, kv;  // the last layer: queries (CLS only) and fused keys/values [H, 2H]
+  Linear out, fc1, fc2;
+};
+
+// A matmul primitive for a Linear: src/dst descriptors fixed per batch size.
+matmul linear_primitive(const memory::desc& src, const Linear& lin, const memory::desc& dst,
+                        const dnnl::post_ops& ops = dnnl::post_ops()) {
+  const memory::desc wei = lin.weights.get_desc();
+  const matmul::desc d =
+      lin.has_bias ? matmul::desc(src, wei, lin.bias.get_desc(), dst) : matmul::desc(src, wei, dst);
+  return matmul(matmul::primitive_desc(d, strict_attr(ops), cpu_engine()));
+}
+
+void run_linear(dnnl::stream& s, const matmul& prim, const memory& src, const Linear& lin,
+                const memory& dst) {
+  std::unordered_map<int, memory> args{
+      {DNNL_ARG_SRC, src}, {DNNL_ARG_WEIGHTS, lin.weights}, {DNNL_ARG_DST, dst}};
+  if (lin.has_bias) args.emplace(DNNL_ARG_BIAS, lin.bias);
+  prim.execute(s, args);
+}
+
+dnnl::post_ops sum_op() {
+  dnnl::post_ops ops;
+  ops.append_sum(1.f);
+  return ops;
+}
+
+class VitEngine final : public Engine {
+ public:
+  VitEngine(const VitConfig& config, int num_labels, const WeightLoader& load, int threads);
+  Tensor forward(const Tensor& pixel_values) override;
+
+ private:
+  // Everything that depends on the batch size: buffers, memory views and primitives.
+  struct Plan {
+    memory::dim n = 0;
+    Buffer x, y, big, scores, xc, yc, qc, ctxc, mlpc, logits;
+    // memories over the buffers
+    memory m_patches, m_patch_out, m_x, m_y, m_qkv, m_q, m_k, m_v, m_scores, m_ctx, m_mlp;
+    memory m_kv, m_k_last, m_v_last, m_qc_heads, m_scores_cls, m_ctxc_heads, m_xc, m_yc, m_qc,
+        m_ctxc, m_mlpc, m_logits;
+    matmul patch_mm, qkv_mm, qk_mm, pv_mm, out_mm, fc1_mm, fc2_mm;
+    matmul q_cls_mm, kv_mm, qk_cls_mm, pv_cls_mm, out_cls_mm, fc1_cls_mm, fc2_cls_mm, cls_mm;
+    dnnl::layer_normalization_forward ln_all, ln_cls;
+    dnnl::softmax_forward softmax_all, softmax_cls;
+  };
+
+  Plan build_plan(memory::dim n) const;
+  void patchify(const Tensor& pixels, const Plan& p) const;
+  void embed(const Plan& p) const;
+  // Copies the CLS rows ([T, H] apart) of `tokens` into `out` [n, H].
+  void gather_cls(const Plan& p, const float* tokens, float* out) const;
+  void run_layer_norm(const dnnl::layer_normalization_forward& prim, const memory& src,
+                      const memory& dst, const LayerNorm& ln);
+
+  VitConfig config_;
+  memory::dim labels_, hidden_, heads_, head_dim_, inter_, patch_, grid_, patches_, tokens_,
+      channels_, patch_len_;
+  int threads_;
+  Linear patch_embed_;
+  std::vector<float> cls_pos_;   // cls_token + position_embeddings[0]
+  std::vector<float> position_;  // position_embeddings [T, H]
+  std::vector<EncoderLayer> layers_;
+  LayerNorm final_ln_;
+  Linear classifier_;
+  std::map<memory::dim, Plan> plans_;
+  dnnl::stream stream_;
+};
+
+VitEngine::VitEngine(const VitConfig& c, int num_labels, const WeightLoader& load, int threads)
+    : config_(c), threads_(threads), stream_(cpu_engine()) {
+  if (c.hidden_size <= 0 || c.num_attention_heads <= 0 || c.hidden_size % c.num_attention_heads)
+    throw Error(ErrorKind::kConfig, "config.json",
+                "hidden_size must be a positive multiple of num_attention_heads");
+  if (c.patch_size <= 0 || c.image_size < c.patch_size || c.num_channels <= 0 ||
+      c.intermediate_size <= 0 || c.num_hidden_layers < 0)
+    throw Error(ErrorKind::kConfig, "config.json", "invalid ViT dimensions");
+  if (num_labels <= 0) throw Error(ErrorKind::kConfig, "config.json", "the model has no labels");
+  labels_ = num_labels;
+  hidden_ = c.hidden_size;
+  heads_ = c.num_attention_heads;
+  head_dim_ = hidden_ / heads_;
+  inter_ = c.intermediate_size;
+  patch_ = c.patch_size;
+  grid_ = c.image_size / c.patch_size;  // nn.Conv2d with stride = kernel floors
+  patches_ = grid_ * grid_;
+  tokens_ = patches_ + 1;
+  channels_ = c.num_channels;
+  patch_len_ = channels_ * patch_ * patch_;
+  set_threads(threads_);
+
+  const memory::dim H = hidden_, T = tokens_;
+  run_guarded("ViT weights", [&] {
+    // The patch embedding (a conv with stride = kernel) is a matmul over flattened patches.
+    patch_embed_ = make_linear(
+        load("vit.embeddings.patch_embeddings.projection.weight", {H, channels_, patch_, patch_}),
+        load("vit.embeddings.patch_embeddings.projection.bias", {H}), patch_len_, H, patches_);
+    const auto cls = load("vit.embeddings.cls_token", {1, 1, H});
+    position_ = load("vit.embeddings.position_embeddings", {1, T, H});
+    cls_pos_.resize(static_cast<std::size_t>(H));
+    for (std::size_t i = 0; i < cls_pos_.size(); ++i) cls_pos_[i] = cls[i] + position_[i];
+
+    const auto L = c.num_hidden_layers;
+    for (int i = 0; i < L; ++i) {
+      const std::string p = "vit.encoder.layer." + std::to_string(i) + ".";
+      EncoderLayer layer;
+      layer.before = {make_vector(load(p + "layernorm_before.weight", {H})),
+                      make_vector(load(p + "layernorm_before.bias", {H}))};
+      layer.after = {make_vector(load(p + "layernorm_after.weight", {H})),
+                     make_vector(load(p + "layernorm_after.bias", {H}))};
+      const std::string a = p + "attention.attention.";
+      // nn.Linear weights [out, in] stacked along `out` = the fused [in, 3H] matrix in "ba".
+      std::vector<float> w, b;
+      for (const char* part : {"query", "key", "value"}) {
+        const auto pw = load(a + part + ".weight", {H, H});
+        w.insert(w.end(), pw.begin(), pw.end());
+        if (c.qkv_bias) {
+          const auto pb = load(a + part + ".bias", {H});
+          b.insert(b.end(), pb.begin(), pb.end());
+        }
+      }
+      if (i + 1 < L) {
+        layer.qkv = make_linear(w, b, H, 3 * H, T);
+      } else {
+        const auto hh = static_cast<std::ptrdiff_t>(H * H);
+        const std::vector<float> wq(w.begin(), w.begin() + hh), wkv(w.begin() + hh, w.end());
+        std::vector<float> bq, bkv;
+        if (c.qkv_bias) {
+          bq.assign(b.begin(), b.begin() + H);
+          bkv.assign(b.begin() + H, b.end());
+        }
+        layer.q = make_linear(wq, bq, H, H, T);
+        layer.kv = make_linear(wkv, bkv, H, 2 * H, T);
+      }
+      layer.out = make_linear(load(p + "attention.output.dense.weight", {H, H}),
+                              load(p + "attention.output.dense.bias", {H}), H, H, T);
+      layer.fc1 = make_linear(load(p + "intermediate.dense.weight", {inter_, H}),
+                              load(p + "intermediate.dense.bias", {inter_}), H, inter_, T);
+      layer.fc2 = make_linear(load(p + "output.dense.weight", {H, inter_}),
+                              load(p + "output.dense.bias", {H}), inter_, H, T);
+      layers_.push_back(std::move(layer));
+    }
+    final_ln_ = {make_vector(load("vit.layernorm.weight", {H})),
+                 make_vector(load("vit.layernorm.bias", {H}))};
+    classifier_ = make_linear(load("classifier.weight", {labels_, H}),
+                              load("classifier.bias", {labels_}), H, labels_, 1);
+  });
+}
+
+VitEngine::Plan VitEngine::build_plan(memory::dim n) const {
+  Plan p;
+  p.n = n;
+  const memory::dim H = hidden_, T = tokens_, P = patches_, I = inter_, nh = heads_, d = head_dim_;
+  const auto u = [](memory::dim v) { return static_cast<std::size_t>(v); };
+  p.x = Buffer(u(n * T * H));
+  p.y = Buffer(u(n * T * H));  // LayerNorm output, then the attention context (never both live)
+  p.big = Buffer(u(std::max({n * T * 3 * H, n * T * I, n * P * H})));  // qkv | mlp | patch out
+  p.scores = Buffer(u(std::max(n * nh * T * T, n * P * patch_len_)));  // scores | patches
+  p.xc = Buffer(u(n * H));
+  p.yc = Buffer(u(n * H));
+  p.qc = Buffer(u(n * H));
+  p.ctxc = Buffer(u(n * H));
+  p.mlpc = Buffer(u(n * I));
+  p.logits = Buffer(u(n * labels_));
+
+  auto& eng = cpu_engine();
+  const auto rows = [](memory::dim r, memory::dim c) { return plain_desc({r, c}); };
+  p.m_patches = memory(rows(n * P, patch_len_), eng, p.scores.data());
+  p.m_patch_out = memory(rows(n * P, H), eng, p.big.data());
+  p.m_x = memory(rows(n * T, H), eng, p.x.data());
+  p.m_y = memory(rows(n * T, H), eng, p.y.data());
+  p.m_qkv = memory(rows(n * T, 3 * H), eng, p.big.data());
+  p.m_mlp = memory(rows(n * T, I), eng, p.big.data());
+  // Per-head views into the fused [tokens, 3H] projection: [n, head, token, d].
+  const memory::desc q_md(dims{n, nh, T, d}, dt::f32, dims{T * 3 * H, d, 3 * H, 1});
+  const memory::desc kt_md(dims{n, nh, d, T}, dt::f32, dims{T * 3 * H, d, 1, 3 * H});
+  const memory::desc scores_md = plain_desc({n, nh, T, T});
+  const memory::desc ctx_md(dims{n, nh, T, d}, dt::f32, dims{T * H, d, H, 1});
+  p.m_q = memory(q_md, eng, p.big.data());
+  p.m_k = memory(kt_md, eng, p.big.data() + H);
+  p.m_v = memory(q_md, eng, p.big.data() + 2 * H);
+  p.m_scores = memory(scores_md, eng, p.scores.data());
+  p.m_ctx = memory(ctx_md, eng, p.y.data());
+
+  // Last layer: keys/values of all tokens [n*T, 2H] in the big buffer, queries of the CLS tokens
+  // in their own. (Dense buffers: the brgemm matmul takes no strided source or destination.)
+  p.m_kv = memory(rows(n * T, 2 * H), eng, p.big.data());
+  const memory::desc k_last_md(dims{n, nh, d, T}, dt::f32, dims{T * 2 * H, d, 1, 2 * H});
+  const memory::desc v_last_md(dims{n, nh, T, d}, dt::f32, dims{T * 2 * H, d, 2 * H, 1});
+  p.m_k_last = memory(k_last_md, eng, p.big.data());
+  p.m_v_last = memory(v_last_md, eng, p.big.data() + H);
+  const memory::desc qc_heads_md(dims{n, nh, 1, d}, dt::f32, dims{H, d, H, 1});
+  p.m_qc = memory(rows(n, H), eng, p.qc.data());
+  p.m_qc_heads = memory(qc_heads_md, eng, p.qc.data());
+  p.m_scores_cls = memory(plain_desc({n, nh, 1, T}), eng, p.scores.data());
+  p.m_ctxc_heads = memory(qc_heads_md, eng, p.ctxc.data());
+  p.m_ctxc = memory(rows(n, H), eng, p.ctxc.data());
+  p.m_xc = memory(rows(n, H), eng, p.xc.data());
+  p.m_yc = memory(rows(n, H), eng, p.yc.data());
+  p.m_mlpc = memory(rows(n, I), eng, p.mlpc.data());
+  p.m_logits = memory(rows(n, labels_), eng, p.logits.data());
+
+  dnnl::post_ops act;
+  append_activation(act, config_.hidden_act);
+  p.patch_mm = linear_primitive(p.m_patches.get_desc(), patch_embed_, p.m_patch_out.get_desc());
+
+  // Primitives shared by all full layers (weights are arguments, not part of the primitive).
+  const bool has_full = layers_.size() > 1;
+  if (has_full) {
+    const EncoderLayer& l0 = layers_.front();
+    p.qkv_mm = linear_primitive(p.m_y.get_desc(), l0.qkv, p.m_qkv.get_desc());
+    p.out_mm = linear_primitive(p.m_y.get_desc(), l0.out, p.m_x.get_desc(), sum_op());
+    p.fc1_mm = linear_primitive(p.m_y.get_desc(), l0.fc1, p.m_mlp.get_desc(), act);
+    p.fc2_mm = linear_primitive(p.m_mlp.get_desc(), l0.fc2, p.m_x.get_desc(), sum_op());
+  }
+  // Attention scores: (Q K^T) * 1/sqrt(d) with the scale fused as an output scale.
+  const float scale = 1.f / std::sqrt(static_cast<float>(d));
+  auto scaled = strict_attr();
+  scaled.set_output_scales(0, {scale});
+  if (has_full) {
+    p.qk_mm = matmul(matmul::primitive_desc(matmul::desc(q_md, kt_md, scores_md), scaled, eng));
+    p.softmax_all = dnnl::softmax_forward(dnnl::softmax_forward::primitive_desc(
+        dnnl::softmax_forward::desc(dnnl::prop_kind::forward_inference, scores_md, 3),
+        strict_attr(), eng));
+    p.pv_mm =
+        matmul(matmul::primitive_desc(matmul::desc(scores_md, q_md, ctx_md), strict_attr(), eng));
+  }
+  const auto ln_desc = [&](const memory::desc& md) {
+    return dnnl::layer_normalization_forward(dnnl::layer_normalization_forward::primitive_desc(
+        dnnl::layer_normalization_forward::desc(
+            dnnl::prop_kind::forward_inference, md, static_cast<float>(config_.layer_norm_eps),
+            dnnl::normalization_flags::use_scale | dnnl::normalization_flags::use_shift),
+        strict_attr(), eng));
+  };
+  if (!layers_.empty()) p.ln_all = ln_desc(p.m_x.get_desc());
+  p.ln_cls = ln_desc(p.m_xc.get_desc());
+
+  if (!layers_.empty()) {
+    const EncoderLayer& last = layers_.back();
+    p.q_cls_mm = linear_primitive(p.m_yc.get_desc(), last.q, p.m_qc.get_desc());
+    p.kv_mm = linear_primitive(p.m_y.get_desc(), last.kv, p.m_kv.get_desc());
+    const memory::desc scores_cls_md = p.m_scores_cls.get_desc();
+    p.qk_cls_mm = matmul(
+        matmul::primitive_desc(matmul::desc(qc_heads_md, k_last_md, scores_cls_md), scaled, eng));
+    p.softmax_cls = dnnl::softmax_forward(dnnl::softmax_forward::primitive_desc(
+        dnnl::softmax_forward::desc(dnnl::prop_kind::forward_inference, scores_cls_md, 3),
+        strict_attr(), eng));
+    p.pv_cls_mm = matmul(matmul::primitive_desc(matmul::desc(scores_cls_md, v_last_md, qc_heads_md),
+                                                strict_attr(), eng));
+    p.out_cls_mm = linear_primitive(p.m_ctxc.get_desc(), last.out, p.m_xc.get_desc(), sum_op());
+    p.fc1_cls_mm = linear_primitive(p.m_xc.get_desc(), last.fc1, p.m_mlpc.get_desc(), act);
+    p.fc2_cls_mm = linear_primitive(p.m_mlpc.get_desc(), last.fc2, p.m_xc.get_desc(), sum_op());
+  }
+  p.cls_mm = linear_primitive(p.m_yc.get_desc(), classifier_, p.m_logits.get_desc());
+  return p;
+}
+
+// Flattens each patch in (channel, row, column) order, the order of the conv weight [H, C, p, p].
+void VitEngine::patchify(const Tensor& pixels, const Plan& p) const {
+  const memory::dim n = p.n, g = grid_, ps = patch_, C = channels_;
+  const memory::dim S = config_.image_size;
+  const float* src = pixels.data.data();
+  float* dst = p.scores.data();
+#pragma omp parallel for collapse(2)
+  for (memory::dim img = 0; img < n; ++img) {
+    for (memory::dim gy = 0; gy < g; ++gy) {
+      for (memory::dim gx = 0; gx < g; ++gx) {
+        float* row = dst + ((img * g + gy) * g + gx) * patch_len_;
+        for (memory::dim c = 0; c < C; ++c) {
+          for (memory::dim ky = 0; ky < ps; ++ky) {
+            const float* in = src + ((img * C + c) * S + gy * ps + ky) * S + gx * ps;
+            std::memcpy(row + (c * ps + ky) * ps, in, static_cast<std::size_t>(ps) * sizeof(float));
+          }
+        }
+      }
+    }
+  }
+}
+
+// x = concat(cls_token, patch embeddings) + position_embeddings.
+void VitEngine::embed(const Plan& p) const {
+  const memory::dim n = p.n, T = tokens_, H = hidden_, P = patches_;
+  const float* patch_out = p.big.data();
+  float* x = p.x.data();
+  const float* pos = position_.data();
+  const float* cls = cls_pos_.data();
+#pragma omp parallel for collapse(2)
+  for (memory::dim img = 0; img < n; ++img) {
+    for (memory::dim t = 0; t < T; ++t) {
+      float* dst = x + (img * T + t) * H;
+      if (t == 0) {
+        std::memcpy(dst, cls, static_cast<std::size_t>(H) * sizeof(float));
+      } else {
+        const float* src = patch_out + (img * P + t - 1) * H;
+        const float* pe = pos + t * H;
+        for (memory::dim h = 0; h < H; ++h) dst[h] = src[h] + pe[h];
+      }
+    }
+  }
+}
+
+void VitEngine::gather_cls(const Plan& p, const float* tokens, float* out) const {
+  const std::size_t row = static_cast<std::size_t>(hidden_) * sizeof(float);
+  for (memory::dim img = 0; img < p.n; ++img)
+    std::memcpy(out + img * hidden_, tokens + img * tokens_ * hidden_, row);
+}
+
+void VitEngine::run_layer_norm(const dnnl::layer_normalization_forward& prim, const memory& src,
+                               const memory& dst, const LayerNorm& ln) {
+  prim.execute(stream_, {{DNNL_ARG_SRC, src},
+                         {DNNL_ARG_DST, dst},
+                         {DNNL_ARG_SCALE, ln.gamma},
+                         {DNNL_ARG_SHIFT, ln.beta}});
+}
+
+Tensor VitEngine::forward(const Tensor& pixel_values) {
+  const auto& s = pixel_values.shape;
+  if (s.size() != 4 || s[0] < 1 || s[1] != channels_ || s[2] != config_.image_size ||
+      s[3] != config_.image_size ||
+      pixel_values.data.size() != static_cast<std::size_t>(pixel_values.numel()))
+    throw Error(ErrorKind::kUnsupported, "pixel_values",
+                "expected [N, " + std::to_string(channels_) + ", " +
+                    std::to_string(config_.image_size) + ", " + std::to_string(config_.image_size) +
+                    "] for this model");
+  const memory::dim n = s[0];
+  set_threads(threads_);
+  Tensor logits({n, labels_});
+  run_guarded("ViT forward", [&] {
+    auto it = plans_.find(n);
+    if (it == plans_.end()) it = plans_.emplace(n, build_plan(n)).first;
+    Plan& p = it->second;
+    auto& st = stream_;
+
+    patchify(pixel_values, p);
+    run_linear(st, p.patch_mm, p.m_patches, patch_embed_, p.m_patch_out);
+    st.wait();
+    embed(p);
+
+    for (std::size_t i = 0; i + 1 < layers_.size(); ++i) {
+      const EncoderLayer& l = layers_[i];
+      run_layer_norm(p.ln_all, p.m_x, p.m_y, l.before);
+      run_linear(st, p.qkv_mm, p.m_y, l.qkv, p.m_qkv);
+      p.qk_mm.execute(
+          st, {{DNNL_ARG_SRC, p.m_q}, {DNNL_ARG_WEIGHTS, p.m_k}, {DNNL_ARG_DST, p.m_scores}});
+      p.softmax_all.execute(st, {{DNNL_ARG_SRC, p.m_scores}, {DNNL_ARG_DST, p.m_scores}});
+      p.pv_mm.execute(
+          st, {{DNNL_ARG_SRC, p.m_scores}, {DNNL_ARG_WEIGHTS, p.m_v}, {DNNL_ARG_DST, p.m_ctx}});
+      run_linear(st, p.out_mm, p.m_y, l.out, p.m_x);  // + residual (sum post-op)
+      run_layer_norm(p.ln_all, p.m_x, p.m_y, l.after);
+      run_linear(st, p.fc1_mm, p.m_y, l.fc1, p.m_mlp);
+      run_linear(st, p.fc2_mm, p.m_mlp, l.fc2, p.m_x);  // + residual
+    }
+    if (!layers_.empty()) {
+      const EncoderLayer& l = layers_.back();
+      run_layer_norm(p.ln_all, p.m_x, p.m_y, l.before);
+      st.wait();
+      gather_cls(p, p.y.data(), p.yc.data());
+      run_linear(st, p.q_cls_mm, p.m_yc, l.q, p.m_qc);
+      run_linear(st, p.kv_mm, p.m_y, l.kv, p.m_kv);
+      p.qk_cls_mm.execute(st, {{DNNL_ARG_SRC, p.m_qc_heads},
+                               {DNNL_ARG_WEIGHTS, p.m_k_last},
+                               {DNNL_ARG_DST, p.m_scores_cls}});
+      p.softmax_cls.execute(st, {{DNNL_ARG_SRC, p.m_scores_cls}, {DNNL_ARG_DST, p.m_scores_cls}});
+      p.pv_cls_mm.execute(st, {{DNNL_ARG_SRC, p.m_scores_cls},
+                               {DNNL_ARG_WEIGHTS, p.m_v_last},
+                               {DNNL_ARG_DST, p.m_ctxc_heads}});
+      st.wait();
+      gather_cls(p, p.x.data(), p.xc.data());
+      run_linear(st, p.out_cls_mm, p.m_ctxc, l.out, p.m_xc);
+      run_layer_norm(p.ln_cls, p.m_xc, p.m_yc, l.after);
+      run_linear(st, p.fc1_cls_mm, p.m_yc, l.fc1, p.m_mlpc);
+      run_linear(st, p.fc2_cls_mm, p.m_mlpc, l.fc2, p.m_xc);
+    } else {
+      gather_cls(p, p.x.data(), p.xc.data());
+    }
+    run_layer_norm(p.ln_cls, p.m_xc, p.m_yc, final_ln_);
+    run_linear(st, p.cls_mm, p.m_yc, classifier_, p.m_logits);
+    st.wait();
+    std::memcpy(logits.data.data(), p.logits.data(), logits.data.size() * sizeof(float));
+  });
+  return logits;
+}
+
+}  // namespace
+
+std::unique_ptr<Engine> make_vit_engine(const VitConfig& config, int num_labels,
+                                        const WeightLoader& load, int threads) {
+  return std::make_unique<VitEngine>(config, num_labels, load, threads);
+}
+
+}  // namespace binscan::engine_internal

@@ -1,0 +1,351 @@
+// Parity of the oneDNN engine with the PyTorch mirror of transformers' ViT / ResNet
+// (tests/reference/torch_reference.py) on random-weight checkpoints written at test time by
+// tests/reference/make_checkpoint.py. The photos are preprocessed in Python (Pillow), so these
+// tests compare the forward pass alone.
+#include "engine/engine.h"
+
+#include <gmock/gmock.h>
+#include <gtest/gtest.h>
+
+#include <algorithm>
+#include <cmath>
+#include <cstring>
+#include <fstream>
+#include <numeric>
+#include <random>
+#include <string>
+#include <vector>
+
+#include "model/checkpoint.h"
+#include "support/test_support.h"
+#include "util/error.h"
+#include "util/tensor.h"
+
+namespace binscan {
+namespace {
+
+namespace fs = std::filesystem;
+
+#if defined(__SANITIZE_ADDRESS__)
+constexpr bool kSanitized = true;
+#elif defined(__has_feature)
+#if __has_feature(address_sanitizer)
+constexpr bool kSanitized = true;
+#else
+constexpr bool kSanitized = false;
+#endif
+#else
+constexpr bool kSanitized = false;
+#endif
+
+// Reads a little-endian float32 C-order .npy (what numpy.save writes for our arrays).
+Tensor read_npy(const fs::path& path) {
+  std::ifstream in(path, std::ios::binary);
+  std::string bytes((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  if (bytes.size() < 10 || bytes.compare(0, 6, "\x93NUMPY") != 0)
+    throw std::runtime_error("not an npy file: " + path.string());
+  const bool v1 = bytes[6] == 1;
+  const std::size_t len_size = v1 ? 2 : 4;
+  std::size_t header_len = 0;
+  for (std::size_t i = 0; i < len_size; ++i)
+    header_len |= static_cast<std::size_t>(static_cast<unsigned char>(bytes[8 + i])) << (8 * i);
+  const std::size_t data_start = 8 + len_size + header_len;
+  const std::string header = bytes.substr(8 + len_size, header_len);
+  if (header.find("'<f4'") == std::string::npos ||
+      header.find("'fortran_order': False") == std::string::npos)
+    throw std::runtime_error("expected little-endian float32 C-order: " + header);
+  const auto open = header.find('(', header.find("'shape'"));
+  const auto close = header.find(')', open);
+  std::vector<std::int64_t> shape;
+  std::string dims = header.substr(open + 1, close - open - 1);
+  std::size_t pos = 0;
+  while (pos < dims.size()) {
+    const auto comma = dims.find(',', pos);
+    const std::string item =
+        dims.substr(pos, comma == std::string::npos ? std::string::npos : comma - pos);
+    if (item.find_first_of("0123456789") != std::string::npos) shape.push_back(std::stoll(item));
+    if (comma == std::string::npos) break;
+    pos = comma + 1;
+  }
+  Tensor t(shape);
+  if (bytes.size() - data_start != t.data.size() * sizeof(float))
+    throw std::runtime_error("npy size mismatch: " + path.string());
+  std::memcpy(t.data.data(), bytes.data() + data_start, t.data.size() * sizeof(float));
+  return t;
+}
+
+// A few photos spread over the shared set (bins, bikes, streets).
+std::vector<fs::path> some_photos(std::size_t count) {
+  const auto all = test::all_photos();
+  std::vector<fs::path> out;
+  if (all.empty()) return out;
+  for (std::size_t i = 0; i < count; ++i) out.push_back(all[(i * all.size()) / count]);
+  return out;
+}
+
+fs::path make_checkpoint(const test::TempDir& tmp, const std::string& preset,
+                         const std::vector<std::string>& extra = {}) {
+  const fs::path dir = tmp / ("model-" + preset);
+  std::vector<std::string> args{"--preset", preset, "--out", dir.string()};
+  args.insert(args.end(), extra.begin(), extra.end());
+  const auto r = test::run_python("make_checkpoint.py", args);
+  if (r.exit_code != 0) throw std::runtime_error("make_checkpoint.py failed: " + r.err);
+  return dir;
+}
+
+struct Reference {
+  Tensor pixels;
+  Tensor logits;
+};
+
+// pixel_values of `photos` preprocessed in Python, and the PyTorch logits for them.
+Reference reference_for_photos(const test::TempDir& tmp, const fs::path& model,
+                               const std::vector<fs::path>& photos) {
+  std::vector<std::string> args{"--model",      model.string(),
+                                "--pixels-out", (tmp / "pixels.npy").string(),
+                                "--out",        (tmp / "logits.npy").string(),
+                                "--images"};
+  for (const auto& p : photos) args.push_back(p.string());
+  const auto r = test::run_python("torch_reference.py", args);
+  if (r.exit_code != 0) throw std::runtime_error("torch_reference.py failed: " + r.err);
+  return {read_npy(tmp / "pixels.npy"), read_npy(tmp / "logits.npy")};
+}
+
+// The PyTorch logits for given pixel_values.
+Tensor reference_for_pixels(const test::TempDir& tmp, const fs::path& model, const Tensor& pixels) {
+  write_npy(tmp / "in.npy", pixels);
+  const auto r = test::run_python("torch_reference.py",
+                                  {"--model", model.string(), "--pixels", (tmp / "in.npy").string(),
+                                   "--out", (tmp / "out.npy").string()});
+  if (r.exit_code != 0) throw std::runtime_error("torch_reference.py failed: " + r.err);
+  return read_npy(tmp / "out.npy");
+}
+
+Tensor random_pixels(std::int64_t n, std::int64_t c, std::int64_t h, std::int64_t w,
+                     unsigned seed) {
+  Tensor t({n, c, h, w});
+  std::mt19937 rng(seed);
+  std::normal_distribution<float> dist(0.f, 1.f);
+  for (auto& x : t.data) x = dist(rng);
+  return t;
+}
+
+Tensor slice(const Tensor& t, std::int64_t first, std::int64_t count) {
+  std::vector<std::int64_t> shape = t.shape;
+  shape[0] = count;
+  Tensor out(shape);
+  const auto per = static_cast<std::size_t>(t.numel() / t.shape[0]);
+  std::copy_n(t.data.begin() + static_cast<std::ptrdiff_t>(first * per), count * per,
+              out.data.begin());
+  return out;
+}
+
+std::vector<double> softmax_row(const Tensor& logits, std::int64_t row) {
+  const auto n = logits.shape[1];
+  std::vector<double> p(static_cast<std::size_t>(n));
+  double m = -1e300;
+  for (std::int64_t i = 0; i < n; ++i) m = std::max(m, double(logits.data[row * n + i]));
+  double s = 0;
+  for (std::int64_t i = 0; i < n; ++i) s += p[i] = std::exp(double(logits.data[row * n + i]) - m);
+  for (auto& v : p) v /= s;
+  return p;
+}
+
+std::vector<std::size_t> top_k(const std::vector<double>& scores, std::size_t k) {
+  std::vector<std::size_t> idx(scores.size());
+  std::iota(idx.begin(), idx.end(), 0);
+  std::stable_sort(idx.begin(), idx.end(), [&](auto a, auto b) { return scores[a] > scores[b]; });
+  idx.resize(std::min(k, idx.size()));
+  return idx;
+}
+
+// Logits within `rel` of the reference relative to max |logit|; identical top-5 labels and
+// softmax scores within 1e-5 (the acceptance criteria of the engine).
+void expect_parity(const Tensor& got, const Tensor& want, double rel = 1e-4) {
+  ASSERT_EQ(got.shape, want.shape);
+  double max_ref = 0, max_diff = 0;
+  for (std::size_t i = 0; i < want.data.size(); ++i) {
+    max_ref = std::max(max_ref, std::abs(double(want.data[i])));
+    max_diff = std::max(max_diff, std::abs(double(got.data[i]) - double(want.data[i])));
+  }
+  ASSERT_GT(max_ref, 0.0);
+  EXPECT_LE(max_diff / max_ref, rel) << "max |diff| " << max_diff << ", max |logit| " << max_ref;
+  if (want.shape[1] < 2) return;
+  for (std::int64_t r = 0; r < want.shape[0]; ++r) {
+    const auto pg = softmax_row(got, r), pw = softmax_row(want, r);
+    EXPECT_EQ(top_k(pg, 5), top_k(pw, 5)) << "row " << r;
+    for (std::size_t i = 0; i < pg.size(); ++i) ASSERT_NEAR(pg[i], pw[i], 1e-5) << "row " << r;
+  }
+}
+
+// The reference outputs must carry information, or agreeing with them proves nothing:
+// softmax not saturated, and different photos giving different outputs.
+void expect_informative(const Tensor& logits) {
+  const auto n = logits.shape[0];
+  if (logits.shape[1] < 2 || n < 2) return;
+  double min_top = 1;
+  for (std::int64_t r = 0; r < n; ++r) {
+    const auto p = softmax_row(logits, r);
+    min_top = std::min(min_top, *std::max_element(p.begin(), p.end()));
+  }
+  EXPECT_LT(min_top, 0.999) << "reference softmax saturated";
+  const auto p0 = softmax_row(logits, 0), p1 = softmax_row(logits, 1);
+  double diff = 0;
+  for (std::size_t i = 0; i < p0.size(); ++i) diff = std::max(diff, std::abs(p0[i] - p1[i]));
+  EXPECT_GT(diff, 1e-3) << "two photos give the same scores";
+}
+
+// Generates `preset`, runs `photos` through PyTorch and the engine (as one batch, and one image
+// at a time), and checks parity.
+void check_checkpoint(const std::string& preset, const std::vector<std::string>& extra = {},
+                      std::size_t photo_count = 3, int threads = 2) {
+  test::TempDir tmp;
+  const fs::path dir = make_checkpoint(tmp, preset, extra);
+  const auto photos = some_photos(photo_count);
+  ASSERT_FALSE(photos.empty());
+  const Reference ref = reference_for_photos(tmp, dir, photos);
+  expect_informative(ref.logits);
+
+  const Checkpoint checkpoint = Checkpoint::load(dir);
+  EngineOptions options;
+  options.threads = threads;
+  const auto engine = create_engine(checkpoint, options);
+  const Tensor batch = engine->forward(ref.pixels);
+  expect_parity(batch, ref.logits);
+  // One image at a time: the same logits per image as in the batch.
+  for (std::int64_t i = 0; i < ref.pixels.shape[0]; ++i) {
+    const Tensor one = engine->forward(slice(ref.pixels, i, 1));
+    expect_parity(one, slice(ref.logits, i, 1));
+    expect_parity(one, slice(batch, i, 1), 1e-5);
+  }
+}
+
+TEST(EngineParity, TinyVitOddHeads) { check_checkpoint("tiny-vit"); }
+
+TEST(EngineParity, TinyVitGeluNew) { check_checkpoint("tiny-vit", {"--hidden-act", "gelu_new"}); }
+
+TEST(EngineParity, TinyVitGeluPytorchTanh) {
+  check_checkpoint("tiny-vit", {"--hidden-act", "gelu_pytorch_tanh"});
+}
+
+TEST(EngineParity, TinyVitOtherActivations) {
+  for (const char* act : {"relu", "silu", "quick_gelu", "gelu_fast"}) {
+    SCOPED_TRACE(act);
+    check_checkpoint("tiny-vit", {"--hidden-act", act}, 2);
+  }
+}
+
+TEST(EngineParity, TinyVitNoQkvBiasAndEps) {
+  check_checkpoint("tiny-vit", {"--no-qkv-bias", "--layer-norm-eps", "1e-6"});
+}
+
+TEST(EngineParity, TinyVitOneThread) { check_checkpoint("tiny-vit", {}, 2, 1); }
+
+TEST(EngineParity, FineTune2LabelVit224) { check_checkpoint("finetune-2label"); }
+
+TEST(EngineParity, FineTune1LabelResNet) { check_checkpoint("finetune-1label"); }
+
+TEST(EngineParity, TinyResNetBasic) { check_checkpoint("tiny-resnet-basic"); }
+
+TEST(EngineParity, TinyResNetBottleneck) { check_checkpoint("tiny-resnet-bottleneck"); }
+
+TEST(EngineParity, TinyResNetDownsampleVariants) {
+  check_checkpoint("tiny-resnet-bottleneck",
+                   {"--downsample-in-bottleneck", "--downsample-in-first-stage"});
+}
+
+TEST(EngineParity, TinyResNetGeluActivation) {
+  check_checkpoint("tiny-resnet-basic", {"--hidden-act", "gelu"}, 2);
+}
+
+TEST(EngineParity, MultiLabelResNet) { check_checkpoint("multilabel"); }
+
+TEST(EngineParity, HalfPrecisionCheckpoint) {
+  check_checkpoint("tiny-vit", {"--dtype", "F16"}, 2);
+  check_checkpoint("tiny-resnet-bottleneck", {"--dtype", "BF16"}, 2);
+}
+
+// Other input sizes (ResNet is fully convolutional; plans are cached per shape) and repeated
+// calls with alternating batch sizes reuse buffers without leaking state between calls.
+TEST(EngineParity, ResNetOtherSizesAndRepeatedCalls) {
+  test::TempDir tmp;
+  const fs::path dir = make_checkpoint(tmp, "tiny-resnet-basic");
+  const Checkpoint checkpoint = Checkpoint::load(dir);
+  const auto engine = create_engine(checkpoint, {});
+  const Tensor a = random_pixels(3, 3, 97, 130, 7);
+  const Tensor b = random_pixels(1, 3, 224, 224, 8);
+  const Tensor ref_a = reference_for_pixels(tmp, dir, a);
+  const Tensor ref_b = reference_for_pixels(tmp, dir, b);
+  for (int round = 0; round < 2; ++round) {
+    expect_parity(engine->forward(a), ref_a);
+    expect_parity(engine->forward(b), ref_b);
+  }
+  const Tensor first = engine->forward(a), again = engine->forward(a);
+  EXPECT_EQ(first.data, again.data);
+}
+
+TEST(EngineParity, VitRepeatedCallsAlternatingBatch) {
+  test::TempDir tmp;
+  const fs::path dir = make_checkpoint(tmp, "tiny-vit");
+  const Checkpoint checkpoint = Checkpoint::load(dir);
+  const auto engine = create_engine(checkpoint, {});
+  const Tensor a = random_pixels(5, 3, 64, 64, 1);
+  const Tensor b = random_pixels(2, 3, 64, 64, 2);
+  const Tensor ref_a = reference_for_pixels(tmp, dir, a);
+  const Tensor ref_b = reference_for_pixels(tmp, dir, b);
+  for (int round = 0; round < 2; ++round) {
+    expect_parity(engine->forward(a), ref_a);
+    expect_parity(engine->forward(b), ref_b);
+  }
+}
+
+TEST(EngineErrors, WrongInputShape) {
+  test::TempDir tmp;
+  const fs::path dir = make_checkpoint(tmp, "tiny-vit");
+  const auto engine = create_engine(Checkpoint::load(dir), {});
+  for (const Tensor& bad :
+       {random_pixels(1, 3, 32, 32, 1), random_pixels(1, 1, 64, 64, 1), Tensor({3, 64, 64})}) {
+    try {
+      engine->forward(bad);
+      ADD_FAILURE() << "no error for a wrong input shape";
+    } catch (const Error& e) {
+      EXPECT_EQ(e.kind(), ErrorKind::kUnsupported);
+      EXPECT_EQ(e.subject(), "pixel_values");
+    }
+  }
+}
+
+// A config.json that disagrees with the weights: the loader names the mis-shaped tensor.
+TEST(EngineErrors, ConfigDisagreesWithWeights) {
+  test::TempDir tmp;
+  const fs::path dir = make_checkpoint(tmp, "tiny-vit");
+  {
+    std::ifstream in(dir / "config.json");
+    std::string text((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+    const auto pos = text.find("\"intermediate_size\": 96");
+    ASSERT_NE(pos, std::string::npos);
+    text.replace(pos, 23, "\"intermediate_size\": 80");
+    std::ofstream(dir / "config.json") << text;
+  }
+  try {
+    create_engine(Checkpoint::load(dir), {});
+    ADD_FAILURE() << "no error for a mis-shaped tensor";
+  } catch (const Error& e) {
+    EXPECT_EQ(e.kind(), ErrorKind::kCheckpoint);
+    EXPECT_THAT(e.what(), testing::HasSubstr("intermediate.dense"));
+  }
+}
+
+// The real vit-base-patch16-224 and resnet-50 shapes (random weights).
+TEST(EngineParity, FullSizeVitBasePatch16) {
+  if (kSanitized) GTEST_SKIP() << "too slow under sanitizers";
+  check_checkpoint("vit-base-patch16-224", {"--calib-photos", "4"}, 2);
+}
+
+TEST(EngineParity, FullSizeResNet50) {
+  if (kSanitized) GTEST_SKIP() << "too slow under sanitizers";
+  check_checkpoint("resnet-50", {"--calib-photos", "4"}, 2);
+}
+
+}  // namespace
+}  // namespace binscan
