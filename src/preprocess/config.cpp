@@ -260,6 +260,10 @@ ProcessorConfig ProcessorConfig::from_json(const nlohmann::json& json, const std
 
 ProcessorConfig ProcessorConfig::from_file(const std::filesystem::path& path) {
   std::error_code ec;
+  if (!std::filesystem::exists(path, ec)) {
+    throw Error(ErrorKind::kIo, path.string(),
+                "no such model directory or preprocessor_config.json");
+  }
   const std::filesystem::path file =
       std::filesystem::is_directory(path, ec) ? path / "preprocessor_config.json" : path;
   const std::string source = file.string();
