@@ -3,16 +3,30 @@
 #pragma once
 
 #include <filesystem>
+#include <nlohmann/json.hpp>
+#include <optional>
 #include <string>
+#include <string_view>
 #include <variant>
 #include <vector>
-
-#include <nlohmann/json.hpp>
 
 namespace binscan {
 
 // transformers' ACT2FN names we support.
-enum class Activation { kGelu, kGeluTanh /* gelu_new, gelu_pytorch_tanh, gelu_fast */, kRelu, kSilu, kQuickGelu };
+enum class Activation {
+  kGelu,
+  kGeluTanh /* gelu_new, gelu_pytorch_tanh, gelu_fast */,
+  kRelu,
+  kSilu,
+  kQuickGelu
+};
+
+// transformers' hidden_act name -> Activation: gelu, gelu_python (exact erf); gelu_new,
+// gelu_pytorch_tanh, gelu_fast, gelu_accurate (tanh approximation, equal within float rounding);
+// relu; silu, swish; quick_gelu. nullopt for names we do not run (gelu_10, mish, relu6, ...).
+std::optional<Activation> parse_activation(std::string_view name);
+std::string_view activation_name(
+    Activation act);  // "gelu", "gelu_tanh", "relu", "silu", "quick_gelu"
 
 struct VitConfig {
   int hidden_size = 768;
@@ -43,6 +57,7 @@ enum class ProblemType { kSingleLabel, kMultiLabel, kRegression };
 
 struct ModelConfig {
   std::string architecture;  // "ViTForImageClassification" | "ResNetForImageClassification"
+  std::string model_type;    // "vit" | "resnet"
   std::variant<VitConfig, ResNetConfig> arch;
   std::vector<std::string> id2label;  // index = class id; size = num_labels
   ProblemType problem_type = ProblemType::kSingleLabel;
@@ -50,7 +65,12 @@ struct ModelConfig {
   int num_labels() const { return static_cast<int>(id2label.size()); }
   bool is_vit() const { return std::holds_alternative<VitConfig>(arch); }
 
-  // Throws Error(kConfig / kUnsupported) naming `source`.
+  // Parses config.json as transformers' PretrainedConfig does: absent fields take the defaults of
+  // ViTConfig / ResNetConfig; id2label keys are strings of ints and give num_labels; without
+  // id2label, num_labels (default 2) gives labels "LABEL_i". The architecture comes from
+  // "architectures" (or model_type when that is absent).
+  // Throws Error(kConfig) for invalid values, Error(kUnsupported) for other architectures or
+  // activations, each naming `source`.
   static ModelConfig from_json(const nlohmann::json& json, const std::string& source);
   static ModelConfig from_file(const std::filesystem::path& path);
 };

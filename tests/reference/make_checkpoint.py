@@ -20,7 +20,7 @@ the full-size ones):
       [--dtype F32|F16|BF16|F64] [--shards N] [--hidden-act NAME] [--no-qkv-bias]
       [--num-labels N] [--problem-type single_label_classification|multi_label_classification]
       [--image-size N] [--downsample-in-bottleneck] [--downsample-in-first-stage]
-      [--legacy-config] [--seed N] [--calib-photos N] [--report]
+      [--legacy-config] [--seed N] [--calib-photos N] [--report] [--config-only]
 
 Presets:
   tiny-vit               ViT, hidden 48, 2 layers, 3 heads (odd), mlp 96, patch 16, image 64, 10 labels
@@ -354,8 +354,18 @@ def write_weights(out_dir, tensors, shards):
         f.write("\n")
 
 
+def write_json_files(out_dir, cfg, proc):
+    os.makedirs(out_dir, exist_ok=True)
+    with open(os.path.join(out_dir, "config.json"), "w") as f:
+        json.dump(cfg, f, indent=2)
+        f.write("\n")
+    with open(os.path.join(out_dir, "preprocessor_config.json"), "w") as f:
+        json.dump(proc, f, indent=2)
+        f.write("\n")
+
+
 def make(preset, out_dir, dtype="F32", shards=1, seed=0, calib_photos=8, legacy=False, report=False,
-         **overrides):
+         config_only=False, **overrides):
     p = copy.deepcopy(PRESETS[preset])
     for k, v in overrides.items():
         if v is not None:
@@ -365,6 +375,9 @@ def make(preset, out_dir, dtype="F32", shards=1, seed=0, calib_photos=8, legacy=
         p.pop("imagenet", None)
     cfg = config_dict(p, legacy=legacy)
     proc = processor_dict(p)
+    if config_only:
+        write_json_files(out_dir, cfg, proc)
+        return cfg
     gen = torch.Generator().manual_seed(seed)
     model = ref.build_model(cfg)
     init_weights(model, gen)
@@ -375,13 +388,7 @@ def make(preset, out_dir, dtype="F32", shards=1, seed=0, calib_photos=8, legacy=
     n_labels = len(cfg["id2label"])
     calibrate_classifier(model, pixels, gen, target_std=2.0 if n_labels >= 100 else 1.5)
 
-    os.makedirs(out_dir, exist_ok=True)
-    with open(os.path.join(out_dir, "config.json"), "w") as f:
-        json.dump(cfg, f, indent=2)
-        f.write("\n")
-    with open(os.path.join(out_dir, "preprocessor_config.json"), "w") as f:
-        json.dump(proc, f, indent=2)
-        f.write("\n")
+    write_json_files(out_dir, cfg, proc)
     write_weights(out_dir, state_tensors(model, dtype), shards)
 
     if report:
@@ -413,10 +420,11 @@ def main(argv=None):
     ap.add_argument("--legacy-config", action="store_true")
     ap.add_argument("--calib-photos", type=int, default=8)
     ap.add_argument("--report", action="store_true")
+    ap.add_argument("--config-only", action="store_true", help="write only the two JSON files")
     a = ap.parse_args(argv)
     make(
         a.preset, a.out, dtype=a.dtype, shards=a.shards, seed=a.seed, calib_photos=a.calib_photos,
-        legacy=a.legacy_config, report=a.report,
+        legacy=a.legacy_config, report=a.report, config_only=a.config_only,
         hidden_act=a.hidden_act, qkv_bias=False if a.no_qkv_bias else None,
         num_labels=a.num_labels, problem_type=a.problem_type, image_size=a.image_size,
         layer_norm_eps=a.layer_norm_eps,

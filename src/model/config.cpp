@@ -1,0 +1,289 @@
+#include "model/config.h"
+
+#include <algorithm>
+#include <cmath>
+
+#include "util/error.h"
+#include "util/file.h"
+
+namespace binscan {
+
+std::optional<Activation> parse_activation(std::string_view name) {
+  if (name == "gelu" || name == "gelu_python") return Activation::kGelu;
+  // gelu_new / gelu_fast / gelu_accurate write the same tanh formula as PyTorch's
+  // gelu(approximate="tanh") with differently rounded constants (differences ~1e-7).
+  if (name == "gelu_new" || name == "gelu_pytorch_tanh" || name == "gelu_fast" ||
+      name == "gelu_accurate")
+    return Activation::kGeluTanh;
+  if (name == "relu") return Activation::kRelu;
+  if (name == "silu" || name == "swish") return Activation::kSilu;
+  if (name == "quick_gelu") return Activation::kQuickGelu;
+  return std::nullopt;
+}
+
+std::string_view activation_name(Activation act) {
+  switch (act) {
+    case Activation::kGelu:
+      return "gelu";
+    case Activation::kGeluTanh:
+      return "gelu_tanh";
+    case Activation::kRelu:
+      return "relu";
+    case Activation::kSilu:
+      return "silu";
+    case Activation::kQuickGelu:
+      return "quick_gelu";
+  }
+  return "?";
+}
+
+namespace {
+
+using nlohmann::json;
+
+// Field readers: absent or null keeps the default (transformers' behaviour for missing keys);
+// a present value of the wrong type or range is an error naming the file and the key.
+class Reader {
+ public:
+  Reader(const json& j, const std::string& source) : j_(j), source_(source) {}
+
+  [[noreturn]] void fail(const std::string& key, const std::string& why) const {
+    throw Error(ErrorKind::kConfig, source_, "\"" + key + "\" " + why);
+  }
+
+  const json* find(const std::string& key) const {
+    auto it = j_.find(key);
+    if (it == j_.end() || it->is_null()) return nullptr;
+    return &*it;
+  }
+
+  int positive_int(const std::string& key, int def) const {
+    const json* v = find(key);
+    if (!v) return def;
+    if (!v->is_number_integer()) fail(key, "must be an integer");
+    const auto x = v->get<std::int64_t>();
+    if (x <= 0 || x > 1'000'000) fail(key, "must be a positive integer, got " + v->dump());
+    return static_cast<int>(x);
+  }
+
+  // image_size / patch_size may be an int or a [height, width] pair; we run square ones.
+  int square_size(const std::string& key, int def) const {
+    const json* v = find(key);
+    if (!v) return def;
+    if (v->is_array()) {
+      if (v->size() != 2 || !(*v)[0].is_number_integer() || !(*v)[1].is_number_integer())
+        fail(key, "must be an integer or a [height, width] pair");
+      if ((*v)[0] != (*v)[1])
+        throw Error(
+            ErrorKind::kUnsupported, source_,
+            "\"" + key + "\" " + v->dump() + " is not square; only square sizes are supported");
+      json one = (*v)[0];
+      return Reader(json{{key, one}}, source_).positive_int(key, def);
+    }
+    return positive_int(key, def);
+  }
+
+  bool boolean(const std::string& key, bool def) const {
+    const json* v = find(key);
+    if (!v) return def;
+    if (!v->is_boolean()) fail(key, "must be true or false");
+    return v->get<bool>();
+  }
+
+  double positive_double(const std::string& key, double def) const {
+    const json* v = find(key);
+    if (!v) return def;
+    if (!v->is_number()) fail(key, "must be a number");
+    const double x = v->get<double>();
+    if (!(x > 0) || !std::isfinite(x)) fail(key, "must be a positive number, got " + v->dump());
+    return x;
+  }
+
+  std::string string(const std::string& key, const std::string& def) const {
+    const json* v = find(key);
+    if (!v) return def;
+    if (!v->is_string()) fail(key, "must be a string");
+    return v->get<std::string>();
+  }
+
+  std::vector<int> int_list(const std::string& key, const std::vector<int>& def) const {
+    const json* v = find(key);
+    if (!v) return def;
+    if (!v->is_array() || v->empty()) fail(key, "must be a non-empty list of integers");
+    std::vector<int> out;
+    for (const auto& e : *v) {
+      if (!e.is_number_integer() || e.get<std::int64_t>() <= 0 || e.get<std::int64_t>() > 1'000'000)
+        fail(key, "must be a list of positive integers, got " + v->dump());
+      out.push_back(static_cast<int>(e.get<std::int64_t>()));
+    }
+    return out;
+  }
+
+  Activation activation(const std::string& key, Activation def) const {
+    const json* v = find(key);
+    if (!v) return def;
+    if (!v->is_string()) fail(key, "must be an activation name");
+    const auto name = v->get<std::string>();
+    auto act = parse_activation(name);
+    if (!act)
+      throw Error(ErrorKind::kUnsupported, source_,
+                  "unsupported activation \"" + name + "\" in \"" + key +
+                      "\" (supported: gelu, gelu_new, gelu_pytorch_tanh, gelu_fast, relu, silu, "
+                      "swish, quick_gelu)");
+    return *act;
+  }
+
+ private:
+  const json& j_;
+  const std::string& source_;
+};
+
+VitConfig parse_vit(const Reader& r, const std::string& source) {
+  VitConfig c;
+  c.hidden_size = r.positive_int("hidden_size", c.hidden_size);
+  c.num_hidden_layers = r.positive_int("num_hidden_layers", c.num_hidden_layers);
+  c.num_attention_heads = r.positive_int("num_attention_heads", c.num_attention_heads);
+  c.intermediate_size = r.positive_int("intermediate_size", c.intermediate_size);
+  c.hidden_act = r.activation("hidden_act", c.hidden_act);
+  c.layer_norm_eps = r.positive_double("layer_norm_eps", c.layer_norm_eps);
+  c.image_size = r.square_size("image_size", c.image_size);
+  c.patch_size = r.square_size("patch_size", c.patch_size);
+  c.num_channels = r.positive_int("num_channels", c.num_channels);
+  c.qkv_bias = r.boolean("qkv_bias", c.qkv_bias);
+  if (c.hidden_size % c.num_attention_heads != 0)
+    throw Error(ErrorKind::kConfig, source,
+                "hidden_size " + std::to_string(c.hidden_size) +
+                    " is not a multiple of num_attention_heads " +
+                    std::to_string(c.num_attention_heads));
+  if (c.patch_size > c.image_size)
+    throw Error(ErrorKind::kConfig, source,
+                "patch_size " + std::to_string(c.patch_size) + " is larger than image_size " +
+                    std::to_string(c.image_size));
+  return c;
+}
+
+ResNetConfig parse_resnet(const Reader& r, const std::string& source) {
+  ResNetConfig c;
+  c.num_channels = r.positive_int("num_channels", c.num_channels);
+  c.embedding_size = r.positive_int("embedding_size", c.embedding_size);
+  c.hidden_sizes = r.int_list("hidden_sizes", c.hidden_sizes);
+  c.depths = r.int_list("depths", c.depths);
+  const auto layer_type = r.string("layer_type", "bottleneck");
+  if (layer_type == "basic") {
+    c.layer_type = ResNetConfig::LayerType::kBasic;
+  } else if (layer_type == "bottleneck") {
+    c.layer_type = ResNetConfig::LayerType::kBottleneck;
+  } else {
+    r.fail("layer_type", "must be \"basic\" or \"bottleneck\", got \"" + layer_type + "\"");
+  }
+  c.hidden_act = r.activation("hidden_act", c.hidden_act);
+  c.downsample_in_first_stage = r.boolean("downsample_in_first_stage", c.downsample_in_first_stage);
+  c.downsample_in_bottleneck = r.boolean("downsample_in_bottleneck", c.downsample_in_bottleneck);
+  if (c.hidden_sizes.size() != c.depths.size())
+    throw Error(ErrorKind::kConfig, source,
+                "hidden_sizes has " + std::to_string(c.hidden_sizes.size()) +
+                    " stages but depths has " + std::to_string(c.depths.size()));
+  if (c.layer_type == ResNetConfig::LayerType::kBottleneck)
+    for (int h : c.hidden_sizes)
+      if (h < 4)
+        throw Error(ErrorKind::kConfig, source,
+                    "hidden_sizes entry " + std::to_string(h) +
+                        " is too small for a bottleneck (reduction 4)");
+  return c;
+}
+
+// id2label with integer-string keys -> dense vector; without it, num_labels "LABEL_i" entries.
+std::vector<std::string> parse_labels(const Reader& r, const std::string& source) {
+  std::vector<std::string> labels;
+  if (const json* m = r.find("id2label")) {
+    if (!m->is_object()) r.fail("id2label", "must be an object mapping class ids to labels");
+    const std::size_t n = m->size();
+    labels.resize(n);
+    std::vector<bool> seen(n, false);
+    for (const auto& [key, value] : m->items()) {
+      std::size_t id = 0;
+      std::size_t used = 0;
+      try {
+        const long long parsed = std::stoll(key, &used);
+        if (used != key.size() || parsed < 0) throw std::invalid_argument("negative");
+        id = static_cast<std::size_t>(parsed);
+      } catch (const std::exception&) {
+        r.fail("id2label", "has key \"" + key + "\" which is not a class id");
+      }
+      if (id >= n)
+        r.fail("id2label", "has class id " + key + " but only " + std::to_string(n) +
+                               " labels (ids must be 0.." + std::to_string(n - 1) + ")");
+      if (!value.is_string()) r.fail("id2label", "value for \"" + key + "\" must be a string");
+      labels[id] = value.get<std::string>();
+      seen[id] = true;
+    }
+    for (std::size_t i = 0; i < n; ++i)
+      if (!seen[i]) labels[i] = "LABEL_" + std::to_string(i);  // duplicate keys left a gap
+  } else {
+    const int n = r.find("num_labels") ? r.positive_int("num_labels", 2) : 2;
+    for (int i = 0; i < n; ++i) labels.push_back("LABEL_" + std::to_string(i));
+  }
+  if (labels.empty())
+    throw Error(ErrorKind::kConfig, source, "the model has no labels (id2label is empty)");
+  return labels;
+}
+
+}  // namespace
+
+ModelConfig ModelConfig::from_json(const nlohmann::json& j, const std::string& source) {
+  if (!j.is_object()) throw Error(ErrorKind::kConfig, source, "config.json must be a JSON object");
+  const Reader r(j, source);
+  ModelConfig c;
+  c.model_type = r.string("model_type", "");
+  if (const json* archs = r.find("architectures")) {
+    if (!archs->is_array() || archs->empty() || !(*archs)[0].is_string())
+      r.fail("architectures", "must be a list of class names");
+    c.architecture = (*archs)[0].get<std::string>();
+  } else if (c.model_type == "vit") {
+    c.architecture = "ViTForImageClassification";
+  } else if (c.model_type == "resnet") {
+    c.architecture = "ResNetForImageClassification";
+  } else {
+    throw Error(ErrorKind::kUnsupported, source,
+                "no \"architectures\" and model_type \"" + c.model_type +
+                    "\" is not one binscan runs (vit, resnet)");
+  }
+  if (c.architecture == "ViTForImageClassification") {
+    c.arch = parse_vit(r, source);
+    if (c.model_type.empty()) c.model_type = "vit";
+  } else if (c.architecture == "ResNetForImageClassification") {
+    c.arch = parse_resnet(r, source);
+    if (c.model_type.empty()) c.model_type = "resnet";
+  } else {
+    throw Error(ErrorKind::kUnsupported, source,
+                "unsupported architecture \"" + c.architecture +
+                    "\" (binscan runs ViTForImageClassification and ResNetForImageClassification)");
+  }
+  const int channels = c.is_vit() ? std::get<VitConfig>(c.arch).num_channels
+                                  : std::get<ResNetConfig>(c.arch).num_channels;
+  if (channels != 3)
+    throw Error(ErrorKind::kUnsupported, source,
+                "num_channels " + std::to_string(channels) + " is not supported (images are RGB)");
+  c.id2label = parse_labels(r, source);
+  const auto problem = r.string("problem_type", "single_label_classification");
+  if (problem == "single_label_classification") {
+    c.problem_type = ProblemType::kSingleLabel;
+  } else if (problem == "multi_label_classification") {
+    c.problem_type = ProblemType::kMultiLabel;
+  } else if (problem == "regression") {
+    c.problem_type = ProblemType::kRegression;
+  } else {
+    r.fail("problem_type",
+           "must be regression, single_label_classification or multi_label_classification");
+  }
+  return c;
+}
+
+ModelConfig ModelConfig::from_file(const std::filesystem::path& path) {
+  const std::string text = read_text_file(path);
+  auto j = nlohmann::json::parse(text, nullptr, /*allow_exceptions=*/false);
+  if (j.is_discarded()) throw Error(ErrorKind::kConfig, path.string(), "not valid JSON");
+  return from_json(j, path.string());
+}
+
+}  // namespace binscan
