@@ -60,8 +60,18 @@ void on_emit_message(j_common_ptr cinfo, int level) {
 
 void on_output_message(j_common_ptr) {}  // never print from a library
 
-bool guarded_read_header(jpeg_decompress_struct* cinfo, ErrorManager* m) {
+bool guarded_create(jpeg_decompress_struct* cinfo, ErrorManager* m) {
   if (setjmp(m->jump)) return false;
+  jpeg_create_decompress(cinfo);
+  return true;
+}
+
+// Everything up to the header, including jpeg_mem_src (which itself errors out on empty input).
+bool guarded_read_header(jpeg_decompress_struct* cinfo, ErrorManager* m, const std::uint8_t* data,
+                         std::size_t size) {
+  if (setjmp(m->jump)) return false;
+  jpeg_mem_src(cinfo, data, static_cast<unsigned long>(size));
+  jpeg_save_markers(cinfo, JPEG_APP0 + 1, 0xFFFF);
   jpeg_read_header(cinfo, TRUE);
   return true;
 }
@@ -115,14 +125,17 @@ bool guarded_decompress(jpeg_decompress_struct* cinfo, ErrorManager* m, JSAMPROW
 struct Decompressor {
   jpeg_decompress_struct cinfo{};
   ErrorManager errors{};
+  bool created = false;
   Decompressor() {
     cinfo.err = jpeg_std_error(&errors.pub);
     errors.pub.error_exit = on_error_exit;
     errors.pub.emit_message = on_emit_message;
     errors.pub.output_message = on_output_message;
-    jpeg_create_decompress(&cinfo);
+    created = guarded_create(&cinfo, &errors);
   }
-  ~Decompressor() { jpeg_destroy_decompress(&cinfo); }
+  ~Decompressor() {
+    if (created) jpeg_destroy_decompress(&cinfo);
+  }
   Decompressor(const Decompressor&) = delete;
   Decompressor& operator=(const Decompressor&) = delete;
 
@@ -138,9 +151,8 @@ CodecResult read_jpeg(std::span<const std::uint8_t> bytes, const std::string& na
                       std::int64_t max_pixels, bool pixels) {
   CodecResult result;
   Decompressor d;
-  jpeg_mem_src(&d.cinfo, bytes.data(), static_cast<unsigned long>(bytes.size()));
-  jpeg_save_markers(&d.cinfo, JPEG_APP0 + 1, 0xFFFF);
-  if (!guarded_read_header(&d.cinfo, &d.errors)) d.fail(name);
+  if (!d.created) throw Error(ErrorKind::kInternal, name, "cannot initialise libjpeg");
+  if (!guarded_read_header(&d.cinfo, &d.errors, bytes.data(), bytes.size())) d.fail(name);
 
   result.width = static_cast<int>(d.cinfo.image_width);
   result.height = static_cast<int>(d.cinfo.image_height);

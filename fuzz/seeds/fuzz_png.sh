@@ -1,0 +1,3 @@
+#!/usr/bin/env bash
+# Seeds for fuzz_png (see fuzz/CMakeLists.txt): small generated files, never committed.
+exec /usr/bin/python3 "$(dirname "$0")/image_seeds.py" png "$1"
