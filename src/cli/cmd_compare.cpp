@@ -1,16 +1,98 @@
+// binscan compare: the study the course asks for, from the scan database — per photo each model's
+// top-5 and verdict; found by both / only A / only B / neither; agreement and Cohen's kappa; score
+// distributions. A summary on stdout, and on request a self-contained HTML report, CSV and JSON.
+#include <cstdio>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
 #include "cli/commands.h"
+#include "image/thumbnail.h"
+#include "survey/compare.h"
+#include "survey/report.h"
+#include "survey/walk.h"
+#include "util/error.h"
+#include "util/file.h"
 
 namespace binscan::cli {
+namespace {
 
-// Placeholder until the subcommand is implemented.
+struct CompareOptions {
+  std::string db = "binscan.db";
+  std::vector<std::string> models;
+  std::string html, csv, json;
+  std::optional<double> threshold;
+  int thumb_size = 200;
+  bool thumbnails = true;
+};
+
+// A preview of the photo as stored: read from its last known path, and only when that file still
+// has the content that was classified (a different photo at the same path gets no preview).
+std::optional<std::vector<std::uint8_t>> thumbnail_of(const PhotoRecord& p, int size) {
+  try {
+    const auto bytes = read_file(p.path);
+    if (sha256_hex(bytes) != p.sha256) return std::nullopt;
+    ThumbnailOptions o;
+    o.max_side = size;
+    return make_thumbnail_jpeg(bytes, p.path, o);
+  } catch (const Error&) {
+    return std::nullopt;
+  }
+}
+
+int run_compare(const CompareOptions& o) {
+  Store store(o.db, Store::Mode::kReadOnly);
+  const Comparison c = compare_models(store, o.models, o.threshold);
+  std::fputs(comparison_text(c).c_str(), stdout);
+  if (!o.csv.empty()) {
+    write_file_atomically(o.csv, comparison_csv(c));
+    std::fprintf(stderr, "wrote %s\n", o.csv.c_str());
+  }
+  if (!o.json.empty()) {
+    write_file_atomically(o.json, comparison_json(c).dump(1) + "\n");
+    std::fprintf(stderr, "wrote %s\n", o.json.c_str());
+  }
+  if (!o.html.empty()) {
+    ReportOptions r;
+    r.database = o.db;
+    if (o.thumbnails) {
+      const int size = o.thumb_size;
+      r.thumbnail = [size](const PhotoRecord& p) { return thumbnail_of(p, size); };
+    }
+    write_file_atomically(o.html, render_html_report(c, r));
+    std::fprintf(stderr, "wrote %s\n", o.html.c_str());
+  }
+  return 0;
+}
+
+}  // namespace
+
 void add_compare_command(CLI::App& app, Runner& run) {
-  auto* cmd = app.add_subcommand("compare", "(not implemented yet)");
-  cmd->callback([&run] {
-    run = [] {
-      print_error("'compare' is not implemented yet");
-      return 1;
-    };
-  });
+  auto o = std::make_shared<CompareOptions>();
+  auto* cmd = app.add_subcommand(
+      "compare",
+      "Compare the trash-bin verdicts of two models stored by 'binscan scan': found by both, only "
+      "A, only B, neither; agreement and Cohen's kappa; score distributions. Writes a "
+      "self-contained HTML report (works offline), CSV and JSON on request.");
+  cmd->add_option("--db", o->db, "Survey database written by 'binscan scan'")
+      ->capture_default_str();
+  cmd->add_option("--models", o->models,
+                  "The models to compare, A,B: id, id@revision, or the last part of the id "
+                  "(default: the one or two models in the database)")
+      ->delimiter(',');
+  cmd->add_option("--html", o->html, "Write the HTML report here");
+  cmd->add_option("--csv", o->csv, "Write one CSV row per photo here");
+  cmd->add_option("--json", o->json, "Write counts, statistics and every photo as JSON here");
+  cmd->add_option("--threshold", o->threshold,
+                  "Judge again with this bin-score threshold instead of the one used at scan "
+                  "time")
+      ->check(CLI::Range(0.0, 1.0));
+  cmd->add_option("--thumb-size", o->thumb_size, "Longer side of report thumbnails in pixels")
+      ->capture_default_str()
+      ->check(CLI::Range(16, 1024));
+  cmd->add_flag("!--no-thumbnails", o->thumbnails, "Leave the photos out of the HTML report");
+  cmd->callback([&run, o] { run = [o] { return run_compare(*o); }; });
 }
 
 }  // namespace binscan::cli

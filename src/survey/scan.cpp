@@ -1,5 +1,7 @@
 #include "survey/scan.h"
 
+#include <openssl/evp.h>
+
 #include <algorithm>
 #include <chrono>
 #include <condition_variable>
@@ -554,6 +556,44 @@ std::string top_to_json(const std::vector<Prediction>& top) {
     arr.push_back(std::move(o));
   }
   return arr.dump();
+}
+
+ModelKey model_key_for(const ModelInfo& info) {
+  if (!info.revision.empty() || info.remote) return {info.id, info.revision};
+  std::error_code ec;
+  if (!fs::is_directory(info.id, ec)) return {info.id, info.revision};
+  std::vector<fs::path> files;
+  for (const auto& e : fs::directory_iterator(info.id, ec)) {
+    const auto name = e.path().filename().string();
+    if (name == "config.json" || name == "preprocessor_config.json" ||
+        name.find(".safetensors") != std::string::npos) {
+      files.push_back(e.path());
+    }
+  }
+  std::sort(files.begin(), files.end());
+  std::unique_ptr<EVP_MD_CTX, void (*)(EVP_MD_CTX*)> ctx(EVP_MD_CTX_new(), EVP_MD_CTX_free);
+  EVP_DigestInit_ex(ctx.get(), EVP_sha256(), nullptr);
+  std::vector<char> buf(1 << 20);
+  for (const auto& f : files) {
+    const std::string name = f.filename().string();
+    EVP_DigestUpdate(ctx.get(), name.c_str(), name.size() + 1);
+    std::unique_ptr<std::FILE, int (*)(std::FILE*)> in(std::fopen(f.c_str(), "rb"), &std::fclose);
+    if (!in) throw Error(ErrorKind::kIo, f.string(), "cannot read model file");
+    std::size_t n = 0;
+    while ((n = std::fread(buf.data(), 1, buf.size(), in.get())) > 0) {
+      EVP_DigestUpdate(ctx.get(), buf.data(), n);
+    }
+  }
+  unsigned char md[EVP_MAX_MD_SIZE];
+  unsigned int len = 0;
+  EVP_DigestFinal_ex(ctx.get(), md, &len);
+  static constexpr char kHex[] = "0123456789abcdef";
+  std::string hex;
+  for (unsigned int i = 0; i < 8 && i < len; ++i) {
+    hex += kHex[md[i] >> 4];
+    hex += kHex[md[i] & 15];
+  }
+  return {absolute_normal(info.id).string(), "sha256:" + hex};
 }
 
 ScanSummary run_scan(Store* store, const std::vector<fs::path>& inputs,

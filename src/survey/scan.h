@@ -75,6 +75,12 @@ struct ScanSummary {
 ScanSummary run_scan(Store* store, const std::vector<std::filesystem::path>& inputs,
                      std::vector<ScanModel>& models, const ScanOptions& options);
 
+// How a model's results are keyed in the store: its id and revision when it has one (Hub models);
+// for a plain local directory, the absolute directory and "sha256:" + the first 16 hex digits of
+// a hash over its config.json, preprocessor_config.json and weight files, so new weights written
+// into the same directory count as a new model (their results are not mixed with the old ones).
+ModelKey model_key_for(const ModelInfo& info);
+
 // The JSON stored for a result's top-k: [{"label": ..., "score": ..., "class_id": ...}, ...].
 std::string top_to_json(const std::vector<Prediction>& top);
 

@@ -225,6 +225,10 @@ void Store::migrate() {
                     std::to_string(kSchemaVersion) + ")");
   }
   if (version == kSchemaVersion) return;
+  if (sqlite3_db_readonly(db_, "main") == 1) {
+    throw Error(ErrorKind::kFormat, path_.string(),
+                "no binscan survey in this database (run 'binscan scan' first)");
+  }
   if (version == 0) {
     // A fresh file, or an SQLite file that is not ours.
     Stmt s(db_,

@@ -10,4 +10,12 @@ int available_cores();
 // `requested` when > 0, else available_cores().
 int resolve_thread_count(int requested);
 
+// How the scan pipeline splits a budget of `total` threads between the engine's forward passes
+// and the decode + preprocess workers that run alongside them (see threads.cpp for why).
+struct PipelineThreads {
+  int engine = 1;
+  int workers = 1;
+};
+PipelineThreads plan_pipeline_threads(int total);
+
 }  // namespace binscan

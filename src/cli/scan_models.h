@@ -1,0 +1,23 @@
+// Opening the models a scan uses: local checkpoints (directory or Hub id) or the Inference API.
+#pragma once
+
+#include <memory>
+#include <string>
+
+#include "classify/classifier.h"
+
+namespace binscan::cli {
+
+struct ModelOpenOptions {
+  bool remote = false;  // all models remote; a "remote:" prefix makes one model remote
+  std::string revision = "main";
+  std::string token_file;
+  std::string endpoint;
+  int engine_threads = 0;
+  int batch = 8;
+  bool show_progress = true;
+};
+
+std::unique_ptr<Classifier> open_scan_model(const std::string& spec, const ModelOpenOptions& o);
+
+}  // namespace binscan::cli
