@@ -82,6 +82,10 @@ void HttpServer::record(const httplib::Request& req) {
   r.path = req.path;
   for (const auto& [name, value] : req.headers) r.headers[lower(name)] = value;
   r.body_size = req.body.size();
+  if (r.body_size == 0 && req.has_header("Content-Length")) {
+    r.body_size = static_cast<std::size_t>(std::stoull(req.get_header_value("Content-Length")));
+  }
+  r.at = std::chrono::steady_clock::now();
   std::lock_guard lock(mutex_);
   requests_.push_back(std::move(r));
 }
@@ -254,24 +258,37 @@ void FakeHub::serve_lfs(const std::string& content, const httplib::Request& req,
 // --- FakeInference ----------------------------------------------------------------------------
 
 FakeInference::FakeInference() {
-  server_.server().Post(".*", [this](const httplib::Request&, httplib::Response& res) {
+  server_.server().Post(".*", [this](const httplib::Request& req, httplib::Response& res) {
     Reply reply;
     {
       std::lock_guard lock(mutex_);
+      bodies_.push_back(req.body);
       if (!replies_.empty()) {
         reply = replies_[std::min(next_, replies_.size() - 1)];
         ++next_;
       }
     }
+    const int now = ++in_flight_;
+    for (int seen = max_in_flight_.load();
+         now > seen && !max_in_flight_.compare_exchange_weak(seen, now);) {
+    }
     if (reply.never_answer) {
       server_.wait_for_stop(120);
+      --in_flight_;
       return;
     }
+    if (reply.delay_ms > 0) std::this_thread::sleep_for(std::chrono::milliseconds(reply.delay_ms));
+    --in_flight_;
     res.status = reply.status;
     for (const auto& [k, v] : reply.headers) res.set_header(k, v);
     res.set_content(reply.body, "application/json");
   });
   server_.start();
+}
+
+std::vector<std::string> FakeInference::bodies() const {
+  std::lock_guard lock(mutex_);
+  return bodies_;
 }
 
 void FakeInference::script(std::vector<Reply> replies) {

@@ -7,6 +7,7 @@
 #pragma once
 
 #include <atomic>
+#include <chrono>
 #include <condition_variable>
 #include <functional>
 #include <map>
@@ -29,7 +30,8 @@ struct RecordedRequest {
   std::string method;
   std::string path;                            // without query
   std::map<std::string, std::string> headers;  // names lower-cased
-  std::size_t body_size = 0;
+  std::size_t body_size = 0;  // as announced by Content-Length (recorded before the body arrives)
+  std::chrono::steady_clock::time_point at;  // arrival
   std::string header(const std::string& lower_name) const;
 };
 
@@ -125,22 +127,31 @@ class FakeHub {
 class FakeInference {
  public:
   struct Reply {
+    Reply() = default;
+    Reply(int s, std::string b, std::map<std::string, std::string> h = {})
+        : status(s), body(std::move(b)), headers(std::move(h)) {}
     int status = 200;
     std::string body = "[]";
     std::map<std::string, std::string> headers;
     bool never_answer = false;  // hold the request until the server stops
+    int delay_ms = 0;           // think this long before answering
   };
   FakeInference();
   void script(std::vector<Reply> replies);
   std::string url(const std::string& path = "/models/org/model") const;
   std::vector<RecordedRequest> requests() const { return server_.requests(); }
+  int max_in_flight() const { return max_in_flight_.load(); }
+  std::vector<std::string> bodies() const;  // of answered requests, in the order handled
 
   static std::string predictions_json(const std::vector<std::pair<std::string, double>>& preds);
 
  private:
-  std::mutex mutex_;
+  mutable std::mutex mutex_;
   std::vector<Reply> replies_;
+  std::vector<std::string> bodies_;
   std::size_t next_ = 0;
+  std::atomic<int> in_flight_{0};
+  std::atomic<int> max_in_flight_{0};
   HttpServer server_;  // last: stops before the members its handler uses are destroyed
 };
 

@@ -1,0 +1,64 @@
+// RemoteClassifier: the Hugging Face Inference API as a Classifier. Each image's file bytes are
+// POSTed with their Content-Type (what the course's Python `query(filename)` does) and the
+// answer [{"label": ..., "score": ...}, ...] becomes the Classification.
+//
+// Transient trouble is retried within bounds: 503 "model is loading" waits about the announced
+// estimated_time; 429 honours Retry-After, else backs off exponentially with jitter; 5xx,
+// connection failures and timeouts are retried with backoff. Every failure becomes one Error
+// naming the image and the URL — never the token.
+#pragma once
+
+#include <filesystem>
+#include <map>
+#include <memory>
+#include <optional>
+#include <string>
+
+#include "classify/classifier.h"
+#include "util/error.h"
+
+namespace binscan {
+
+struct RemoteOptions {
+  std::string model_id;  // "org/name": the default URL and ModelInfo::id
+  std::string endpoint;  // the whole URL (--endpoint); "" -> default_inference_url(model_id)
+  std::optional<std::filesystem::path> token_file;  // else $HF_TOKEN, else $HF_HOME/token
+  int jobs = 4;                                     // requests in flight at once
+  double timeout_s = 60;  // per request: no complete answer by then -> retried
+  double connect_timeout_s = 10;
+  int max_retries = 4;              // for 429, 5xx, connection failures and timeouts
+  double max_loading_wait_s = 300;  // total waiting for a model that is loading (503)
+  double backoff_base_s = 1;        // first backoff; doubles each retry, with jitter
+  double backoff_cap_s = 30;
+  double max_retry_after_s = 120;  // a longer Retry-After is an error, not a wait
+};
+
+// https://router.huggingface.co/hf-inference/models/ORG/NAME (Inference Providers, hf-inference).
+std::string default_inference_url(const std::string& model_id);
+
+class RemoteClassifier : public Classifier {
+ public:
+  // Throws Error(kOffline) when HF_HUB_OFFLINE is set, Error(kConfig) for a bad endpoint.
+  explicit RemoteClassifier(RemoteOptions options);
+  ~RemoteClassifier() override;
+
+  const ModelInfo& info() const override { return info_; }
+  const std::string& url() const { return url_; }
+  PreparedInput prepare(const ClassifyInput& input) const override;
+  // Sends the batch's requests concurrently (up to `jobs` at a time). Throws the first failure
+  // (naming its image) when any failed; the outcome of every input of the batch is kept, so
+  // asking again for a single input of that batch answers without a new request.
+  std::vector<Classification> run(std::span<const PreparedInput> inputs, int top_k) override;
+
+ private:
+  struct Outcome;
+  Classification classify_one(const PreparedInput& input, int top_k) const;
+
+  RemoteOptions options_;
+  std::string url_;
+  std::optional<std::string> token_;
+  ModelInfo info_;
+  std::map<std::string, std::shared_ptr<Outcome>> last_batch_;
+};
+
+}  // namespace binscan
