@@ -36,6 +36,8 @@ struct ClassifyInput {
 struct PreparedInput {
   std::string name;
   std::vector<float> pixel_values;  // local: C*H*W
+  int height = 0;                   // local: H and W of pixel_values
+  int width = 0;
   std::vector<std::uint8_t> bytes;  // remote: file content
   std::string content_type;         // remote: e.g. image/jpeg
 };

@@ -1,0 +1,98 @@
+#include "classify/local_classifier.h"
+
+#include <algorithm>
+#include <cstring>
+
+#include "classify/postprocess.h"
+#include "util/error.h"
+
+namespace binscan {
+
+LocalClassifier::LocalClassifier(Checkpoint checkpoint, const LocalOptions& options)
+    : config_(checkpoint.config),
+      processor_(checkpoint.processor),
+      max_batch_(std::max(1, options.max_batch)) {
+  EngineOptions engine_options;
+  engine_options.threads = options.threads;
+  engine_ = create_engine(checkpoint, engine_options);
+  info_.id = options.model_id.empty() ? checkpoint.dir.string() : options.model_id;
+  info_.revision = options.revision;
+  info_.labels = config_.id2label;
+  info_.remote = false;
+  if (processor_.config().do_resize) {
+    // Any input size gives the same output size; ask for it once.
+    const auto [h, w] = processor_.output_size(1000, 750);
+    height_ = h;
+    width_ = w;
+  }
+  // `checkpoint` (and its mapping of the weights) is released when the constructor returns.
+}
+
+LocalClassifier::~LocalClassifier() = default;
+
+PreparedInput LocalClassifier::prepare(const ClassifyInput& input) const {
+  if (input.decoded == nullptr)
+    throw Error(ErrorKind::kInternal, input.name, "no decoded image for the local classifier");
+  PreparedInput out;
+  out.name = input.name;
+  const Image prepared = processor_.prepare(input.decoded->image);
+  out.height = prepared.height;
+  out.width = prepared.width;
+  out.pixel_values.resize(static_cast<std::size_t>(3) * static_cast<std::size_t>(prepared.width) *
+                          static_cast<std::size_t>(prepared.height));
+  processor_.to_pixel_values(prepared, out.pixel_values.data());
+  return out;
+}
+
+Tensor LocalClassifier::forward(const Tensor& pixel_values) {
+  return engine_->forward(pixel_values);
+}
+
+Tensor LocalClassifier::logits(std::span<const PreparedInput> inputs) {
+  const std::int64_t labels = config_.num_labels();
+  Tensor all({static_cast<std::int64_t>(inputs.size()), labels});
+  if (inputs.empty()) return all;
+  // Without resizing the size comes from the first image; every image of a batch must match it.
+  const std::int64_t h = inputs.front().height;
+  const std::int64_t w = inputs.front().width;
+  const std::size_t per_image = static_cast<std::size_t>(3 * h * w);
+  for (std::size_t start = 0; start < inputs.size();
+       start += static_cast<std::size_t>(max_batch_)) {
+    const std::size_t n = std::min(inputs.size() - start, static_cast<std::size_t>(max_batch_));
+    Tensor batch({static_cast<std::int64_t>(n), 3, h, w});
+    for (std::size_t i = 0; i < n; ++i) {
+      const auto& px = inputs[start + i].pixel_values;
+      if (px.size() != per_image || inputs[start + i].height != h || inputs[start + i].width != w)
+        throw Error(ErrorKind::kUnsupported, inputs[start + i].name,
+                    "image size differs from the others in the batch (the processor does not "
+                    "resize); classify it on its own");
+      std::memcpy(batch.data.data() + i * per_image, px.data(), per_image * sizeof(float));
+    }
+    const Tensor out = engine_->forward(batch);
+    if (out.shape != std::vector<std::int64_t>{static_cast<std::int64_t>(n), labels})
+      throw Error(ErrorKind::kInternal, info_.id,
+                  "the engine returned logits of an unexpected shape");
+    std::copy(
+        out.data.begin(), out.data.end(),
+        all.data.begin() + static_cast<std::ptrdiff_t>(start * static_cast<std::size_t>(labels)));
+  }
+  return all;
+}
+
+std::vector<Classification> LocalClassifier::run(std::span<const PreparedInput> inputs, int top_k) {
+  const Tensor all = logits(inputs);
+  const auto labels = static_cast<std::size_t>(config_.num_labels());
+  std::vector<Classification> out;
+  out.reserve(inputs.size());
+  for (std::size_t i = 0; i < inputs.size(); ++i)
+    out.push_back(
+        postprocess(std::span<const float>(all.data).subspan(i * labels, labels), config_, top_k));
+  return out;
+}
+
+std::unique_ptr<LocalClassifier> open_local_classifier(const std::filesystem::path& dir,
+                                                       const LocalOptions& options) {
+  return std::make_unique<LocalClassifier>(Checkpoint::load(dir), options);
+}
+
+}  // namespace binscan

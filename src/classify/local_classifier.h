@@ -1,0 +1,63 @@
+// LocalClassifier: a checkpoint directory run on this machine — ImageProcessor for prepare(),
+// the oneDNN engine and the pipeline's postprocessing for run().
+#pragma once
+
+#include <filesystem>
+#include <memory>
+#include <span>
+#include <string>
+
+#include "classify/classifier.h"
+#include "engine/engine.h"
+#include "model/checkpoint.h"
+#include "preprocess/processor.h"
+#include "util/tensor.h"
+
+namespace binscan {
+
+struct LocalOptions {
+  int threads = 0;       // engine threads; 0: all cores
+  int max_batch = 8;     // run() forwards at most this many images at once
+  std::string model_id;  // ModelInfo::id; "" -> the directory as given
+  std::string revision;  // ModelInfo::revision (commit hash when from the Hub cache)
+};
+
+class LocalClassifier : public Classifier {
+ public:
+  // Builds the engine from the checkpoint, then lets the checkpoint's weight mapping go: the
+  // engine holds the only (reordered) copy of the weights.
+  LocalClassifier(Checkpoint checkpoint, const LocalOptions& options);
+  ~LocalClassifier() override;
+
+  const ModelInfo& info() const override { return info_; }
+  const ModelConfig& config() const { return config_; }
+  const ImageProcessor& processor() const { return processor_; }
+
+  // Preprocesses input.decoded (oriented RGB) into pixel_values. Thread-safe.
+  PreparedInput prepare(const ClassifyInput& input) const override;
+  std::vector<Classification> run(std::span<const PreparedInput> inputs, int top_k) override;
+
+  // The raw logits [N, num_labels] for prepared inputs (batched by max_batch).
+  Tensor logits(std::span<const PreparedInput> inputs);
+  // The engine's forward pass on pixel_values [N, 3, H, W].
+  Tensor forward(const Tensor& pixel_values);
+
+  // The [3, H, W] size prepare() produces (fixed when the processor resizes).
+  int input_height() const { return height_; }
+  int input_width() const { return width_; }
+
+ private:
+  ModelConfig config_;
+  ImageProcessor processor_;
+  std::unique_ptr<Engine> engine_;
+  ModelInfo info_;
+  int max_batch_;
+  int height_ = 0;
+  int width_ = 0;
+};
+
+// Checkpoint::load(dir) + LocalClassifier. Throws Error naming the file that is wrong.
+std::unique_ptr<LocalClassifier> open_local_classifier(const std::filesystem::path& dir,
+                                                       const LocalOptions& options);
+
+}  // namespace binscan
