@@ -467,6 +467,7 @@ ScanSummary Scanner::run(const std::vector<fs::path>& inputs) {
   summary_.images = static_cast<int>(images_.size());
   progress_ = std::make_unique<Progress>("scan", static_cast<std::int64_t>(images_.size()),
                                          Progress::Unit::kItems, options_.show_progress);
+  progress_->set_item_name("photos");
   const int workers = std::max(1, options_.workers);
   ItemQueue queue(static_cast<std::size_t>(std::max(2 * options_.batch, workers + 1)), workers);
   std::vector<std::thread> threads;

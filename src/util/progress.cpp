@@ -52,6 +52,11 @@ void Progress::set_total(std::int64_t total) {
   total_ = total;
 }
 
+void Progress::set_item_name(std::string name) {
+  std::lock_guard lock(mutex_);
+  item_name_ = std::move(name);
+}
+
 void Progress::advance(std::int64_t n) {
   std::lock_guard lock(mutex_);
   done_ += n;
@@ -97,9 +102,14 @@ void Progress::draw_locked(bool final) {
     line += human(static_cast<double>(done_), unit_);
   }
   char tail[96];
-  const char* per = unit_ == Unit::kBytes ? "/s" : " it/s";
+  std::string per;
+  if (unit_ != Unit::kBytes) {
+    per += ' ';
+    per += item_name_;
+  }
+  per += "/s";
   const double eta = (total_ > 0 && rate > 0) ? static_cast<double>(total_ - done_) / rate : -1;
-  std::snprintf(tail, sizeof tail, "  %s%s  %s %s", human(rate, unit_).c_str(), per,
+  std::snprintf(tail, sizeof tail, "  %s%s  %s %s", human(rate, unit_).c_str(), per.c_str(),
                 final ? "elapsed" : "ETA", duration(final ? elapsed : eta).c_str());
   line += tail;
   if (tty_) {

@@ -18,6 +18,8 @@ class Progress {
   Progress& operator=(const Progress&) = delete;
 
   void set_total(std::int64_t total);
+  // What the items are called in the rate, e.g. "photos" gives "12 photos/s" (default "it").
+  void set_item_name(std::string name);
   void advance(std::int64_t n = 1);  // thread-safe
   void set(std::int64_t done);       // thread-safe
   void finish();
@@ -25,6 +27,7 @@ class Progress {
  private:
   void draw_locked(bool final);
   std::string label_;
+  std::string item_name_ = "it";
   std::int64_t total_;
   std::int64_t done_ = 0;
   Unit unit_;
