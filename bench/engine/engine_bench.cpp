@@ -4,6 +4,8 @@
 // compares binscan itself with ONNX Runtime and PyTorch.
 //
 //   engine_bench --arch vit|resnet [--batch B] [--threads N] [--iterations K]
+//   engine_bench --model DIR [--batch B] [--threads N] [--iterations K]
+//   engine_bench --model DIR --pixels X.npy --out LOGITS.npy   (one forward pass, no timing)
 #include <algorithm>
 #include <chrono>
 #include <cmath>
@@ -14,6 +16,7 @@
 #include <vector>
 
 #include "engine/engines.h"
+#include "model/checkpoint.h"
 #include "util/error.h"
 
 using namespace binscan;
@@ -44,10 +47,41 @@ std::vector<float> synthetic(const std::string& name, const std::vector<std::int
   return v;
 }
 
+// Reads a float32 C-order .npy as numpy.save writes it (version 1 header).
+Tensor read_npy(const std::string& path) {
+  std::FILE* f = std::fopen(path.c_str(), "rb");
+  if (!f) throw std::runtime_error("cannot open " + path);
+  std::string bytes;
+  char buf[1 << 16];
+  for (std::size_t n; (n = std::fread(buf, 1, sizeof buf, f)) > 0;) bytes.append(buf, n);
+  std::fclose(f);
+  if (bytes.size() < 10 || bytes.compare(0, 6, "\x93NUMPY") != 0)
+    throw std::runtime_error("not an npy file: " + path);
+  const std::size_t header_len =
+      static_cast<unsigned char>(bytes[8]) |
+      (static_cast<std::size_t>(static_cast<unsigned char>(bytes[9])) << 8);
+  const std::string header = bytes.substr(10, header_len);
+  if (header.find("<f4") == std::string::npos || header.find("False") == std::string::npos)
+    throw std::runtime_error("expected float32 C order: " + path);
+  std::vector<std::int64_t> shape;
+  const auto open = header.find('(');
+  for (std::size_t pos = open + 1; pos < header.size() && header[pos] != ')';) {
+    const std::size_t end = header.find_first_of(",)", pos);
+    const std::string item = header.substr(pos, end - pos);
+    if (item.find_first_of("0123456789") != std::string::npos) shape.push_back(std::stoll(item));
+    pos = header[end] == ')' ? end : end + 1;
+  }
+  Tensor t(shape);
+  if (bytes.size() - 10 - header_len != t.data.size() * sizeof(float))
+    throw std::runtime_error("truncated npy: " + path);
+  std::memcpy(t.data.data(), bytes.data() + 10 + header_len, t.data.size() * sizeof(float));
+  return t;
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
-  std::string arch = "vit";
+  std::string arch = "vit", model, pixels_path, out_path;
   int batch = 1, threads = 2, iterations = 10;
   for (int i = 1; i + 1 < argc; i += 2) {
     const std::string k = argv[i], v = argv[i + 1];
@@ -59,12 +93,28 @@ int main(int argc, char** argv) {
       threads = std::stoi(v);
     else if (k == "--iterations")
       iterations = std::stoi(v);
+    else if (k == "--model")
+      model = v;
+    else if (k == "--pixels")
+      pixels_path = v;
+    else if (k == "--out")
+      out_path = v;
   }
   try {
     std::unique_ptr<Engine> engine;
     std::int64_t channels = 3, size = 224;
     const auto t0 = std::chrono::steady_clock::now();
-    if (arch == "vit") {
+    if (!model.empty()) {
+      const Checkpoint checkpoint = Checkpoint::load(model);
+      EngineOptions options;
+      options.threads = threads;
+      engine = create_engine(checkpoint, options);
+      arch = model;
+      if (const auto* vit = std::get_if<VitConfig>(&checkpoint.config.arch)) {
+        channels = vit->num_channels;
+        size = vit->image_size;
+      }
+    } else if (arch == "vit") {
       engine = engine_internal::make_vit_engine(VitConfig{}, 1000, synthetic, threads);
     } else {
       engine =
@@ -72,6 +122,10 @@ int main(int argc, char** argv) {
     }
     const double load_ms =
         std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count();
+    if (!pixels_path.empty()) {
+      write_npy(out_path, engine->forward(read_npy(pixels_path)));
+      return 0;
+    }
     Tensor pixels({batch, channels, size, size});
     std::mt19937 rng(1);
     std::normal_distribution<float> dist(0.f, 1.f);
