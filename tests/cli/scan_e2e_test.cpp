@@ -125,6 +125,14 @@ TEST(ScanCli, TwoModelsStoreEachPhotoOncePerModel) {
             0);
 }
 
+TEST(ScanCli, HelpJustifiesTheThreshold) {
+  const auto r = test::run_command({test::binscan_binary().string(), "scan", "--help"});
+  EXPECT_EQ(r.exit_code, 0);
+  EXPECT_NE(r.out.find("--threshold FLOAT:FLOAT in [0 - 1]=0.1"), std::string::npos) << r.out;
+  EXPECT_NE(r.out.find("1/1000"), std::string::npos);
+  EXPECT_NE(r.out.find("Exit status"), std::string::npos);
+}
+
 TEST(ScanCli, ASecondRunDoesNoInference) {
   auto& s = shared_scan();
   ASSERT_EQ(s.second.exit_code, 0) << s.second.err;
