@@ -1,0 +1,57 @@
+#!/usr/bin/env bash
+# The engine benchmark: binscan vs ONNX Runtime (onnxruntime-node, CPU) vs PyTorch on full-size
+# vit-base-patch16-224 and resnet-50 with random weights, batch 1 and 8, 2 threads, alternating
+# the engines in one run; prints ms/image, ratios and peak RSS.
+#
+#   bench/engine/run.sh [--rounds N] [--batches 1 8] [--threads 2] [--models vit-base-patch16-224 resnet-50]
+#
+# Needs: scripts/install-deps (time, python3-torch, nodejs/npm) and network access to the npm
+# registry the first time. Work files go to $BENCH_DIR (default build-bench/, git-ignored).
+set -euo pipefail
+here="$(cd "$(dirname "$0")" && pwd)"
+root="$(cd "$here/../.." && pwd)"
+work="${BENCH_DIR:-$root/build-bench}"
+build="${BUILD_DIR:-$root/build}"
+models=(vit-base-patch16-224 resnet-50)
+args=()
+while (($#)); do
+  case "$1" in
+    --models) shift; models=(); while (($#)) && [[ "$1" != --* ]]; do models+=("$1"); shift; done ;;
+    *) args+=("$1"); shift ;;
+  esac
+done
+
+# ONNX Runtime for node. Its install script downloads extra providers and fails offline; the CPU
+# library ships inside the package, so skip the script.
+if [[ ! -d "$here/.node/node_modules/onnxruntime-node" ]]; then
+  mkdir -p "$here/.node"
+  [[ -f "$here/.node/package.json" ]] || echo '{"private": true}' >"$here/.node/package.json"
+  (cd "$here/.node" && npm install --ignore-scripts --no-audit --no-fund onnxruntime-node >&2)
+fi
+
+# binscan (Release) and the engine's own bench tool.
+cmake -S "$root" -B "$build" -G Ninja -DCMAKE_BUILD_TYPE=Release >/dev/null
+cmake --build "$build" -j "${JOBS:-2}" --target binscan engine_bench >&2
+if "$build/binscan" bench --help 2>/dev/null | grep -q -- "--iterations"; then
+  binscan_cmd="$build/binscan bench"
+else  # `binscan bench` not there yet: time the same engine through engine_bench
+  binscan_cmd="$build/bench/engine/engine_bench"
+fi
+
+# Full-size random-weight checkpoints (written once) and their ONNX exports.
+mkdir -p "$work/models"
+dirs=()
+for m in "${models[@]}"; do
+  d="$work/models/$m"
+  if [[ ! -f "$d/model.safetensors" ]]; then
+    /usr/bin/python3 "$root/tests/reference/make_checkpoint.py" --preset "$m" --out "$d" >&2
+  fi
+  if [[ ! -f "$d/model.onnx" ]]; then
+    /usr/bin/python3 "$here/export_onnx.py" "$d" >&2
+  fi
+  dirs+=("$d")
+done
+
+echo "binscan: $binscan_cmd" >&2
+/usr/bin/python3 "$here/compare.py" --models "${dirs[@]}" --binscan "$binscan_cmd" \
+  --json "$work/results.json" "${args[@]}"
