@@ -37,6 +37,7 @@ struct ScanCliOptions {
   bool quiet = false;
   std::string format = "text";
   bool decode_only = false;
+  int worker_nice = -1;  // -1: as the thread plan says
 };
 
 std::atomic<bool> g_stop{false};
@@ -79,6 +80,7 @@ int run_scan_command(const ScanCliOptions& o) {
   ScanOptions so;
   so.batch = o.batch;
   so.workers = threads.workers;
+  so.worker_nice = o.worker_nice >= 0 ? o.worker_nice : threads.worker_nice;
   so.top_k = o.top_k;
   so.threshold = o.threshold;
   so.retry_failed = o.retry_failed;
@@ -193,6 +195,10 @@ void add_scan_command(CLI::App& app, Runner& run) {
       ->capture_default_str();
   cmd->add_flag("--decode-only", o->decode_only,
                 "Benchmark: decode and preprocess only (no inference, nothing stored)")
+      ->group("");
+  cmd->add_option("--worker-nice", o->worker_nice,
+                  "Benchmark: nice value of the decode workers (default: the thread plan's)")
+      ->check(CLI::Range(0, 19))
       ->group("");
   cmd->callback([&run, o] { run = [o] { return run_scan_command(*o); }; });
 }

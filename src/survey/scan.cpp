@@ -1,6 +1,8 @@
 #include "survey/scan.h"
 
 #include <openssl/evp.h>
+#include <sys/resource.h>
+#include <unistd.h>
 
 #include <algorithm>
 #include <chrono>
@@ -255,6 +257,10 @@ void Scanner::decode_and_prepare(WorkItem& item, std::span<const std::uint8_t> b
 }
 
 void Scanner::worker(ItemQueue& queue) {
+  if (options_.worker_nice != 0) {
+    // Per thread on Linux: setpriority with a thread id changes only that thread.
+    ::setpriority(PRIO_PROCESS, static_cast<id_t>(::gettid()), options_.worker_nice);
+  }
   while (!stopping()) {
     const std::size_t i = next_.fetch_add(1);
     if (i >= images_.size()) break;

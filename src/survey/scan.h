@@ -33,6 +33,9 @@ struct ScanModel {
 struct ScanOptions {
   int batch = 8;    // photos per model run and per transaction
   int workers = 2;  // decode + prepare threads
+  // Linux nice value of the worker threads relative to the model thread (0: same priority).
+  // A positive value lets them fill the cores the engine leaves idle without slowing it down.
+  int worker_nice = 0;
   int top_k = 5;
   double threshold = kDefaultBinThreshold;
   bool retry_failed = false;  // decode again photos stored with an error

@@ -15,6 +15,7 @@ int resolve_thread_count(int requested);
 struct PipelineThreads {
   int engine = 1;
   int workers = 1;
+  int worker_nice = 0;  // nice value of the workers relative to the engine's threads
 };
 PipelineThreads plan_pipeline_threads(int total);
 
