@@ -351,7 +351,7 @@ std::vector<Classification> RemoteClassifier::run(std::span<const PreparedInput>
   std::optional<Error> first_error;
   int failures = 0;
   for (std::size_t i = 0; i < inputs.size(); ++i) {
-    if (inputs.size() > 1) last_batch_[memo_key(inputs[i], top_k)] = outcomes[i];
+    if (inputs.size() > 1) last_batch_.emplace(memo_key(inputs[i], top_k), outcomes[i]);
     if (outcomes[i]->error) {
       ++failures;
       if (!first_error) first_error = outcomes[i]->error;

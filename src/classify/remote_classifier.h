@@ -58,7 +58,8 @@ class RemoteClassifier : public Classifier {
   std::string url_;
   std::optional<std::string> token_;
   ModelInfo info_;
-  std::map<std::string, std::shared_ptr<Outcome>> last_batch_;
+  // Same photo twice in a batch: two entries.
+  std::multimap<std::string, std::shared_ptr<Outcome>> last_batch_;
 };
 
 }  // namespace binscan

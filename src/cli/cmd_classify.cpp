@@ -19,7 +19,9 @@
 
 #include "classify/classifier.h"
 #include "classify/local_classifier.h"
+#include "classify/remote_classifier.h"
 #include "cli/commands.h"
+#include "hub/hub.h"
 #include "image/decode.h"
 #include "survey/walk.h"
 #include "util/error.h"
@@ -32,20 +34,52 @@ namespace {
 namespace fs = std::filesystem;
 
 struct ClassifyOptions {
-  std::string model;                // --model: checkpoint directory
+  std::string model;                // --model: checkpoint directory or Hub model id
   std::vector<std::string> inputs;  // images and folders
   int top_k = 5;
   int threads = 0;  // 0: all cores
   int batch = 8;
   std::string format = "text";  // text | jsonl
+  // Hub and Inference API (model ids, --remote, --compare-remote).
+  std::string revision = "main";
+  std::string token_file;
+  bool remote = false;
+  bool compare_remote = false;
+  std::string endpoint;  // whole Inference API URL
+  int jobs = 4;          // remote requests in flight
+  double timeout = 60;   // seconds per remote request
+  int retries = 4;
 };
 
-std::unique_ptr<Classifier> open_classifier(const ClassifyOptions& o) {
+std::unique_ptr<Classifier> open_remote_classifier(const ClassifyOptions& o) {
+  RemoteOptions r;
+  r.model_id = is_repo_id(o.model) ? o.model : "";
+  r.endpoint = o.endpoint;
+  if (!o.token_file.empty()) r.token_file = o.token_file;
+  r.jobs = o.jobs;
+  r.timeout_s = o.timeout;
+  r.max_retries = o.retries;
+  return std::make_unique<RemoteClassifier>(r);
+}
+
+std::unique_ptr<LocalClassifier> open_local(const ClassifyOptions& o) {
+  // A directory as is; a model id from the Hugging Face cache, downloaded when missing.
+  HubOptions hub;
+  hub.revision = o.revision;
+  if (!o.token_file.empty()) hub.token_file = o.token_file;
+  const ResolvedModel resolved = resolve_model(o.model, hub);
+  for (const auto& w : resolved.warnings) print_warning(w);
   LocalOptions local;
   local.threads = o.threads;
   local.max_batch = o.batch;
-  local.model_id = o.model;
-  return open_local_classifier(o.model, local);
+  local.model_id = resolved.model_id;
+  local.revision = resolved.revision;
+  return open_local_classifier(resolved.dir, local);
+}
+
+std::unique_ptr<Classifier> open_classifier(const ClassifyOptions& o) {
+  if (o.remote) return open_remote_classifier(o);
+  return open_local(o);
 }
 
 // One image to classify, named as the user will read it.
@@ -193,10 +227,200 @@ std::vector<Prepared> prepare_batch(const Classifier& classifier, const std::vec
   return out;
 }
 
+// What a classifier made of one prepared image: a result or a one-line error.
+struct Outcome {
+  std::optional<Classification> result;
+  std::string error;
+};
+
+// run() on a batch; when the batch fails, one image at a time to find which failed.
+std::vector<Outcome> run_each(Classifier& c, std::vector<PreparedInput>& inputs,
+                              const std::vector<std::string>& names, int top_k) {
+  std::vector<Outcome> out(inputs.size());
+  try {
+    auto results = c.run(inputs, top_k);
+    for (std::size_t k = 0; k < results.size() && k < out.size(); ++k)
+      out[k].result = std::move(results[k]);
+    return out;
+  } catch (const Error& e) {
+    if (inputs.size() == 1) {
+      out[0].error = format_error_line(names[0], e.cause());
+      return out;
+    }
+  }
+  for (std::size_t k = 0; k < inputs.size(); ++k) {
+    try {
+      out[k].result = c.run(std::span(&inputs[k], 1), top_k).at(0);
+    } catch (const Error& e) {
+      out[k].error = format_error_line(names[k], e.cause());
+    }
+  }
+  return out;
+}
+
+nlohmann::ordered_json predictions_json(const Classification& c) {
+  nlohmann::ordered_json preds = nlohmann::ordered_json::array();
+  for (const auto& p : c.top) preds.push_back({{"label", p.label}, {"score", p.score}});
+  return preds;
+}
+
+// How far the local result is from the remote one: over the labels the API returned, the
+// largest |local - remote| score (the local engine knows every label's probability).
+struct Difference {
+  double max_abs = 0;
+  std::string label;
+  bool top1_agrees = false;
+};
+
+Difference compare_results(const Classification& local, const Classification& remote,
+                           const std::vector<std::string>& labels) {
+  Difference d;
+  d.top1_agrees =
+      !local.top.empty() && !remote.top.empty() && local.top[0].label == remote.top[0].label;
+  for (const auto& r : remote.top) {
+    std::optional<double> mine;
+    for (std::size_t id = 0; id < labels.size() && id < local.probabilities.size(); ++id) {
+      if (labels[id] == r.label) {
+        mine = local.probabilities[id];
+        break;
+      }
+    }
+    if (!mine) {
+      for (const auto& l : local.top) {
+        if (l.label == r.label) mine = l.score;
+      }
+    }
+    if (!mine) mine = 0.0;  // a label the local model does not have: it scores nothing
+    const double diff = std::abs(*mine - r.score);
+    if (d.label.empty() || diff > d.max_abs) {
+      d.max_abs = diff;
+      d.label = r.label;
+    }
+  }
+  return d;
+}
+
+std::string cell(const Prediction* p) {
+  if (!p) return std::string(42, ' ');
+  std::string label = p->label.size() > 32 ? p->label.substr(0, 31) + "~" : p->label;
+  char buf[96];
+  std::snprintf(buf, sizeof buf, "%-32s %7.3f%%  ", label.c_str(), 100.0 * p->score);
+  return buf;
+}
+
+// --compare-remote: the local engine and the Inference API on the same photos, side by side.
+int run_compare(const ClassifyOptions& o) {
+  if (!is_repo_id(o.model) && o.endpoint.empty()) {
+    throw Error(ErrorKind::kConfig, o.model,
+                "--compare-remote needs a Hub model id such as google/vit-base-patch16-224 (or "
+                "--endpoint URL for the remote side)");
+  }
+  std::vector<std::string> input_errors;
+  const std::vector<ImageJob> jobs = collect_images(o.inputs, input_errors);
+  for (const auto& e : input_errors) print_error(e);
+  bool failed = !input_errors.empty();
+  if (jobs.empty()) {
+    print_error("no images to classify");
+    return 1;
+  }
+  auto local = open_local(o);
+  auto remote = open_remote_classifier(o);
+  const auto& labels = local->info().labels;
+  const std::string local_name =
+      local->info().id +
+      (local->info().revision.empty() ? "" : " @ " + local->info().revision.substr(0, 12));
+  const auto remote_url = static_cast<const RemoteClassifier&>(*remote).url();
+
+  const int workers = resolve_thread_count(o.threads);
+  const auto batch = static_cast<std::size_t>(std::max(o.batch, o.jobs));
+  double worst = -1;
+  std::string worst_where;
+  int compared = 0;
+  int agree = 0;
+  for (std::size_t begin = 0; begin < jobs.size(); begin += batch) {
+    const std::size_t end = std::min(jobs.size(), begin + batch);
+    auto pl = prepare_batch(*local, jobs, begin, end, workers);
+    auto pr = prepare_batch(*remote, jobs, begin, end, workers);
+    std::vector<PreparedInput> in_local;
+    std::vector<PreparedInput> in_remote;
+    std::vector<std::string> names;
+    for (std::size_t i = begin; i < end; ++i) {
+      auto& a = pl[i - begin];
+      auto& b = pr[i - begin];
+      for (const auto& w : a.warnings) print_warning(w);
+      if (!a.error.empty() || !b.error.empty()) {
+        print_error(!a.error.empty() ? a.error : b.error);
+        failed = true;
+      } else if (a.input && b.input) {
+        in_local.push_back(std::move(*a.input));
+        in_remote.push_back(std::move(*b.input));
+        names.push_back(jobs[i].name);
+      }
+    }
+    if (names.empty()) continue;
+    const auto lo = run_each(*local, in_local, names, o.top_k);
+    const auto ro = run_each(*remote, in_remote, names, o.top_k);
+    for (std::size_t k = 0; k < names.size(); ++k) {
+      if (!lo[k].error.empty() || !ro[k].error.empty()) {
+        if (!lo[k].error.empty()) print_error("local: " + lo[k].error);
+        if (!ro[k].error.empty()) print_error("remote: " + ro[k].error);
+        failed = true;
+        continue;
+      }
+      const Classification& l = *lo[k].result;
+      const Classification& r = *ro[k].result;
+      const Difference d = compare_results(l, r, labels);
+      ++compared;
+      agree += d.top1_agrees ? 1 : 0;
+      if (d.max_abs > worst) {
+        worst = d.max_abs;
+        worst_where = names[k] + ", " + d.label;
+      }
+      if (o.format == "jsonl") {
+        const nlohmann::ordered_json line{{"image", names[k]},
+                                          {"model", local->info().id},
+                                          {"local", predictions_json(l)},
+                                          {"remote", predictions_json(r)},
+                                          {"max_abs_diff", d.max_abs},
+                                          {"max_diff_label", d.label},
+                                          {"top1_agrees", d.top1_agrees}};
+        std::printf("%s\n",
+                    line.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace).c_str());
+      } else {
+        std::printf("%s%s\n", compared == 1 ? "" : "\n", names[k].c_str());
+        std::printf("  %-42s  %s\n", ("local: " + local_name).c_str(),
+                    ("remote: " + remote_url).c_str());
+        for (std::size_t row = 0; row < std::max(l.top.size(), r.top.size()); ++row) {
+          std::string row_text = "  " + cell(row < l.top.size() ? &l.top[row] : nullptr) + "  " +
+                                 cell(row < r.top.size() ? &r.top[row] : nullptr);
+          row_text.erase(row_text.find_last_not_of(' ') + 1);
+          std::printf("%s\n", row_text.c_str());
+        }
+        std::printf("  largest score difference %.4g (%s); top-1 %s\n", d.max_abs, d.label.c_str(),
+                    d.top1_agrees ? "agrees" : "DIFFERS");
+      }
+      std::fflush(stdout);
+    }
+  }
+  if (o.format != "jsonl" && compared > 1) {
+    std::printf(
+        "\n%d images compared: largest score difference %.4g (%s); top-1 agrees on %d of %d\n",
+        compared, worst, worst_where.c_str(), agree, compared);
+  }
+  return failed ? 1 : 0;
+}
+
 int run_classify(const ClassifyOptions& o) {
   if (o.top_k < 1) throw Error(ErrorKind::kConfig, "--top-k", "must be at least 1");
   if (o.batch < 1) throw Error(ErrorKind::kConfig, "--batch", "must be at least 1");
   if (o.threads < 0) throw Error(ErrorKind::kConfig, "--threads", "must be 0 (all cores) or more");
+  if (o.jobs < 1) throw Error(ErrorKind::kConfig, "--jobs", "must be at least 1");
+  if (o.retries < 0) throw Error(ErrorKind::kConfig, "--retries", "must be 0 or more");
+  if (!(o.timeout > 0)) throw Error(ErrorKind::kConfig, "--timeout", "must be more than 0 seconds");
+  if (o.remote && o.compare_remote) {
+    throw Error(ErrorKind::kConfig, "--compare-remote", "runs both backends; leave out --remote");
+  }
+  if (o.compare_remote) return run_compare(o);
 
   std::vector<std::string> input_errors;
   const std::vector<ImageJob> jobs = collect_images(o.inputs, input_errors);
@@ -216,7 +440,8 @@ int run_classify(const ClassifyOptions& o) {
   }
 
   const int workers = resolve_thread_count(o.threads);
-  const auto batch = static_cast<std::size_t>(o.batch);
+  // Remote requests of a batch run concurrently: a batch must hold at least --jobs of them.
+  const auto batch = static_cast<std::size_t>(o.remote ? std::max(o.batch, o.jobs) : o.batch);
   for (std::size_t begin = 0; begin < jobs.size(); begin += batch) {
     const std::size_t end = std::min(jobs.size(), begin + batch);
     auto prepared = prepare_batch(*classifier, jobs, begin, end, workers);
@@ -238,9 +463,22 @@ int run_classify(const ClassifyOptions& o) {
     try {
       results = classifier->run(ready, o.top_k);
     } catch (const Error& e) {
-      // The whole batch failed: name each of its images, then go on with the next batch.
-      for (std::size_t i : ready_index) print_error(format_error_line(jobs[i].name, e.cause()));
-      failed = true;
+      if (ready.size() == 1) {
+        print_error(e.what());
+        failed = true;
+        continue;
+      }
+      // Find the image(s) at fault, so the others still get their results (the remote
+      // classifier answers these from the batch it just ran, without new requests).
+      for (std::size_t k = 0; k < ready.size(); ++k) {
+        try {
+          const auto one = classifier->run(std::span(&ready[k], 1), o.top_k);
+          writer->write(jobs[ready_index[k]].name, classifier->info(), one.at(0));
+        } catch (const Error& single) {
+          print_error(format_error_line(jobs[ready_index[k]].name, single.cause()));
+          failed = true;
+        }
+      }
       continue;
     }
     for (std::size_t r = 0; r < results.size(); ++r)
@@ -253,7 +491,8 @@ int run_classify(const ClassifyOptions& o) {
 
 void add_classify_command(CLI::App& app, Runner& run) {
   auto opts = std::make_shared<ClassifyOptions>();
-  auto* cmd = app.add_subcommand("classify", "Top-k labels for photos, computed locally");
+  auto* cmd = app.add_subcommand(
+      "classify", "Top-k labels for photos, computed locally or by the Hugging Face Inference API");
   cmd->footer(
       "Runs a Hugging Face image classifier (ViTForImageClassification or\n"
       "ResNetForImageClassification, safetensors weights) on the CPU and prints what\n"
@@ -269,11 +508,26 @@ void add_classify_command(CLI::App& app, Runner& run) {
       "...]}\n"
       "where predictions has the shape of the Hugging Face Inference API's answer.\n"
       "\n"
-      "Example:\n"
-      "  binscan classify --model ./vit-base-patch16-224 photos/ --top-k 3");
+      "MODEL is a directory or a Hugging Face model id (google/vit-base-patch16-224), found in\n"
+      "the Hugging Face cache or downloaded into it (see `binscan download --help`; --revision\n"
+      "picks a branch, tag or commit).\n"
+      "\n"
+      "--remote sends each photo's bytes to the Hugging Face Inference API instead (a token is\n"
+      "needed: --token-file FILE, $HF_TOKEN or $HF_HOME/token, from\n"
+      "https://huggingface.co/settings/tokens; never on the command line). Up to --jobs\n"
+      "requests run at once; 503 'model is loading' is waited for, 429/5xx/timeouts are retried\n"
+      "--retries times with backoff. --compare-remote runs both and shows them side by side with\n"
+      "the largest score difference (jsonl: local, remote, max_abs_diff, max_diff_label,\n"
+      "top1_agrees).\n"
+      "\n"
+      "Examples:\n"
+      "  binscan classify --model ./vit-base-patch16-224 photos/ --top-k 3\n"
+      "  binscan classify --model google/vit-base-patch16-224 photo.jpg\n"
+      "  binscan classify --remote --model google/vit-base-patch16-224 photo.jpg\n"
+      "  binscan classify --model microsoft/resnet-50 --compare-remote photos/");
   cmd->add_option("--model,-m", opts->model,
                   "Hugging Face model directory (config.json, preprocessor_config.json,\n"
-                  "model.safetensors or model.safetensors.index.json)")
+                  "model.safetensors or model.safetensors.index.json), or a model id")
       ->required();
   cmd->add_option("images", opts->inputs, "Photos or folders of photos")->required();
   cmd->add_option("--top-k,-k", opts->top_k, "Labels per image (capped at the model's labels)")
@@ -283,6 +537,24 @@ void add_classify_command(CLI::App& app, Runner& run) {
   cmd->add_option("--batch,-b", opts->batch, "Images per forward pass")->capture_default_str();
   cmd->add_option("--format", opts->format, "Output: text (a table with bars) or jsonl")
       ->check(CLI::IsMember({"text", "jsonl"}))
+      ->capture_default_str();
+  cmd->add_option("--revision", opts->revision, "Hub revision of a model id: branch, tag or commit")
+      ->capture_default_str();
+  cmd->add_option("--token-file", opts->token_file,
+                  "File holding the Hugging Face token (else $HF_TOKEN, else $HF_HOME/token)")
+      ->check(CLI::ExistingFile);
+  cmd->add_flag("--remote", opts->remote, "Classify with the Hugging Face Inference API instead");
+  cmd->add_flag("--compare-remote", opts->compare_remote,
+                "Classify locally and with the Inference API, side by side, with the largest "
+                "score difference");
+  cmd->add_option("--endpoint", opts->endpoint,
+                  "Inference API URL (whole URL; default "
+                  "https://router.huggingface.co/hf-inference/models/MODEL)");
+  cmd->add_option("--jobs", opts->jobs, "Remote requests in flight at once")->capture_default_str();
+  cmd->add_option("--timeout", opts->timeout, "Seconds to wait for each remote answer")
+      ->capture_default_str();
+  cmd->add_option("--retries", opts->retries,
+                  "Retries of a remote request after 429, 5xx, timeouts or connection failures")
       ->capture_default_str();
   cmd->callback([opts, &run] { run = [opts] { return run_classify(*opts); }; });
 }
