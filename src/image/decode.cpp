@@ -57,26 +57,24 @@ detail::CodecResult read_any(std::span<const std::uint8_t> bytes, const std::str
   throw Error(ErrorKind::kInternal, name, "unknown image format");
 }
 
-// Copies `src` to `out` with out(x, y) = src(map(x, y)), visiting the output in tiles so that
-// both the rows written and the columns read stay in cache (rotating a 12 MP photo row by row
-// would touch a new cache line for every pixel read).
-template <typename Map>
-void remap_tiled(const Image& src, Image& out, Map map) {
-  constexpr int kTile = 32;
-  for (int ty = 0; ty < out.height; ty += kTile) {
-    const int y_end = std::min(ty + kTile, out.height);
-    for (int tx = 0; tx < out.width; tx += kTile) {
-      const int x_end = std::min(tx + kTile, out.width);
-      for (int y = ty; y < y_end; ++y) {
-        std::uint8_t* o = out.row(y) + 3 * static_cast<std::size_t>(tx);
-        for (int x = tx; x < x_end; ++x, o += 3) {
-          const auto [sx, sy] = map(x, y);
-          const std::uint8_t* s = src.row(sy) + 3 * static_cast<std::size_t>(sx);
-          o[0] = s[0];
-          o[1] = s[1];
-          o[2] = s[2];
-        }
-      }
+// The transposing orientations (5..8): out(x, y) = src(sx, sy) where sx depends on y only and
+// sy moves by +-1 as x grows (`down`), so each output row is a walk down or up one source
+// column. The output is visited in tiles so that the source columns being walked stay in cache
+// (a row-by-row walk would touch a new cache line for every pixel read). `column(y)` gives sx;
+// `first_row` is sy at x = 0.
+template <typename Column>
+void transpose_tiled(const Image& src, Image& out, Column column, bool down) {
+  constexpr int kTile = 64;
+  const auto stride = static_cast<std::ptrdiff_t>(src.width) * 3;
+  const std::ptrdiff_t step = down ? stride : -stride;
+  const int first_row = down ? 0 : src.height - 1;
+  for (int tx = 0; tx < out.width; tx += kTile) {
+    const int x_end = std::min(tx + kTile, out.width);
+    for (int y = 0; y < out.height; ++y) {
+      std::uint8_t* o = out.row(y) + 3 * static_cast<std::size_t>(tx);
+      const std::uint8_t* s =
+          src.row(first_row) + 3 * static_cast<std::ptrdiff_t>(column(y)) + step * tx;
+      for (int x = tx; x < x_end; ++x, o += 3, s += step) std::memcpy(o, s, 3);
     }
   }
 }
@@ -210,22 +208,26 @@ Image apply_exif_orientation(const Image& src, int orientation) {
     }
     case 5: {
       Image out(h, w);
-      remap_tiled(src, out, [](int x, int y) { return std::pair{y, x}; });
+      transpose_tiled(
+          src, out, [](int y) { return y; }, true);  // src(y, x)
       return out;
     }
     case 6: {
       Image out(h, w);
-      remap_tiled(src, out, [h](int x, int y) { return std::pair{y, h - 1 - x}; });
+      transpose_tiled(
+          src, out, [](int y) { return y; }, false);  // src(y, h-1-x)
       return out;
     }
     case 7: {
       Image out(h, w);
-      remap_tiled(src, out, [w, h](int x, int y) { return std::pair{w - 1 - y, h - 1 - x}; });
+      transpose_tiled(
+          src, out, [w](int y) { return w - 1 - y; }, false);  // src(w-1-y, h-1-x)
       return out;
     }
     case 8: {
       Image out(h, w);
-      remap_tiled(src, out, [w](int x, int y) { return std::pair{w - 1 - y, x}; });
+      transpose_tiled(
+          src, out, [w](int y) { return w - 1 - y; }, true);  // src(w-1-y, x)
       return out;
     }
     default:
