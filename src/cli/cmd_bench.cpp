@@ -14,6 +14,7 @@
 
 #include "classify/local_classifier.h"
 #include "cli/commands.h"
+#include "hub/hub.h"
 #include "util/error.h"
 #include "util/tensor.h"
 #include "util/threads.h"
@@ -44,12 +45,16 @@ int run_bench(const BenchOptions& o) {
   const int threads = resolve_thread_count(o.threads);
 
   using clock = std::chrono::steady_clock;
+  // A directory as is, a model id from the Hub cache (downloaded when missing, not timed).
+  const ResolvedModel resolved = resolve_model(o.model, HubOptions{});
+  for (const auto& w : resolved.warnings) print_warning(w);
   const auto load_start = clock::now();
   LocalOptions local;
   local.threads = threads;
   local.max_batch = o.batch;
-  local.model_id = o.model;
-  auto classifier = open_local_classifier(o.model, local);
+  local.model_id = resolved.model_id;
+  local.revision = resolved.revision;
+  auto classifier = open_local_classifier(resolved.dir, local);
   const double load_s = std::chrono::duration<double>(clock::now() - load_start).count();
 
   int height = classifier->input_height();
@@ -114,7 +119,8 @@ void add_bench_command(CLI::App& app, Runner& run) {
       "\n"
       "Example:\n"
       "  binscan bench --model ./resnet-50 --batch 8 --threads 2");
-  cmd->add_option("--model,-m", opts->model, "Hugging Face model directory")->required();
+  cmd->add_option("--model,-m", opts->model, "Hugging Face model directory or model id")
+      ->required();
   cmd->add_option("--batch,-b", opts->batch, "Images per forward pass")->capture_default_str();
   cmd->add_option("--threads,-j", opts->threads, "CPU threads (0: all cores)")
       ->capture_default_str();

@@ -7,6 +7,7 @@
 #include <string>
 
 #include "cli/commands.h"
+#include "hub/hub.h"
 #include "image/decode.h"
 #include "image/encode.h"
 #include "preprocess/processor.h"
@@ -83,7 +84,12 @@ int run_preprocess(const PreprocessOptions& o) {
   if (!o.npy.empty() && o.npy == o.png) {
     throw Error(ErrorKind::kConfig, o.npy, "--npy and --png name the same file");
   }
-  const ProcessorConfig config = ProcessorConfig::from_file(o.model);
+  // A model id needs only its preprocessor_config.json from the Hub cache (fetched if missing).
+  std::string config_path = o.model;
+  if (std::error_code ec; !std::filesystem::exists(o.model, ec) && is_repo_id(o.model)) {
+    config_path = resolve_file(o.model, "preprocessor_config.json", HubOptions{}).string();
+  }
+  const ProcessorConfig config = ProcessorConfig::from_file(config_path);
   const ImageProcessor processor(config);
   if (!o.npy.empty()) check_writable(o.npy);
   if (!o.png.empty()) check_writable(o.png);
@@ -154,7 +160,7 @@ void add_preprocess_command(CLI::App& app, Runner& run) {
       "Outputs are written atomically; on any error no output file is left behind.");
   cmd->add_option("--model,-m", opts->model,
                   "Hugging Face model directory containing preprocessor_config.json (or the\n"
-                  "path of a preprocessor_config.json)")
+                  "path of a preprocessor_config.json), or a Hub model id")
       ->required();
   cmd->add_option("image", opts->image, "Photo to prepare (JPEG, PNG or WebP)")->required();
   cmd->add_option("--npy", opts->npy, "Write pixel_values here (.npy, float32 [1,3,H,W])");

@@ -707,6 +707,22 @@ std::optional<std::string> find_token(const HubOptions& options) {
   return std::nullopt;
 }
 
+fs::path resolve_file(const std::string& repo_id, const std::string& filename,
+                      const HubOptions& options) {
+  if (!is_repo_id(repo_id)) {
+    throw Error(ErrorKind::kConfig, repo_id,
+                "not a Hugging Face model id like google/vit-base-patch16-224");
+  }
+  HubSession hub(repo_id, options);
+  std::string revision = options.revision;
+  auto path = hub.fetch(filename, revision);
+  if (!path) {
+    throw Error(ErrorKind::kNotFound, repo_id,
+                "the repository has no " + filename + " at revision '" + options.revision + "'");
+  }
+  return *path;
+}
+
 ResolvedModel resolve_model(const std::string& model, const HubOptions& options) {
   std::error_code ec;
   if (fs::is_directory(model, ec)) return ResolvedModel{model, model, "", {}};

@@ -38,6 +38,11 @@ struct ResolvedModel {
 // missing (unless HF_HUB_OFFLINE=1). Throws Error(kNotFound / kAuth / kNetwork / kOffline).
 ResolvedModel resolve_model(const std::string& model, const HubOptions& options);
 
+// One file of a model repository (e.g. preprocessor_config.json alone), from the cache or
+// downloaded into it like resolve_model does. Throws Error(kNotFound) when the repo lacks it.
+std::filesystem::path resolve_file(const std::string& repo_id, const std::string& filename,
+                                   const HubOptions& options);
+
 // The API token: --token-file, else $HF_TOKEN, else $HF_HOME/token (~/.cache/huggingface/token).
 std::optional<std::string> find_token(const HubOptions& options);
 

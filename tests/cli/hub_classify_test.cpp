@@ -183,6 +183,23 @@ TEST_F(HubClassifyModel, ModelIdIsDownloadedAndGivesTheDirectorysResults) {
   EXPECT_EQ(pinned.exit_code, 0) << pinned.err;
 }
 
+TEST_F(HubClassifyModel, PreprocessAndBenchAcceptModelIds) {
+  // preprocess needs only preprocessor_config.json: the weights are not fetched.
+  const auto pre =
+      binscan({"preprocess", "--model", "org/tiny", cats(), "--npy", (tmp / "a.npy").string()});
+  ASSERT_EQ(pre.exit_code, 0) << pre.err;
+  const auto by_dir = binscan({"preprocess", "--model", (tmp / "ckpt").string(), cats(), "--npy",
+                               (tmp / "b.npy").string()});
+  ASSERT_EQ(by_dir.exit_code, 0) << by_dir.err;
+  EXPECT_EQ(slurp(tmp / "a.npy"), slurp(tmp / "b.npy"));
+  for (const auto& req : hub.hub_requests()) EXPECT_THAT(req.path, Not(HasSubstr("safetensors")));
+
+  const auto bench = binscan(
+      {"bench", "--model", "org/tiny", "--iterations", "1", "--warmup", "0", "--format", "json"});
+  ASSERT_EQ(bench.exit_code, 0) << bench.err;
+  EXPECT_GT(nlohmann::json::parse(bench.out)["ms_per_image"].get<double>(), 0);
+}
+
 TEST_F(HubClassifyModel, CompareRemoteShowsTheLargestScoreDifference) {
   const auto local = binscan({"classify", "--model", "org/tiny", "--format", "jsonl", cats()});
   ASSERT_EQ(local.exit_code, 0) << local.err;
