@@ -5,6 +5,7 @@
 #include <fstream>
 #include <future>
 #include <nlohmann/json.hpp>
+#include <thread>
 
 #include "support/fake_hub.h"
 #include "support/test_support.h"
@@ -139,6 +140,57 @@ TEST_F(HubCli, TwoProcessesDownloadingTheSameModelAtOnce) {
   std::ifstream in(snapshot() / "model.safetensors", std::ios::binary);
   EXPECT_EQ(test::sha256_hex_of(std::string(std::istreambuf_iterator<char>(in), {})),
             test::sha256_hex_of(tiny_model(2'000'000).files["model.safetensors"]));
+}
+
+// huggingface_hub locks .locks/models--org--name/<etag>.lock with the filelock package, i.e.
+// fcntl.flock: while a Python process holds that lock, binscan waits instead of downloading.
+TEST_F(HubCli, WaitsForTheLockHuggingfaceHubTakes) {
+  const auto model = tiny_model();
+  hub.add_commit("org/tiny", model);
+  hub.set_branch("org/tiny", "main", kCommit);
+  const std::string sha = test::sha256_hex_of(model.files.at("model.safetensors"));
+  const fs::path lock = tmp / "hf" / "hub" / ".locks" / "models--org--tiny" / (sha + ".lock");
+  fs::create_directories(lock.parent_path());
+  const fs::path held = tmp / "held";
+  const fs::path release = tmp / "release";
+  const std::string script =
+      "import fcntl, os, sys, time\n"
+      "fd = os.open(sys.argv[1], os.O_RDWR | os.O_CREAT | os.O_TRUNC, 0o644)\n"
+      "fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)\n"
+      "open(sys.argv[2], 'w').close()\n"
+      "deadline = time.time() + 30\n"
+      "while not os.path.exists(sys.argv[3]) and time.time() < deadline: time.sleep(0.01)\n"
+      "fcntl.flock(fd, fcntl.LOCK_UN)\n";
+  auto python = std::async(std::launch::async, [&] {
+    return test::run_command(
+        {test::kPython, "-c", script, lock.string(), held.string(), release.string()});
+  });
+  for (int i = 0; i < 3000 && !fs::exists(held); ++i)
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  ASSERT_TRUE(fs::exists(held));
+  auto download = std::async(std::launch::async, [&] {
+    return binscan({"download", "-q", "org/tiny"});
+  });
+  // Once binscan has asked for the weights' metadata it goes for the lock, and must wait there.
+  auto asked = [&] {
+    for (const auto& r : hub.hub_requests()) {
+      if (r.method == "HEAD" && r.path.ends_with("model.safetensors")) return true;
+    }
+    return false;
+  };
+  for (int i = 0; i < 3000 && !asked(); ++i)
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  ASSERT_TRUE(asked());
+  std::this_thread::sleep_for(std::chrono::milliseconds(500));
+  const fs::path blobs = tmp / "hf" / "hub" / "models--org--tiny" / "blobs";
+  EXPECT_FALSE(fs::exists(blobs / sha));
+  EXPECT_FALSE(fs::exists(blobs / (sha + ".incomplete")));
+  EXPECT_EQ(hub.lfs_gets(), 0);
+  std::ofstream(release).close();
+  EXPECT_EQ(python.get().exit_code, 0);
+  const auto r = download.get();
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_TRUE(fs::exists(blobs / sha));
 }
 
 TEST_F(HubCli, TokenNeverReachesOutputOrFiles) {
