@@ -10,7 +10,8 @@ names transformers uses — or shards plus model.safetensors.index.json.
 Weights are random (seeded, deterministic) but chosen so the outputs mean something: every
 parameter is non-trivial (biases, LayerNorm/BatchNorm affine terms), ResNet BatchNorm running
 statistics are calibrated on real photos (../shared/data/photos) with a train-mode pass, and the
-classifier is centred and scaled on the features of those photos so logits have a std of about 2:
+classifier is centred and scaled on the features of those photos (and colour-jittered copies) so
+logits have a std of about 1.5:
 softmax outputs are neither uniform nor saturated and differ from photo to photo.
 
 Usage (run with Debian's interpreter, /usr/bin/python3; takes ~1 s for tiny presets, ~20-40 s for
@@ -240,6 +241,15 @@ def init_weights(model, gen):
             with torch.no_grad():
                 mod.weight.copy_(torch.rand(mod.weight.shape, generator=gen) * 0.8 + 0.6)
             normal(mod.bias, 0.2)
+    if isinstance(model, ref.ResNetForImageClassification):
+        # The last BatchNorm of each residual branch gets a small scale, as trained ResNets have
+        # (cf. zero-init-residual): the identity path dominates, so activations of photos
+        # unlike the calibration ones do not explode over 16 blocks.
+        for mod in model.modules():
+            if isinstance(mod, (ref.ResNetBasicLayer, ref.ResNetBottleNeckLayer)):
+                last_bn = mod.layer[-1].normalization
+                with torch.no_grad():
+                    last_bn.weight.copy_(torch.rand(last_bn.weight.shape, generator=gen) * 0.3 + 0.2)
     if isinstance(model, ref.ViTForImageClassification):
         emb = model.vit.embeddings
         normal(emb.cls_token, 0.3)
@@ -256,8 +266,11 @@ def calibration_photos(count):
     paths.sort()
     if not paths or count <= 0:
         return []
-    step = max(1, len(paths) // count)
-    return paths[::step][:count]
+    # Evenly spread over the sorted list, first and last included, so every folder (street, bike,
+    # the indoor COCO photo) is represented.
+    if count >= len(paths):
+        return paths
+    return [paths[round(i * (len(paths) - 1) / (count - 1))] for i in range(count)] if count > 1 else paths[:1]
 
 
 def calibration_pixels(proc, count, gen):
@@ -290,6 +303,11 @@ def calibrate_batchnorm(model, pixels):
     model.train()
     with torch.no_grad():
         model(pixels)
+        # Channels nearly constant on the calibration photos would divide a different photo's
+        # deviation by a tiny std and blow it up layer after layer; a variance floor (a share
+        # of the layer's median) keeps unseen photos in range.
+        for bn in bns:
+            bn.running_var.add_(bn.running_var.median())
     model.eval()
 
 
@@ -297,6 +315,12 @@ def calibrate_classifier(model, pixels, gen, target_std):
     """Centre the classifier on the calibration features and scale it so the logits vary between
     photos with std `target_std` (otherwise logits of random weights are near-constant)."""
     linear = model.classifier if isinstance(model.classifier, torch.nn.Linear) else model.classifier[1]
+    # Colour-jittered copies widen the feature spread along "global colour" directions: street
+    # photos agree there, an indoor photo does not, and would otherwise get huge logits.
+    n = pixels.shape[0]
+    gain = torch.rand((n, 3, 1, 1), generator=gen) * 0.6 + 0.7
+    shift = torch.randn((n, 3, 1, 1), generator=gen) * 0.3
+    pixels = torch.cat([pixels, pixels * gain + shift])
     with torch.no_grad():
         feats = model.features(pixels).double()
         mean = feats.mean(0)
@@ -364,7 +388,7 @@ def write_json_files(out_dir, cfg, proc):
         f.write("\n")
 
 
-def make(preset, out_dir, dtype="F32", shards=1, seed=0, calib_photos=8, legacy=False, report=False,
+def make(preset, out_dir, dtype="F32", shards=1, seed=0, calib_photos=None, legacy=False, report=False,
          config_only=False, **overrides):
     p = copy.deepcopy(PRESETS[preset])
     for k, v in overrides.items():
@@ -381,12 +405,14 @@ def make(preset, out_dir, dtype="F32", shards=1, seed=0, calib_photos=8, legacy=
     gen = torch.Generator().manual_seed(seed)
     model = ref.build_model(cfg)
     init_weights(model, gen)
+    if calib_photos is None:
+        calib_photos = 16 if p["arch"] == "resnet" else 8
     pixels = calibration_pixels(proc, calib_photos, gen)
     if p["arch"] == "resnet":
         calibrate_batchnorm(model, pixels)
     model.eval()
     n_labels = len(cfg["id2label"])
-    calibrate_classifier(model, pixels, gen, target_std=2.0 if n_labels >= 100 else 1.5)
+    calibrate_classifier(model, pixels, gen, target_std=1.5)
 
     write_json_files(out_dir, cfg, proc)
     write_weights(out_dir, state_tensors(model, dtype), shards)
@@ -418,7 +444,7 @@ def main(argv=None):
     ap.add_argument("--downsample-in-bottleneck", action="store_true")
     ap.add_argument("--downsample-in-first-stage", action="store_true")
     ap.add_argument("--legacy-config", action="store_true")
-    ap.add_argument("--calib-photos", type=int, default=8)
+    ap.add_argument("--calib-photos", type=int, help="photos for calibration (default 16 ResNet, 8 ViT)")
     ap.add_argument("--report", action="store_true")
     ap.add_argument("--config-only", action="store_true", help="write only the two JSON files")
     a = ap.parse_args(argv)

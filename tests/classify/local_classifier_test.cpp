@@ -1,0 +1,224 @@
+// LocalClassifier end to end below the CLI: photos decoded and preprocessed by binscan, run by the
+// engine, against the PyTorch mirror of transformers (tests/reference/torch_reference.py) run on
+// the same photos preprocessed independently in Python (Pillow + transformers' formulas).
+#include "classify/local_classifier.h"
+
+#include <gtest/gtest.h>
+
+#include <cmath>
+#include <cstring>
+#include <set>
+
+#include "classify/postprocess.h"
+#include "image/decode.h"
+#include "support/test_support.h"
+#include "util/error.h"
+#include "util/file.h"
+
+namespace binscan {
+namespace {
+
+namespace fs = std::filesystem;
+
+// A float32 C-order .npy (version 1.x, '<f4') as written by numpy.save.
+Tensor read_npy(const fs::path& path) {
+  const auto bytes = read_file(path);
+  if (bytes.size() < 10 || std::memcmp(bytes.data(), "\x93NUMPY", 6) != 0)
+    throw std::runtime_error("not npy: " + path.string());
+  const std::size_t header_len = bytes[8] | (bytes[9] << 8);
+  const std::string header(bytes.begin() + 10,
+                           bytes.begin() + 10 + static_cast<std::ptrdiff_t>(header_len));
+  if (header.find("'<f4'") == std::string::npos ||
+      header.find("'fortran_order': False") == std::string::npos)
+    throw std::runtime_error("unexpected npy header " + header);
+  const auto open = header.find('(', header.find("'shape'"));
+  const auto close = header.find(')', open);
+  Tensor t;
+  std::string dims = header.substr(open + 1, close - open - 1);
+  std::size_t pos = 0;
+  while (pos < dims.size()) {
+    const auto comma = dims.find(',', pos);
+    const auto item =
+        dims.substr(pos, comma == std::string::npos ? std::string::npos : comma - pos);
+    if (item.find_first_not_of(' ') != std::string::npos) t.shape.push_back(std::stoll(item));
+    if (comma == std::string::npos) break;
+    pos = comma + 1;
+  }
+  t.data.resize(static_cast<std::size_t>(t.numel()));
+  std::memcpy(t.data.data(), bytes.data() + 10 + header_len, t.data.size() * 4);
+  return t;
+}
+
+std::vector<fs::path> parity_photos() {
+  const auto d = test::photos_dir();
+  return {d / "coco-000000039769.jpeg",
+          d / "bike" / "20220119_175431.jpg",  // 4032x3024, EXIF orientation 6
+          d / "bike" / "271758547_496887881809012_1375450742634622577_n.jpg",
+          d / "trash-bin" / "PXL_20220119_105237021.jpg",
+          d / "trash-bin" / "PXL_20220119_122416357.jpg"};
+}
+
+struct Parity {
+  double max_abs_diff = 0;
+  double max_abs_ref = 0;
+  double max_score_diff = 0;
+  bool same_top5 = true;
+  std::vector<std::string> top1;  // per photo, from the reference
+};
+
+// Generates a checkpoint, classifies the photos both ways and compares.
+Parity run_parity(const std::vector<std::string>& make_args, const std::vector<fs::path>& photos) {
+  test::TempDir dir;
+  const auto model = dir / "model";
+  std::vector<std::string> args{"--out", model.string()};
+  args.insert(args.end(), make_args.begin(), make_args.end());
+  test::run_python("make_checkpoint.py", args);
+
+  std::vector<std::string> ref_args{"--model", model.string(), "--out",
+                                    (dir / "logits.npy").string(), "--images"};
+  for (const auto& p : photos) ref_args.push_back(p.string());
+  test::run_python("torch_reference.py", ref_args);
+  const Tensor ref = read_npy(dir / "logits.npy");
+
+  LocalOptions options;
+  options.threads = 2;
+  options.max_batch = 4;  // more photos than one batch: exercises batching
+  auto classifier = open_local_classifier(model, options);
+  std::vector<PreparedInput> inputs;
+  for (const auto& p : photos) {
+    const auto bytes = read_file(p);
+    const DecodedImage decoded = decode_image(bytes, p.string());
+    inputs.push_back(classifier->prepare({p.string(), bytes, &decoded}));
+  }
+  const Tensor got = classifier->logits(inputs);
+  EXPECT_EQ(got.shape, ref.shape);
+  Parity r;
+  if (got.shape != ref.shape) return r;
+  const auto labels = static_cast<std::size_t>(ref.shape[1]);
+  for (std::size_t i = 0; i < ref.data.size(); ++i) {
+    r.max_abs_diff =
+        std::max(r.max_abs_diff, static_cast<double>(std::fabs(got.data[i] - ref.data[i])));
+    r.max_abs_ref = std::max(r.max_abs_ref, static_cast<double>(std::fabs(ref.data[i])));
+  }
+  for (std::size_t n = 0; n < photos.size(); ++n) {
+    const std::span<const float> g(got.data.data() + n * labels, labels);
+    const std::span<const float> w(ref.data.data() + n * labels, labels);
+    const auto cg = postprocess(g, classifier->config(), 5);
+    const auto cw = postprocess(w, classifier->config(), 5);
+    for (std::size_t k = 0; k < cw.top.size(); ++k) {
+      r.same_top5 = r.same_top5 && cg.top[k].class_id == cw.top[k].class_id;
+      r.max_score_diff = std::max(r.max_score_diff, std::fabs(cg.top[k].score - cw.top[k].score));
+    }
+    r.top1.push_back(cw.top[0].label);
+  }
+  std::printf("parity: max |logit diff| %.3g (max |logit| %.3g, ratio %.3g), max top-5 score diff %.3g\n",
+              r.max_abs_diff, r.max_abs_ref, r.max_abs_diff / r.max_abs_ref, r.max_score_diff);
+  return r;
+}
+
+void expect_parity(const std::vector<std::string>& make_args) {
+  const Parity p = run_parity(make_args, parity_photos());
+  EXPECT_LE(p.max_abs_diff, 1e-4 * p.max_abs_ref)
+      << "max |logit diff| " << p.max_abs_diff << ", max |logit| " << p.max_abs_ref;
+  EXPECT_TRUE(p.same_top5);
+  EXPECT_LE(p.max_score_diff, 1e-5);
+}
+
+TEST(LocalClassifierParity, TinyVit) { expect_parity({"--preset", "tiny-vit"}); }
+TEST(LocalClassifierParity, TinyVit224GeluTanhNoQkvBias) {
+  expect_parity({"--preset", "tiny-vit-224", "--hidden-act", "gelu_new", "--no-qkv-bias"});
+}
+TEST(LocalClassifierParity, TinyVitQuickGeluEps) {
+  expect_parity({"--preset", "tiny-vit", "--hidden-act", "quick_gelu", "--layer-norm-eps", "1e-6"});
+}
+TEST(LocalClassifierParity, TinyResNetBasic) { expect_parity({"--preset", "tiny-resnet-basic"}); }
+TEST(LocalClassifierParity, TinyResNetBottleneckDownsampleVariants) {
+  expect_parity({"--preset", "tiny-resnet-bottleneck", "--downsample-in-bottleneck",
+                 "--downsample-in-first-stage"});
+}
+TEST(LocalClassifierParity, TinyResNetSilu) {
+  expect_parity({"--preset", "tiny-resnet-basic", "--hidden-act", "silu"});
+}
+TEST(LocalClassifierParity, FineTune2Label) { expect_parity({"--preset", "finetune-2label"}); }
+TEST(LocalClassifierParity, FineTune1LabelSigmoid) {
+  expect_parity({"--preset", "finetune-1label"});
+}
+TEST(LocalClassifierParity, BF16Sharded) {
+  expect_parity({"--preset", "tiny-resnet-bottleneck", "--dtype", "BF16", "--shards", "3"});
+}
+
+// The random weights make the comparison meaningful: scores are not saturated and the photos do
+// not all get the same answer.
+TEST(LocalClassifierParity, RandomWeightsGiveDistinctAnswers) {
+  for (const char* preset : {"tiny-vit", "tiny-resnet-bottleneck"}) {
+    const Parity p = run_parity({"--preset", preset}, parity_photos());
+    std::set<std::string> distinct(p.top1.begin(), p.top1.end());
+    EXPECT_GE(distinct.size(), 2u) << preset;
+  }
+}
+
+TEST(LocalClassifier, InfoAndLabels) {
+  test::TempDir dir;
+  test::run_python("make_checkpoint.py", {"--preset", "finetune-2label", "--out",
+                                          (dir / "m").string(), "--calib-photos", "2"});
+  LocalOptions o;
+  o.model_id = "me/bins";
+  o.revision = "abc";
+  auto c = open_local_classifier(dir / "m", o);
+  EXPECT_EQ(c->info().id, "me/bins");
+  EXPECT_EQ(c->info().revision, "abc");
+  EXPECT_FALSE(c->info().remote);
+  EXPECT_EQ(c->info().labels, (std::vector<std::string>{"no bin", "trash bin"}));
+  EXPECT_EQ(c->input_height(), 224);
+  EXPECT_EQ(c->input_width(), 224);
+  // run() on prepared inputs gives top-k capped at 2 labels, probabilities summing to 1.
+  const auto photo = parity_photos()[0];
+  const auto bytes = read_file(photo);
+  const auto decoded = decode_image(bytes, photo.string());
+  std::vector<PreparedInput> in{c->prepare({photo.string(), bytes, &decoded})};
+  const auto results = c->run(in, 5);
+  ASSERT_EQ(results.size(), 1u);
+  ASSERT_EQ(results[0].top.size(), 2u);
+  EXPECT_NEAR(results[0].probabilities[0] + results[0].probabilities[1], 1.0, 1e-6);
+  EXPECT_TRUE(c->run({}, 5).empty());
+}
+
+// Full-size shapes: google/vit-base-patch16-224 and microsoft/resnet-50 with random weights.
+// Each takes ~30-60 s in Release (generation dominates); skipped under sanitizers.
+#if defined(__SANITIZE_ADDRESS__)
+#define BINSCAN_UNDER_SANITIZER 1
+#elif defined(__has_feature)
+#if __has_feature(address_sanitizer)
+#define BINSCAN_UNDER_SANITIZER 1
+#endif
+#endif
+#if defined(BINSCAN_UNDER_SANITIZER)
+#define BINSCAN_SKIP_FULL_SIZE() GTEST_SKIP() << "full-size parity is too slow under sanitizers"
+#else
+#define BINSCAN_SKIP_FULL_SIZE() (void)0
+#endif
+
+TEST(LocalClassifierParity, FullSizeVitBase) {
+  BINSCAN_SKIP_FULL_SIZE();
+  const auto photos = parity_photos();
+  const Parity p = run_parity({"--preset", "vit-base-patch16-224"},
+                              {photos.begin(), photos.begin() + 3});
+  EXPECT_LE(p.max_abs_diff, 1e-4 * p.max_abs_ref)
+      << "max |logit diff| " << p.max_abs_diff << ", max |logit| " << p.max_abs_ref;
+  EXPECT_TRUE(p.same_top5);
+  EXPECT_LE(p.max_score_diff, 1e-5);
+}
+
+TEST(LocalClassifierParity, FullSizeResNet50) {
+  BINSCAN_SKIP_FULL_SIZE();
+  const auto photos = parity_photos();
+  const Parity p = run_parity({"--preset", "resnet-50"},
+                              {photos.begin(), photos.begin() + 3});
+  EXPECT_LE(p.max_abs_diff, 1e-4 * p.max_abs_ref)
+      << "max |logit diff| " << p.max_abs_diff << ", max |logit| " << p.max_abs_ref;
+  EXPECT_TRUE(p.same_top5);
+  EXPECT_LE(p.max_score_diff, 1e-5);
+}
+
+}  // namespace
+}  // namespace binscan
