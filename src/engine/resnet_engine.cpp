@@ -11,6 +11,7 @@
 // as soon as a value is dead, sized for the largest value each slot ever holds.
 #include <array>
 #include <cmath>
+#include <cstdlib>
 #include <cstring>
 #include <map>
 #include <optional>
@@ -67,6 +68,20 @@ memory::desc any_desc(memory::dim n, memory::dim c, memory::dim h, memory::dim w
   return memory::desc(dims{n, c, h, w}, dt::f32, tag::any);
 }
 
+// The activation layout convolutions work in: oneDNN's choice ("any"), or one forced with
+// BINSCAN_RESNET_LAYOUT=nChw16c|nhwc (for comparing implementations on a machine).
+tag activation_layout() {
+  const char* env = std::getenv("BINSCAN_RESNET_LAYOUT");
+  const std::string v = env ? env : "";
+  if (v == "nChw16c") return tag::nChw16c;
+  if (v == "nhwc") return tag::nhwc;
+  return tag::any;
+}
+
+memory::desc act_desc(tag layout, memory::dim n, memory::dim c, memory::dim h, memory::dim w) {
+  return memory::desc(dims{n, c, h, w}, dt::f32, layout);
+}
+
 class ResNetEngine final : public Engine {
  public:
   ResNetEngine(const ResNetConfig& config, int num_labels, const WeightLoader& load, int threads,
@@ -94,6 +109,7 @@ class ResNetEngine final : public Engine {
   ResNetConfig config_;
   memory::dim labels_ = 0, features_ = 0;
   int threads_;
+  tag layout_ = activation_layout();
   Conv stem_;
   std::vector<Block> blocks_;
   memory classifier_w_, classifier_b_;
@@ -133,9 +149,10 @@ Conv ResNetEngine::load_conv(const WeightLoader& load, const std::string& prefix
   if (oh < 1 || ow < 1)
     throw Error(ErrorKind::kUnsupported, prefix, "the input image is too small for this model");
   // The layout oneDNN prefers at the reference size (batch 1); imposed on every other plan.
-  const auto pd = conv_pd(c, any_desc(1, in, h, w),
+  const bool stem = prefix == "resnet.embedder.embedder";
+  const auto pd = conv_pd(c, stem ? any_desc(1, in, h, w) : act_desc(layout_, 1, in, h, w),
                           memory::desc(dims{out, in, kernel, kernel}, dt::f32, tag::any),
-                          any_desc(1, out, oh, ow));
+                          act_desc(layout_, 1, out, oh, ow));
   c.weights = prepare_weights(weight, plain_desc({out, in, kernel, kernel}), pd.weights_desc());
   c.bias = prepare_weights(bias, plain_desc({out}), plain_desc({out}));
   h = oh;
@@ -270,8 +287,10 @@ ResNetEngine::Plan ResNetEngine::build_plan(memory::dim n, memory::dim h, memory
     if (oh < 1 || ow < 1)
       throw Error(ErrorKind::kUnsupported, "pixel_values",
                   "the input image is too small for this model");
-    const auto pd = conv_pd(c, any_desc(n, c.in, ih, iw), c.weights.get_desc(),
-                            residual ? md_of(*residual) : any_desc(n, c.out, oh, ow));
+    const bool stem = &c == &stem_;
+    const auto pd = conv_pd(
+        c, stem ? any_desc(n, c.in, ih, iw) : act_desc(layout_, n, c.in, ih, iw),
+        c.weights.get_desc(), residual ? md_of(*residual) : act_desc(layout_, n, c.out, oh, ow));
     const int in = ensure(src, pd.src_desc());
     const int out = residual ? *residual : new_value(pd.dst_desc());
     pending.push_back({dnnl::convolution_forward(pd),
