@@ -95,8 +95,8 @@ void cmyk_rows_to_rgb(const std::uint8_t* in, std::uint8_t* out, std::size_t pix
   }
 }
 
-// Decodes every scanline. `rows` holds a pointer to each output row (RGB); for CMYK `scratch`
-// has room for rec_outbuf_height rows of 4 samples per pixel.
+// Decodes every scanline straight into the output rows (`rows`: one pointer per RGB row). CMYK
+// goes through `scratch_rows` (kMaxBatch rows of 4 samples per pixel) and is converted per batch.
 constexpr JDIMENSION kMaxBatch = 16;
 
 bool guarded_decompress(jpeg_decompress_struct* cinfo, ErrorManager* m, JSAMPROW* rows,
