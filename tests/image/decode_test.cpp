@@ -154,9 +154,10 @@ TEST(DecodePngMetadata, ExifChunkRawProfileAndXmpOrientationAsPillow) {
   EXPECT_EQ(d.at("exif_and_xmp.png").exif.orientation, 6);
 }
 
-TEST(DecodeBigImage, OrientationOfA12MegapixelPhotoMatchesPillow) {
-  // The 4032x3024 bike photo with orientation 6 is covered above; here the other rotations of
-  // the same large image, checked against our own transpose rules at scale (tiling edges).
+TEST(DecodeBigImage, TransposesOfA12MegapixelPhotoPlaceTheCornersRight) {
+  // Orientation 6 of the 4032x3024 bike photo is compared with Pillow above and every orientation
+  // on small images; here all seven transforms at 12 MP (many tiles, partial edge tiles), checked
+  // by where the four corner pixels land.
   const auto photos = test::all_photos();
   const auto it = std::find_if(photos.begin(), photos.end(),
                                [](const auto& p) { return p.filename() == "20220119_175431.jpg"; });
