@@ -170,8 +170,10 @@ ProcessorConfig parse(const json& j, ProcessorKind kind, const std::string& sour
     if (const auto it = j.find("crop_pct"); it != j.end() && !it->is_null()) {
       c.crop_pct = number(*it, "crop_pct", source);
       if (c.crop_pct <= 0) bad(source, "\"crop_pct\" must be positive");
-      if (static_cast<double>(c.shortest_edge) / c.crop_pct > 1'000'000) {
-        bad(source, "\"crop_pct\" is too small");
+      const double rse = static_cast<double>(c.shortest_edge) / c.crop_pct;
+      if (c.shortest_edge < 384 && (rse < 1.0 || rse > 1'000'000)) {
+        bad(source, "\"crop_pct\" " + std::to_string(c.crop_pct) +
+                        " resizes the shortest edge to " + (rse < 1.0 ? "zero" : "an absurd size"));
       }
     }
   }

@@ -5,6 +5,7 @@
 
 #include <algorithm>
 
+#include "image/decode.h"
 #include "preprocess/resample.h"
 #include "util/error.h"
 
@@ -13,6 +14,15 @@ namespace {
 
 // Python's floor division, for the crop offsets (which go negative when the crop is larger).
 int floor_div2(int v) { return v >= 0 ? v / 2 : -((-v + 1) / 2); }
+
+// An output as large as the largest image we decode is certainly a broken configuration.
+void check_area(int w, int h) {
+  if (static_cast<std::int64_t>(w) * h > kMaxImagePixels) {
+    throw Error(ErrorKind::kTooLarge, "",
+                "the configured output size " + std::to_string(w) + "x" + std::to_string(h) +
+                    " is too large");
+  }
+}
 
 struct Plan {
   int in_w = 0, in_h = 0;  // oriented input
@@ -34,12 +44,14 @@ Plan make_plan(const ProcessorConfig& c, int in_w, int in_h) {
   if (c.kind == ProcessorKind::kVit) {
     p.resized_w = c.width;
     p.resized_h = c.height;
+    check_area(p.resized_w, p.resized_h);
     return p;
   }
   const int se = c.shortest_edge;
   if (se >= 384) {
     // "warping (no cropping) when evaluated at 384 or larger"
     p.resized_w = p.resized_h = se;
+    check_area(p.resized_w, p.resized_h);
     return p;
   }
   // resize_shortest_edge = int(shortest_edge / crop_pct), then get_resize_output_image_size with

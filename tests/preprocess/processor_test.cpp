@@ -155,6 +155,9 @@ TEST(ProcessorConfig, BadFilesAreErrorsNamingTheFile) {
                ErrorKind::kConfig, "\"do_resize\"");
   expect_error(R"({"image_processor_type": "ConvNextImageProcessor", "crop_pct": -1})",
                ErrorKind::kConfig, "\"crop_pct\"");
+  expect_error(
+      R"({"image_processor_type": "ConvNextImageProcessor", "size": 224, "crop_pct": 300})",
+      ErrorKind::kConfig, "\"crop_pct\"");
   expect_error(R"({"image_processor_type": 3})", ErrorKind::kConfig, "image_processor_type");
   expect_error(R"({"size": 224})", ErrorKind::kConfig, "image_processor_type");
 }
