@@ -111,8 +111,9 @@ Parity run_parity(const std::vector<std::string>& make_args, const std::vector<f
     }
     r.top1.push_back(cw.top[0].label);
   }
-  std::printf("parity: max |logit diff| %.3g (max |logit| %.3g, ratio %.3g), max top-5 score diff %.3g\n",
-              r.max_abs_diff, r.max_abs_ref, r.max_abs_diff / r.max_abs_ref, r.max_score_diff);
+  std::printf(
+      "parity: max |logit diff| %.3g (max |logit| %.3g, ratio %.3g), max top-5 score diff %.3g\n",
+      r.max_abs_diff, r.max_abs_ref, r.max_abs_diff / r.max_abs_ref, r.max_score_diff);
   return r;
 }
 
@@ -201,8 +202,8 @@ TEST(LocalClassifier, InfoAndLabels) {
 TEST(LocalClassifierParity, FullSizeVitBase) {
   BINSCAN_SKIP_FULL_SIZE();
   const auto photos = parity_photos();
-  const Parity p = run_parity({"--preset", "vit-base-patch16-224"},
-                              {photos.begin(), photos.begin() + 3});
+  const Parity p =
+      run_parity({"--preset", "vit-base-patch16-224"}, {photos.begin(), photos.begin() + 3});
   EXPECT_LE(p.max_abs_diff, 1e-4 * p.max_abs_ref)
       << "max |logit diff| " << p.max_abs_diff << ", max |logit| " << p.max_abs_ref;
   EXPECT_TRUE(p.same_top5);
@@ -212,8 +213,7 @@ TEST(LocalClassifierParity, FullSizeVitBase) {
 TEST(LocalClassifierParity, FullSizeResNet50) {
   BINSCAN_SKIP_FULL_SIZE();
   const auto photos = parity_photos();
-  const Parity p = run_parity({"--preset", "resnet-50"},
-                              {photos.begin(), photos.begin() + 3});
+  const Parity p = run_parity({"--preset", "resnet-50"}, {photos.begin(), photos.begin() + 3});
   EXPECT_LE(p.max_abs_diff, 1e-4 * p.max_abs_ref)
       << "max |logit diff| " << p.max_abs_diff << ", max |logit| " << p.max_abs_ref;
   EXPECT_TRUE(p.same_top5);
