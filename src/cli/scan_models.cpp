@@ -1,6 +1,7 @@
 #include "cli/scan_models.h"
 
 #include "classify/local_classifier.h"
+#include "cli/commands.h"
 #include "classify/remote_classifier.h"
 #include "hub/hub.h"
 #include "util/error.h"
@@ -27,6 +28,8 @@ std::unique_ptr<Classifier> open_scan_model(const std::string& spec, const Model
   if (!o.token_file.empty()) hub.token_file = o.token_file;
   hub.show_progress = o.show_progress;
   const ResolvedModel resolved = resolve_model(name, hub);
+  // e.g. "the Hub could not be reached; using the cached snapshot"
+  for (const auto& warning : resolved.warnings) print_warning(warning);
   LocalOptions l;
   l.threads = o.engine_threads;
   l.max_batch = o.batch;
