@@ -72,8 +72,9 @@ memory::desc any_desc(memory::dim n, memory::dim c, memory::dim h, memory::dim w
 
 // The activation layout the convolutions work in. Left to oneDNN ("any"), 2.6 picks its brgemm
 // convolutions on NHWC on AVX-512; its direct JIT convolutions on channel-blocked nChw16c
-// (nChw8c on AVX2) measured 10-20% faster for ResNet-50 on the 2-core Zen 4 this was tuned on,
-// at batch 1 and 8. BINSCAN_RESNET_LAYOUT=any|nhwc|nChw16c|nChw8c overrides (for measuring).
+// (nChw8c on AVX2) measured ~5% faster for ResNet-50 at batch 8 on the 2-core Zen 4 this was
+// tuned on (36.9 vs 38.7 ms/image; on par at batch 1), and the stem then reads NCHW directly.
+// BINSCAN_RESNET_LAYOUT=any|nhwc|nChw16c|nChw8c overrides (for measuring).
 tag activation_layout() {
   const char* env = std::getenv("BINSCAN_RESNET_LAYOUT");
   const std::string v = env ? env : "";
