@@ -21,6 +21,7 @@
 #include "classify/local_classifier.h"
 #include "classify/remote_classifier.h"
 #include "cli/commands.h"
+#include "cli/scan_models.h"
 #include "hub/hub.h"
 #include "image/decode.h"
 #include "survey/walk.h"
@@ -63,18 +64,12 @@ std::unique_ptr<Classifier> open_remote_classifier(const ClassifyOptions& o) {
 }
 
 std::unique_ptr<LocalClassifier> open_local(const ClassifyOptions& o) {
-  // A directory as is; a model id from the Hugging Face cache, downloaded when missing.
-  HubOptions hub;
-  hub.revision = o.revision;
-  if (!o.token_file.empty()) hub.token_file = o.token_file;
-  const ResolvedModel resolved = resolve_model(o.model, hub);
-  for (const auto& w : resolved.warnings) print_warning(w);
-  LocalOptions local;
-  local.threads = o.threads;
-  local.max_batch = o.batch;
-  local.model_id = resolved.model_id;
-  local.revision = resolved.revision;
-  return open_local_classifier(resolved.dir, local);
+  ModelOpenOptions open;
+  open.revision = o.revision;
+  open.token_file = o.token_file;
+  open.engine_threads = o.threads;
+  open.batch = o.batch;
+  return open_local_model(o.model, open);
 }
 
 std::unique_ptr<Classifier> open_classifier(const ClassifyOptions& o) {

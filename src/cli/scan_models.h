@@ -5,6 +5,7 @@
 #include <string>
 
 #include "classify/classifier.h"
+#include "classify/local_classifier.h"
 
 namespace binscan::cli {
 
@@ -17,6 +18,12 @@ struct ModelOpenOptions {
   int batch = 8;
   bool show_progress = true;
 };
+
+// A local checkpoint: a directory as is, or a Hub id from the cache (downloaded when missing);
+// the hub's warnings (e.g. cached copy used while offline) are printed. Shared by classify and
+// scan.
+std::unique_ptr<LocalClassifier> open_local_model(const std::string& name,
+                                                  const ModelOpenOptions& o);
 
 std::unique_ptr<Classifier> open_scan_model(const std::string& spec, const ModelOpenOptions& o);
 
