@@ -494,9 +494,11 @@ ScanSummary Scanner::run(const std::vector<fs::path>& inputs) {
   queue.close();
   for (auto& t : threads) t.join();
   progress_->finish();
-  summary_.interrupted = stopping();
   // Photos of an unfinished batch or never reached count as pending for every model.
   summary_.not_reached = static_cast<int>(images_.size() - std::min(done_items_, images_.size()));
+  // A stop that arrives once every photo is done (Ctrl-C while the last batch commits) leaves
+  // nothing undone: the run is reported complete, not interrupted.
+  summary_.interrupted = stopping() && summary_.not_reached > 0;
   summary_.pending = summary_.model_failures + summary_.not_reached * summary_.models;
   if (!summary_.interrupted && store_ && options_.inference) {
     std::vector<fs::path> roots;
