@@ -8,12 +8,9 @@
 #include <vector>
 
 #include "cli/commands.h"
-#include "image/thumbnail.h"
+#include "cli/photo_preview.h"
 #include "survey/compare.h"
 #include "survey/report.h"
-#include "survey/walk.h"
-#include "util/error.h"
-#include "util/file.h"
 
 namespace binscan::cli {
 namespace {
@@ -27,41 +24,24 @@ struct CompareOptions {
   bool thumbnails = true;
 };
 
-// A preview of the photo as stored: read from its last known path, and only when that file still
-// has the content that was classified (a different photo at the same path gets no preview).
-std::optional<std::vector<std::uint8_t>> thumbnail_of(const PhotoRecord& p, int size) {
-  try {
-    const auto bytes = read_file(p.path);
-    if (sha256_hex(bytes) != p.sha256) return std::nullopt;
-    ThumbnailOptions o;
-    o.max_side = size;
-    return make_thumbnail_jpeg(bytes, p.path, o);
-  } catch (const Error&) {
-    return std::nullopt;
-  }
-}
-
 int run_compare(const CompareOptions& o) {
   Store store(o.db, Store::Mode::kReadOnly);
   const Comparison c = compare_models(store, o.models, o.threshold);
   std::fputs(comparison_text(c).c_str(), stdout);
   if (!o.csv.empty()) {
-    write_file_atomically(o.csv, comparison_csv(c));
-    std::fprintf(stderr, "wrote %s\n", o.csv.c_str());
+    write_output(o.csv, comparison_csv(c));
   }
   if (!o.json.empty()) {
-    write_file_atomically(o.json, comparison_json(c).dump(1) + "\n");
-    std::fprintf(stderr, "wrote %s\n", o.json.c_str());
+    write_output(o.json, comparison_json(c).dump(1) + "\n");
   }
   if (!o.html.empty()) {
     ReportOptions r;
     r.database = o.db;
     if (o.thumbnails) {
       const int size = o.thumb_size;
-      r.thumbnail = [size](const PhotoRecord& p) { return thumbnail_of(p, size); };
+      r.thumbnail = [size](const PhotoRecord& p) { return photo_preview(p, size); };
     }
-    write_file_atomically(o.html, render_html_report(c, r));
-    std::fprintf(stderr, "wrote %s\n", o.html.c_str());
+    write_output(o.html, render_html_report(c, r));
   }
   return 0;
 }

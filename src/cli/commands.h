@@ -3,10 +3,9 @@
 // the process exit code. Errors thrown as binscan::Error become one line on stderr in main.cpp.
 #pragma once
 
+#include <CLI/CLI.hpp>
 #include <functional>
 #include <string>
-
-#include <CLI/CLI.hpp>
 
 namespace binscan::cli {
 
@@ -21,9 +20,12 @@ void add_models_command(CLI::App& app, Runner& run);
 void add_scan_command(CLI::App& app, Runner& run);
 void add_compare_command(CLI::App& app, Runner& run);
 void add_export_command(CLI::App& app, Runner& run);
+void add_locate_command(CLI::App& app, Runner& run);
 
 // Shared output helpers: "binscan: error: PATH: cause" / "binscan: warning: ..." on stderr.
 void print_error(const std::string& line);
 void print_warning(const std::string& line);
+// Writes a report file atomically (never half-written) and says so on stderr.
+void write_output(const std::string& path, const std::string& text);
 
 }  // namespace binscan::cli

@@ -6,6 +6,7 @@
 
 #include "cli/commands.h"
 #include "util/error.h"
+#include "util/file.h"
 
 namespace binscan::cli {
 
@@ -15,6 +16,11 @@ void print_error(const std::string& line) {
 
 void print_warning(const std::string& line) {
   std::fprintf(stderr, "binscan: warning: %s\n", format_error_line("", line).c_str());
+}
+
+void write_output(const std::string& path, const std::string& text) {
+  write_file_atomically(path, text);
+  std::fprintf(stderr, "wrote %s\n", path.c_str());
 }
 
 }  // namespace binscan::cli
@@ -42,6 +48,7 @@ int main(int argc, char** argv) {
   cli::add_scan_command(app, run);
   cli::add_compare_command(app, run);
   cli::add_export_command(app, run);
+  cli::add_locate_command(app, run);
 
   try {
     app.parse(argc, argv);

@@ -5,19 +5,26 @@
 #include <nlohmann/json.hpp>
 
 namespace binscan {
-namespace {
 
-constexpr const char* kStyle = R"css(
+std::string_view page_base_css() {
+  return R"css(
 body{font:14px/1.4 system-ui,-apple-system,"Segoe UI",Roboto,sans-serif;margin:0 auto;max-width:1400px;padding:0 16px 40px;color:#222}
 h1{font-size:22px;margin:18px 0 4px}h2{font-size:18px;margin:28px 0 8px;border-bottom:2px solid #ddd;padding-bottom:4px}
 .meta{color:#666;font-size:12px}
+table{border-collapse:collapse;width:100%;margin:6px 0}
+th,td{border-bottom:1px solid #eee;padding:4px 6px;text-align:left;vertical-align:top}
+th{background:#f6f6f6;position:sticky;top:0}
+#errors{color:#b00}
+)css";
+}
+
+namespace {
+
+constexpr const char* kStyle = R"css(
 .cards{display:flex;flex-wrap:wrap;gap:10px;margin:12px 0}
 .card{border:1px solid #ddd;border-radius:6px;padding:8px 14px;min-width:110px}
 .card .count{display:block;font-size:26px;font-weight:600}
 .card.only_a{border-color:#d08700}.card.only_b{border-color:#1f6fd0}.card.neither{border-color:#999}.card.both{border-color:#2a9d3a}
-table{border-collapse:collapse;width:100%;margin:6px 0}
-th,td{border-bottom:1px solid #eee;padding:4px 6px;text-align:left;vertical-align:top}
-th{background:#f6f6f6;position:sticky;top:0}
 table.sortable th{cursor:pointer;user-select:none}
 table.sortable th[data-dir=asc]::after{content:" \25B2"}table.sortable th[data-dir=desc]::after{content:" \25BC"}
 td.thumb img{display:block;max-width:200px;max-height:200px;border-radius:3px}
@@ -33,7 +40,6 @@ td.thumb .none{width:120px;height:80px;background:#eee;color:#888;font-size:11px
 .hist div{background:#8bb8ea;width:46px;position:relative}
 .hist span{position:absolute;top:-16px;width:100%;text-align:center;font-size:11px}
 .histlabels{display:flex;gap:3px;font-size:10px;color:#666}.histlabels div{width:46px;text-align:center}
-#errors{color:#b00}
 )css";
 
 constexpr const char* kScript = R"js(
@@ -181,7 +187,8 @@ std::string render_html_report(const Comparison& c, const ReportOptions& options
   std::string h;
   h += "<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">\n";
   h += "<meta name=\"viewport\" content=\"width=device-width,initial-scale=1\">\n";
-  h += "<title>" + html_escape(options.title) + "</title>\n<style>" + kStyle + "</style></head>\n";
+  h += "<title>" + html_escape(options.title) + "</title>\n<style>" + std::string(page_base_css()) +
+       kStyle + "</style></head>\n";
   h += "<body>\n<h1>" + html_escape(options.title) + "</h1>\n<div class=\"meta\">";
   if (!options.database.empty()) h += "database " + html_escape(options.database) + " &middot; ";
   h += std::to_string(c.photos) + " photos";

@@ -26,5 +26,7 @@ std::string render_html_report(const Comparison& comparison, const ReportOptions
 
 std::string base64_encode(std::span<const std::uint8_t> bytes);
 std::string html_escape(std::string_view s);
+// The look shared by binscan's HTML pages (body, headings, tables, the script-error box).
+std::string_view page_base_css();
 
 }  // namespace binscan

@@ -1,0 +1,129 @@
+// binscan locate: where the bins are, from the photos that show one (their GPS position and
+// compass bearing) — a summary on stdout, and on request GeoJSON, CSV and an offline HTML map.
+#include <cstdio>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "cli/commands.h"
+#include "cli/photo_preview.h"
+#include "survey/locate.h"
+#include "survey/map.h"
+
+namespace binscan::cli {
+namespace {
+
+struct LocateCliOptions {
+  std::string db = "binscan.db";
+  std::vector<std::string> models;
+  std::string rule = "any";
+  std::optional<double> threshold;
+  LocateOptions locate;
+  std::string geojson, csv, html;
+  int thumb_size = 120;
+  bool thumbnails = true;
+};
+
+int run_locate(const LocateCliOptions& o) {
+  Store store(o.db, Store::Mode::kReadOnly);
+  const Comparison c = compare_models(store, o.models, o.threshold);
+  LocateOptions lo = o.locate;
+  lo.rule = o.rule == "all" ? LocateRule::kAll : LocateRule::kAny;
+  const Located located = locate_bins(c, lo);
+  std::fputs(located_text(located).c_str(), stdout);
+  if (!o.geojson.empty()) {
+    write_output(o.geojson, located_geojson(located).dump(1) + "\n");
+  }
+  if (!o.csv.empty()) {
+    write_output(o.csv, located_csv(located));
+  }
+  if (!o.html.empty()) {
+    MapOptions m;
+    m.database = o.db;
+    if (o.thumbnails) {
+      const int size = o.thumb_size;
+      m.thumbnail = [size](const PhotoRecord& p) { return photo_preview(p, size); };
+    }
+    write_output(o.html, render_map_html(located, m));
+  }
+  return 0;
+}
+
+}  // namespace
+
+void add_locate_command(CLI::App& app, Runner& run) {
+  auto o = std::make_shared<LocateCliOptions>();
+  auto* cmd = app.add_subcommand(
+      "locate",
+      "Place the bins found by 'binscan scan' on the map, from each photo's GPS position and "
+      "compass bearing. Writes GeoJSON, CSV and an offline HTML map on request.");
+  cmd->footer(
+      "A classifier says that a photo shows a bin, not where in the frame, so:\n"
+      "  - a photo alone puts its bin --distance metres ahead along its bearing (projected);\n"
+      "  - photos whose estimates lie within --merge-radius of each other are one bin; when they\n"
+      "    look at it from directions at least --min-angle apart, the bin is where their viewing\n"
+      "    rays cross (triangulated, least squares), if that point is ahead of every camera,\n"
+      "    within --max-range and inside each photo's --fov;\n"
+      "  - a photo with GPS but no bearing puts its bin at the camera.\n"
+      "Each bin gets a spread in metres (at least 3, the noise of phone GPS): the circle on the "
+      "map.\n"
+      "Phones often record magnetic bearings (GPSImgDirectionRef M): pass --declination, the\n"
+      "local magnetic declination in degrees (east positive), to make them true.\n"
+      "\n"
+      "The map draws no base map (it works offline and makes no requests); open the GeoJSON in\n"
+      "QGIS, geojson.io or uMap to see the bins over streets.\n"
+      "\n"
+      "Example:\n"
+      "  binscan scan photos/ --model google/vit-base-patch16-224\n"
+      "  binscan locate --declination 2 --html bins.html --geojson bins.geojson");
+  cmd->add_option("--db", o->db, "Survey database written by 'binscan scan'")
+      ->capture_default_str();
+  cmd->add_option("--models", o->models,
+                  "Whose verdicts count, A[,B]: id, id@revision, or the last part of the id "
+                  "(default: the one or two models in the database)")
+      ->delimiter(',');
+  cmd->add_option("--rule", o->rule, "With two models: a photo shows a bin when any or all say so")
+      ->capture_default_str()
+      ->check(CLI::IsMember({"any", "all"}));
+  cmd->add_option("--threshold", o->threshold,
+                  "Judge again with this bin-score threshold instead of the one used at scan time")
+      ->check(CLI::Range(0.0, 1.0));
+  cmd->add_option("--distance", o->locate.distance_m,
+                  "Assumed distance in metres from a lone photo's camera to its bin")
+      ->capture_default_str()
+      ->check(CLI::Range(0.5, 200.0));
+  cmd->add_option("--merge-radius", o->locate.merge_radius_m,
+                  "Estimates closer than this (metres) are the same bin")
+      ->capture_default_str()
+      ->check(CLI::Range(0.0, 500.0));
+  cmd->add_option("--max-range", o->locate.max_range_m,
+                  "A crossing of viewing rays farther than this (metres) from a camera is not "
+                  "believed")
+      ->capture_default_str()
+      ->check(CLI::Range(1.0, 1000.0));
+  cmd->add_option("--min-angle", o->locate.min_angle_deg,
+                  "Viewing directions must differ by at least this (degrees) to be crossed")
+      ->capture_default_str()
+      ->check(CLI::Range(1.0, 179.0));
+  cmd->add_option("--fov", o->locate.fov_deg,
+                  "The photos' horizontal field of view in degrees (a Pixel 4 sees 67 across "
+                  "in landscape, 48 in portrait)")
+      ->capture_default_str()
+      ->check(CLI::Range(5.0, 180.0));
+  cmd->add_option("--declination", o->locate.declination_deg,
+                  "Added to magnetic bearings to make them true (degrees, east positive)")
+      ->capture_default_str()
+      ->check(CLI::Range(-180.0, 180.0));
+  cmd->add_option("--geojson", o->geojson,
+                  "Write the bins (points) and the photos' sight lines (lines) as GeoJSON here");
+  cmd->add_option("--csv", o->csv, "Write one CSV row per bin here");
+  cmd->add_option("--html", o->html, "Write the offline HTML map here");
+  cmd->add_option("--thumb-size", o->thumb_size, "Longer side of map thumbnails in pixels")
+      ->capture_default_str()
+      ->check(CLI::Range(16, 1024));
+  cmd->add_flag("!--no-thumbnails", o->thumbnails, "Leave the photos out of the HTML map");
+  cmd->callback([&run, o] { run = [o] { return run_locate(*o); }; });
+}
+
+}  // namespace binscan::cli
