@@ -2,6 +2,8 @@
 
 #include <algorithm>
 #include <cmath>
+#include <cstdint>
+#include <map>
 #include <numbers>
 
 namespace binscan {
@@ -118,6 +120,53 @@ double distance_to_ray(LatLon p, const Sighting& s) {
   return norm(v - Xy{d.x * along, d.y * along});
 }
 
+// Group centres bucketed in cells about the merge radius wide, so that finding the groups near a
+// point looks at a few cells instead of every group: a city's photos make thousands of bins.
+// Cells are square in metres at `ref_lat`; elsewhere the search widens in longitude to match.
+class CentreGrid {
+ public:
+  CentreGrid(double cell_m, double ref_lat)
+      : cell_m_(std::max(cell_m, 1.0)), ref_cos_(std::cos(ref_lat * kDegToRad)) {}
+
+  void insert(std::size_t group, LatLon p) { cells_[cell_of(p)].push_back(group); }
+
+  void move(std::size_t group, LatLon from, LatLon to) {
+    const auto a = cell_of(from), b = cell_of(to);
+    if (a == b) return;
+    auto& old = cells_[a];
+    old.erase(std::find(old.begin(), old.end(), group));
+    cells_[b].push_back(group);
+  }
+
+  // Calls f(group) for every group whose centre may lie within `radius_m` of p (and some more).
+  template <class F>
+  void for_each_near(LatLon p, double radius_m, F&& f) const {
+    const auto [cx, cy] = cell_of(p);
+    // Metres per cell in longitude at p's latitude, against ref_lat's.
+    const double x_cell_m = cell_m_ * std::cos(p.lat * kDegToRad) / ref_cos_;
+    const auto nx = static_cast<std::int64_t>(std::ceil(radius_m / x_cell_m));
+    const auto ny = static_cast<std::int64_t>(std::ceil(radius_m / cell_m_));
+    for (std::int64_t dx = -nx; dx <= nx; ++dx) {
+      for (std::int64_t dy = -ny; dy <= ny; ++dy) {
+        const auto it = cells_.find({cx + dx, cy + dy});
+        if (it == cells_.end()) continue;
+        for (const auto g : it->second) f(g);
+      }
+    }
+  }
+
+ private:
+  using Cell = std::pair<std::int64_t, std::int64_t>;
+  Cell cell_of(LatLon p) const {
+    const double k = kEarthRadiusM * kDegToRad;
+    return {static_cast<std::int64_t>(std::floor(p.lon * k * ref_cos_ / cell_m_)),
+            static_cast<std::int64_t>(std::floor(p.lat * k / cell_m_))};
+  }
+  double cell_m_;
+  double ref_cos_;
+  std::map<Cell, std::vector<std::size_t>> cells_;
+};
+
 // Position, method and spread of one group of sightings.
 void place_bin(LocatedBin& bin, const std::vector<Sighting>& all, const LocateOptions& o) {
   std::vector<const Sighting*> members, rays;
@@ -231,32 +280,35 @@ Located locate_bins(const Comparison& c, const LocateOptions& o) {
       });
 
   // Greedy grouping: each sighting joins the group whose running centre (the mean of its members'
-  // single-photo estimates) is nearest, when within the merge radius; else it starts a new bin.
+  // single-photo estimates) is nearest (ties: the earlier group), when within the merge radius;
+  // else it starts a new bin.
   std::vector<std::vector<LatLon>> estimates;
   std::vector<LatLon> centres;
+  CentreGrid grid(o.merge_radius_m, out.sightings.empty() ? 0.0 : out.sightings.front().camera.lat);
   for (std::size_t i = 0; i < out.sightings.size(); ++i) {
     const LatLon e = single_estimate(out.sightings[i], o);
-    int best = -1;
+    std::size_t best = centres.size();
     double best_d = o.merge_radius_m;
-    for (std::size_t g = 0; g < centres.size(); ++g) {
+    grid.for_each_near(e, o.merge_radius_m, [&](std::size_t g) {
       const double d = distance_m(centres[g], e);
-      if (d <= best_d) {
+      if (d < best_d || (d == best_d && g < best)) {
         best_d = d;
-        best = static_cast<int>(g);
+        best = g;
       }
-    }
-    if (best < 0) {
-      best = static_cast<int>(centres.size());
+    });
+    if (best == centres.size()) {
       out.bins.emplace_back();
-      out.bins.back().id = best + 1;
+      out.bins.back().id = static_cast<int>(best) + 1;
       estimates.emplace_back();
       centres.push_back(e);
+      grid.insert(best, e);
     }
-    const auto g = static_cast<std::size_t>(best);
-    out.bins[g].sightings.push_back(i);
-    estimates[g].push_back(e);
-    centres[g] = mean_position(estimates[g]);
-    out.sightings[i].bin = best;
+    out.bins[best].sightings.push_back(i);
+    estimates[best].push_back(e);
+    const LatLon moved = mean_position(estimates[best]);
+    grid.move(best, centres[best], moved);
+    centres[best] = moved;
+    out.sightings[i].bin = static_cast<int>(best);
   }
   for (auto& bin : out.bins) place_bin(bin, out.sightings, o);
   return out;

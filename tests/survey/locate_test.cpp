@@ -326,6 +326,56 @@ TEST(Locate, GeoJsonCsvAndMapAgree) {
   EXPECT_NE(html.find("&lt;odd &amp; &quot;name&quot;&gt;"), std::string::npos);
 }
 
+TEST(Locate, GroupingThousandsOfPhotosMatchesAnExhaustiveSearch) {
+  // 4000 photos over a 1.5 km square, lone and in clumps: every sighting must join the group an
+  // exhaustive nearest-centre search (written here, with plain means of latitude and longitude)
+  // picks, whatever cells the centres sit in.
+  std::mt19937 rng(11);
+  std::uniform_real_distribution<double> u(0, 1), turn(0, 360);
+  std::vector<Shot> shots;
+  for (int i = 0; i < 4000; ++i) {
+    const LatLon spot = destination(destination({52.0, 4.36}, 90, 1500 * u(rng)), 0, 1500 * u(rng));
+    char when[32];
+    std::snprintf(when, sizeof when, "2022-01-19T%02d:%02d:%02d", 8 + i / 3600, i / 60 % 60,
+                  i % 60);
+    shots.emplace_back(spot, turn(rng), "T", true, 0.5, when);
+    if (i % 3 == 0) {  // a second photo of roughly the same spot
+      ++i;
+      std::snprintf(when, sizeof when, "2022-01-19T%02d:%02d:%02d", 8 + i / 3600, i / 60 % 60,
+                    i % 60);
+      shots.emplace_back(destination(spot, turn(rng), 6 * u(rng)), turn(rng), "T", true, 0.5, when);
+    }
+  }
+  LocateOptions o;
+  const Located l = locate_bins(one_model(shots), o);
+  ASSERT_EQ(l.sightings.size(), shots.size());
+  std::vector<LatLon> sums;  // per group: sum of lat, sum of lon
+  std::vector<int> counts;
+  for (std::size_t i = 0; i < l.sightings.size(); ++i) {
+    const auto& s = l.sightings[i];
+    const LatLon e = destination(s.camera, *s.bearing_true, o.distance_m);
+    int best = -1;
+    double best_d = o.merge_radius_m;
+    for (std::size_t g = 0; g < sums.size(); ++g) {
+      const LatLon centre{sums[g].lat / counts[g], sums[g].lon / counts[g]};
+      const double d = distance_m(centre, e);
+      if (best < 0 ? d <= best_d : d < best_d) best_d = d, best = static_cast<int>(g);
+    }
+    if (best < 0) {
+      best = static_cast<int>(sums.size());
+      sums.push_back({0, 0});
+      counts.push_back(0);
+    }
+    sums[best].lat += e.lat;
+    sums[best].lon += e.lon;
+    ++counts[best];
+    ASSERT_EQ(s.bin, best) << "sighting " << i;
+  }
+  EXPECT_EQ(l.bins.size(), sums.size());
+  EXPECT_GT(l.bins.size(), 2000u);
+  EXPECT_LT(l.bins.size(), shots.size());
+}
+
 TEST(Locate, NothingToPlaceIsSaidPlainly) {
   const Located l = locate_bins(one_model({{{52, 4}, 0.0, "T", false}}), {});
   EXPECT_TRUE(l.bins.empty());
