@@ -30,14 +30,14 @@ double norm(Xy a) { return std::sqrt(dot(a, a)); }
 Xy to_local(LatLon origin, LatLon p) {
   const double k = kEarthRadiusM * kDegToRad;
   const double mid = (origin.lat + p.lat) / 2 * kDegToRad;
-  return {(p.lon - origin.lon) * k * std::cos(mid), (p.lat - origin.lat) * k};
+  return {(p.lon - origin.lon) * k * std::max(std::cos(mid), 1e-9), (p.lat - origin.lat) * k};
 }
 
 LatLon from_local(LatLon origin, Xy v) {
   const double k = kEarthRadiusM * kDegToRad;
   const double lat = origin.lat + v.y / k;
   const double mid = (origin.lat + lat) / 2 * kDegToRad;
-  return {lat, origin.lon + v.x / (k * std::cos(mid))};
+  return {lat, origin.lon + v.x / (k * std::max(std::cos(mid), 1e-9))};
 }
 
 // Unit vector of a compass bearing in the east/north plane.
@@ -120,13 +120,17 @@ double distance_to_ray(LatLon p, const Sighting& s) {
   return norm(v - Xy{d.x * along, d.y * along});
 }
 
+// cos(latitude), kept off zero: a (broken) position at a pole must not divide by zero. Nobody
+// surveys streets within a kilometre of a pole, where this makes the grid coarse.
+double clamped_cos(double lat_deg) { return std::max(std::cos(lat_deg * kDegToRad), 0.01); }
+
 // Group centres bucketed in cells about the merge radius wide, so that finding the groups near a
 // point looks at a few cells instead of every group: a city's photos make thousands of bins.
 // Cells are square in metres at `ref_lat`; elsewhere the search widens in longitude to match.
 class CentreGrid {
  public:
   CentreGrid(double cell_m, double ref_lat)
-      : cell_m_(std::max(cell_m, 1.0)), ref_cos_(std::cos(ref_lat * kDegToRad)) {}
+      : cell_m_(std::max(cell_m, 1.0)), ref_cos_(clamped_cos(ref_lat)) {}
 
   void insert(std::size_t group, LatLon p) { cells_[cell_of(p)].push_back(group); }
 
@@ -143,7 +147,7 @@ class CentreGrid {
   void for_each_near(LatLon p, double radius_m, F&& f) const {
     const auto [cx, cy] = cell_of(p);
     // Metres per cell in longitude at p's latitude, against ref_lat's.
-    const double x_cell_m = cell_m_ * std::cos(p.lat * kDegToRad) / ref_cos_;
+    const double x_cell_m = cell_m_ * clamped_cos(p.lat) / ref_cos_;
     const auto nx = static_cast<std::int64_t>(std::ceil(radius_m / x_cell_m));
     const auto ny = static_cast<std::int64_t>(std::ceil(radius_m / cell_m_));
     for (std::int64_t dx = -nx; dx <= nx; ++dx) {

@@ -376,6 +376,22 @@ TEST(Locate, GroupingThousandsOfPhotosMatchesAnExhaustiveSearch) {
   EXPECT_LT(l.bins.size(), shots.size());
 }
 
+TEST(Locate, PolesAndTheAntimeridianGiveFinitePositions) {
+  // Broken or exotic EXIF must not break the arithmetic (no division by zero, no overflow).
+  const Located l = locate_bins(one_model({{{90, 0}, 10.0},
+                                           {{90, 0}, 200.0},
+                                           {{-90, 180}, std::nullopt},
+                                           {{0, 179.99999}, 90.0},
+                                           {{0, -179.99999}, 270.0}}),
+                                {});
+  EXPECT_EQ(l.sightings.size(), 5u);
+  for (const auto& b : l.bins) {
+    EXPECT_TRUE(std::isfinite(b.position.lat) && std::isfinite(b.position.lon)) << b.id;
+    EXPECT_LE(std::fabs(b.position.lat), 90.0);
+    EXPECT_TRUE(std::isfinite(b.spread_m));
+  }
+}
+
 TEST(Locate, NothingToPlaceIsSaidPlainly) {
   const Located l = locate_bins(one_model({{{52, 4}, 0.0, "T", false}}), {});
   EXPECT_TRUE(l.bins.empty());
