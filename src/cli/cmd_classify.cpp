@@ -85,8 +85,9 @@ struct ImageJob {
 
 // Files are taken as given (an unreadable or non-image file is an error for that file); folders
 // contribute every file in them (recursively) whose content is an image binscan reads.
-std::vector<ImageJob> collect_images(const std::vector<std::string>& inputs,
-                                     std::vector<std::string>& errors) {
+// Bad inputs are reported on stderr and set `failed`; so is finding no image at all.
+std::vector<ImageJob> collect_images(const std::vector<std::string>& inputs, bool& failed) {
+  std::vector<std::string> errors;
   std::vector<ImageJob> jobs;
   for (const auto& arg : inputs) {
     std::error_code ec;
@@ -111,6 +112,12 @@ std::vector<ImageJob> collect_images(const std::vector<std::string>& inputs,
       ++found;
     }
     if (found == 0) print_warning(arg + ": no images in this folder");
+  }
+  for (const auto& e : errors) print_error(e);
+  failed = !errors.empty();
+  if (jobs.empty()) {
+    print_error("no images to classify");
+    failed = true;
   }
   return jobs;
 }
@@ -310,14 +317,9 @@ int run_compare(const ClassifyOptions& o) {
                 "--compare-remote needs a Hub model id such as google/vit-base-patch16-224 (or "
                 "--endpoint URL for the remote side)");
   }
-  std::vector<std::string> input_errors;
-  const std::vector<ImageJob> jobs = collect_images(o.inputs, input_errors);
-  for (const auto& e : input_errors) print_error(e);
-  bool failed = !input_errors.empty();
-  if (jobs.empty()) {
-    print_error("no images to classify");
-    return 1;
-  }
+  bool failed = false;
+  const std::vector<ImageJob> jobs = collect_images(o.inputs, failed);
+  if (jobs.empty()) return 1;
   auto local = open_local(o);
   auto remote = open_remote_classifier(o);
   const auto& labels = local->info().labels;
@@ -417,14 +419,9 @@ int run_classify(const ClassifyOptions& o) {
   }
   if (o.compare_remote) return run_compare(o);
 
-  std::vector<std::string> input_errors;
-  const std::vector<ImageJob> jobs = collect_images(o.inputs, input_errors);
-  for (const auto& e : input_errors) print_error(e);
-  bool failed = !input_errors.empty();
-  if (jobs.empty()) {
-    print_error("no images to classify");
-    return 1;
-  }
+  bool failed = false;
+  const std::vector<ImageJob> jobs = collect_images(o.inputs, failed);
+  if (jobs.empty()) return 1;
 
   auto classifier = open_classifier(o);
   std::unique_ptr<ResultWriter> writer;
@@ -454,30 +451,17 @@ int run_classify(const ClassifyOptions& o) {
       }
     }
     if (ready.empty()) continue;
-    std::vector<Classification> results;
-    try {
-      results = classifier->run(ready, o.top_k);
-    } catch (const Error& e) {
-      if (ready.size() == 1) {
-        print_error(e.what());
+    std::vector<std::string> names;
+    for (const auto i : ready_index) names.push_back(jobs[i].name);
+    const auto outcomes = run_each(*classifier, ready, names, o.top_k);
+    for (std::size_t k = 0; k < outcomes.size(); ++k) {
+      if (outcomes[k].result) {
+        writer->write(names[k], classifier->info(), *outcomes[k].result);
+      } else {
+        print_error(outcomes[k].error);
         failed = true;
-        continue;
       }
-      // Find the image(s) at fault, so the others still get their results (the remote
-      // classifier answers these from the batch it just ran, without new requests).
-      for (std::size_t k = 0; k < ready.size(); ++k) {
-        try {
-          const auto one = classifier->run(std::span(&ready[k], 1), o.top_k);
-          writer->write(jobs[ready_index[k]].name, classifier->info(), one.at(0));
-        } catch (const Error& single) {
-          print_error(format_error_line(jobs[ready_index[k]].name, single.cause()));
-          failed = true;
-        }
-      }
-      continue;
     }
-    for (std::size_t r = 0; r < results.size(); ++r)
-      writer->write(jobs[ready_index[r]].name, classifier->info(), results[r]);
   }
   return failed ? 1 : 0;
 }
