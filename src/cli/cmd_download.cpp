@@ -24,20 +24,12 @@ int run_download(const DownloadOptions& opt) {
   hub.revision = opt.revision;
   if (!opt.token_file.empty()) hub.token_file = opt.token_file;
   hub.show_progress = !opt.quiet;
-  int failed = 0;
-  for (const auto& model : opt.models) {
-    try {
-      const ResolvedModel r = resolve_model(model, hub);
-      for (const auto& w : r.warnings) print_warning(w);
-      // The snapshot directory on stdout, like `huggingface-cli download`, for scripts.
-      std::printf("%s\n", r.dir.string().c_str());
-    } catch (const Error& e) {
-      print_error(e.what());
-      ++failed;
-    }
-    std::fflush(stdout);
-  }
-  return failed == 0 ? 0 : 1;
+  return for_each_input(opt.models, [&](const std::string& model) {
+    const ResolvedModel r = resolve_model(model, hub);
+    for (const auto& w : r.warnings) print_warning(w);
+    // The snapshot directory on stdout, like `huggingface-cli download`, for scripts.
+    std::printf("%s\n", r.dir.string().c_str());
+  });
 }
 
 }  // namespace

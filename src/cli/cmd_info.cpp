@@ -121,41 +121,33 @@ std::string to_text(const std::string& path, const ImageInfo& info) {
 }
 
 int run_info(const InfoOptions& opt) {
-  int failed = 0;
   bool first = true;
-  for (const auto& path : opt.paths) {
-    try {
-      ImageInfo info;
-      if (opt.decode) {
-        // The whole pixel stream, to catch truncated or corrupt data the headers do not show.
-        DecodedImage d = load_image(path);
-        info.format = d.format;
-        info.stored_width = d.stored_width;
-        info.stored_height = d.stored_height;
-        info.width = d.image.width;
-        info.height = d.image.height;
-        info.exif = std::move(d.exif);
-        info.warnings = std::move(d.warnings);
-      } else {
-        info = probe_image_file(path);
-      }
-      if (opt.format == "json") {
-        std::printf("%s\n",
-                    to_json(path, info)
-                        .dump(-1, ' ', false, nlohmann::ordered_json::error_handler_t::replace)
-                        .c_str());
-      } else {
-        std::printf("%s%s", first ? "" : "\n", to_text(path, info).c_str());
-        for (const auto& w : info.warnings) print_warning(path + ": " + w);
-      }
-      first = false;
-    } catch (const Error& e) {
-      print_error(e.what());
-      ++failed;
+  return for_each_input(opt.paths, [&](const std::string& path) {
+    ImageInfo info;
+    if (opt.decode) {
+      // The whole pixel stream, to catch truncated or corrupt data the headers do not show.
+      DecodedImage d = load_image(path);
+      info.format = d.format;
+      info.stored_width = d.stored_width;
+      info.stored_height = d.stored_height;
+      info.width = d.image.width;
+      info.height = d.image.height;
+      info.exif = std::move(d.exif);
+      info.warnings = std::move(d.warnings);
+    } else {
+      info = probe_image_file(path);
     }
-    std::fflush(stdout);
-  }
-  return failed == 0 ? 0 : 1;
+    if (opt.format == "json") {
+      std::printf("%s\n",
+                  to_json(path, info)
+                      .dump(-1, ' ', false, nlohmann::ordered_json::error_handler_t::replace)
+                      .c_str());
+    } else {
+      std::printf("%s%s", first ? "" : "\n", to_text(path, info).c_str());
+      for (const auto& w : info.warnings) print_warning(path + ": " + w);
+    }
+    first = false;
+  });
 }
 
 }  // namespace

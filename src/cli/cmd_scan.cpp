@@ -7,7 +7,9 @@
 #include <cstdio>
 #include <memory>
 #include <nlohmann/json.hpp>
+#include <sstream>
 #include <string>
+#include <tuple>
 #include <vector>
 
 #include "classify/classifier.h"
@@ -38,7 +40,20 @@ struct ScanCliOptions {
   std::string format = "text";
   bool decode_only = false;
   int worker_nice = -1;  // -1: as the thread plan says
+  std::string shard;     // "K/N"
 };
+
+// "K/N" with 1 <= K <= N.
+std::pair<int, int> parse_shard(const std::string& text) {
+  int k = 0, n = 0;
+  char slash = 0;
+  std::istringstream in(text);
+  if (!(in >> k >> slash >> n) || slash != '/' || !in.eof() || n < 1 || k < 1 || k > n) {
+    throw Error(ErrorKind::kConfig, "--shard " + text,
+                "expected K/N with 1 <= K <= N, e.g. 2/4 for the second of four machines");
+  }
+  return {k, n};
+}
 
 std::atomic<bool> g_stop{false};
 
@@ -54,6 +69,7 @@ extern "C" void on_stop_signal(int sig) {
 }
 
 int run_scan_command(const ScanCliOptions& o) {
+  const std::pair<int, int> shard = o.shard.empty() ? std::pair{1, 1} : parse_shard(o.shard);
   const PipelineThreads threads = plan_pipeline_threads(resolve_thread_count(o.threads));
   ModelOpenOptions open;
   open.remote = o.remote;
@@ -87,6 +103,7 @@ int run_scan_command(const ScanCliOptions& o) {
   so.show_progress = !o.quiet;
   so.inference = !o.decode_only;
   so.stop = &g_stop;
+  std::tie(so.shard, so.shards) = shard;
   so.note = [&](const std::string& path, const std::string& note) {
     if (note.rfind("skipped", 0) == 0) {
       if (!o.quiet) std::fprintf(stderr, "binscan: %s: %s\n", path.c_str(), note.c_str());
@@ -187,6 +204,10 @@ void add_scan_command(CLI::App& app, Runner& run) {
          "The rank of the bin label is stored too, for a top-1 or top-5 reading")
       ->capture_default_str()
       ->check(CLI::Range(0.0, 1.0));
+  cmd->add_option("--shard", o->shard,
+                  "K/N: take only the K-th of N shares of the photos (by a hash of each file's "
+                  "path below its folder argument), so N machines can scan one collection into "
+                  "their own databases; 'binscan merge' then joins them");
   cmd->add_flag("--retry-failed", o->retry_failed,
                 "Decode again photos stored as undecodable by an earlier run");
   cmd->add_flag("--quiet,-q", o->quiet, "No progress bar or notes about skipped files");

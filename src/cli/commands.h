@@ -6,6 +6,7 @@
 #include <CLI/CLI.hpp>
 #include <functional>
 #include <string>
+#include <vector>
 
 namespace binscan::cli {
 
@@ -21,10 +22,15 @@ void add_scan_command(CLI::App& app, Runner& run);
 void add_compare_command(CLI::App& app, Runner& run);
 void add_export_command(CLI::App& app, Runner& run);
 void add_locate_command(CLI::App& app, Runner& run);
+void add_merge_command(CLI::App& app, Runner& run);
 
 // Shared output helpers: "binscan: error: PATH: cause" / "binscan: warning: ..." on stderr.
 void print_error(const std::string& line);
 void print_warning(const std::string& line);
+// Runs `each` on every input in turn: an Error becomes one line on stderr and the others still
+// run. Returns the exit status: 0 when every input succeeded, else 1.
+int for_each_input(const std::vector<std::string>& inputs,
+                   const std::function<void(const std::string&)>& each);
 // Writes a report file atomically (never half-written) and says so on stderr.
 void write_output(const std::string& path, const std::string& text);
 

@@ -18,6 +18,21 @@ void print_warning(const std::string& line) {
   std::fprintf(stderr, "binscan: warning: %s\n", format_error_line("", line).c_str());
 }
 
+int for_each_input(const std::vector<std::string>& inputs,
+                   const std::function<void(const std::string&)>& each) {
+  int failed = 0;
+  for (const auto& input : inputs) {
+    try {
+      each(input);
+    } catch (const Error& e) {
+      print_error(e.what());
+      ++failed;
+    }
+    std::fflush(stdout);
+  }
+  return failed == 0 ? 0 : 1;
+}
+
 void write_output(const std::string& path, const std::string& text) {
   write_file_atomically(path, text);
   std::fprintf(stderr, "wrote %s\n", path.c_str());
@@ -49,6 +64,7 @@ int main(int argc, char** argv) {
   cli::add_compare_command(app, run);
   cli::add_export_command(app, run);
   cli::add_locate_command(app, run);
+  cli::add_merge_command(app, run);
 
   try {
     app.parse(argc, argv);

@@ -448,8 +448,14 @@ ScanSummary Scanner::run(const std::vector<fs::path>& inputs) {
   summary_.files = static_cast<int>(walked.files.size());
   summary_.input_errors = static_cast<int>(walked.errors.size());
   for (const auto& [path, cause] : walked.errors) note(path, cause);
+  std::vector<fs::path> roots;
+  for (const auto& in : inputs) roots.push_back(absolute_normal(in));
   // Images by content; known unchanged paths are images without reading them again.
   for (auto& f : walked.files) {
+    if (options_.shards > 1 && shard_of(f.path, roots, options_.shards) != options_.shard) {
+      ++summary_.other_shards;
+      continue;
+    }
     bool image = false;
     try {
       if (store_ && options_.inference) {
@@ -501,8 +507,6 @@ ScanSummary Scanner::run(const std::vector<fs::path>& inputs) {
   summary_.interrupted = stopping() && summary_.not_reached > 0;
   summary_.pending = summary_.model_failures + summary_.not_reached * summary_.models;
   if (!summary_.interrupted && store_ && options_.inference) {
-    std::vector<fs::path> roots;
-    for (const auto& in : inputs) roots.push_back(absolute_normal(in));
     store_->prune_missing_paths(roots);
   }
   summary_.seconds = ms_since(t0) / 1000.0;
@@ -514,6 +518,23 @@ std::string plural(int n, const char* one, const char* many) {
 }
 
 }  // namespace
+
+int shard_of(const fs::path& file, const std::vector<fs::path>& roots, int shards) {
+  std::string key = file.filename().string();
+  for (const auto& root : roots) {
+    const auto rel = file.lexically_relative(root);
+    if (!rel.empty() && *rel.begin() != ".." && rel != ".") {
+      key = rel.generic_string();
+      break;
+    }
+  }
+  std::uint64_t h = 0xcbf29ce484222325ULL;  // FNV-1a: tiny, and stable everywhere
+  for (const unsigned char c : key) {
+    h ^= c;
+    h *= 0x100000001b3ULL;
+  }
+  return static_cast<int>(h % static_cast<std::uint64_t>(std::max(shards, 1))) + 1;
+}
 
 int ScanSummary::total_new_results() const {
   int n = 0;
@@ -528,8 +549,9 @@ std::string ScanSummary::line() const {
        " already done";
   if (duplicates) s += ", " + plural(duplicates, "duplicate", "duplicates");
   if (not_reached) s += ", " + std::to_string(not_reached) + " not reached";
-  s += "), " + std::to_string(not_images) + " skipped (not images), " + std::to_string(failed) +
-       " failed";
+  s += "), " + std::to_string(not_images) + " skipped (not images), ";
+  if (other_shards) s += std::to_string(other_shards) + " left to other shards, ";
+  s += std::to_string(failed) + " failed";
   if (input_errors) s += ", " + plural(input_errors, "input error", "input errors");
   s += "; " + plural(total_new_results(), "new result", "new results") + " from " +
        plural(models, "model", "models") + "; " + std::to_string(pending) + " pending";
@@ -547,6 +569,7 @@ nlohmann::json ScanSummary::to_json() const {
           {"duplicates", duplicates},
           {"relocated", relocated},
           {"not_reached", not_reached},
+          {"other_shards", other_shards},
           {"model_failures", model_failures},
           {"new_results", new_results},
           {"total_new_results", total_new_results()},

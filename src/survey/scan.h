@@ -43,6 +43,10 @@ struct ScanOptions {
   // false: decode and prepare only; nothing is run or stored (to time the input side alone).
   bool inference = true;
   const std::atomic<bool>* stop = nullptr;  // set (e.g. by SIGINT) to stop after the batch
+  // Several machines share the work: this run takes shard `shard` (1-based) of `shards`, the
+  // files whose path relative to the input they were found under hashes to it (see shard_of).
+  int shard = 1;
+  int shards = 1;
   // Per-file notes ("skipped: not an image", "failed: ..."), called on the calling thread.
   std::function<void(const std::string& path, const std::string& note)> note;
 };
@@ -58,6 +62,7 @@ struct ScanSummary {
   int duplicates = 0;      // same content as another photo of this run
   int relocated = 0;       // stored photos found at a new path
   int not_reached = 0;     // photos not looked at because the run was interrupted
+  int other_shards = 0;    // files left to the other shards (--shard)
   int model_failures = 0;  // (photo, model) inferences that failed
   std::vector<int> new_results;  // per model
   int pending = 0;               // (photo, model) pairs that may still lack a result
@@ -72,6 +77,13 @@ struct ScanSummary {
   std::string line() const;
   nlohmann::json to_json() const;
 };
+
+// Which of `shards` shards (1-based) a file belongs to: a hash (64-bit FNV-1a, the same on every
+// machine and compiler) of its path relative to the input root it was found under, or of its
+// file name when it was given directly — so machines that mount the photos at different places
+// still split them the same way.
+int shard_of(const std::filesystem::path& file, const std::vector<std::filesystem::path>& roots,
+             int shards);
 
 // Runs the scan. Per-file problems become notes and counts; throws Error only for problems of
 // the whole run (database not writable, a model that fails every batch is still per-photo).

@@ -80,6 +80,9 @@ class Stmt {
     if (rc != SQLITE_OK) fail("bind");
   }
   [[noreturn]] void fail(const char* what) {
+    if (sqlite3_errcode(db_) == SQLITE_NOTADB) {
+      throw Error(ErrorKind::kFormat, file_.string(), "not a binscan database (not SQLite)");
+    }
     throw Error(ErrorKind::kIo, file_.string(),
                 std::string("database ") + what + " failed: " + sqlite3_errmsg(db_));
   }
@@ -87,6 +90,17 @@ class Stmt {
   sqlite3_stmt* stmt_ = nullptr;
   const std::filesystem::path& file_;
 };
+
+// A photo seen again: everything it records is refreshed, except when it was first seen.
+constexpr const char* kPhotoRefresh = R"sql(
+  ON CONFLICT (sha256) DO UPDATE SET
+    path = excluded.path, size = excluded.size, format = excluded.format,
+    width = excluded.width, height = excluded.height, orientation = excluded.orientation,
+    taken_at = excluded.taken_at, gps_time = excluded.gps_time, lat = excluded.lat,
+    lon = excluded.lon, alt = excluded.alt, bearing = excluded.bearing,
+    bearing_ref = excluded.bearing_ref, make = excluded.make,
+    camera_model = excluded.camera_model, error = excluded.error,
+    last_seen = excluded.last_seen)sql";
 
 constexpr const char* kSchema = R"sql(
 CREATE TABLE IF NOT EXISTS photos (
@@ -201,6 +215,17 @@ Store::~Store() {
   if (db_) sqlite3_close(db_);
 }
 
+void Store::in_transaction(const std::function<void()>& body) {
+  exec("BEGIN IMMEDIATE");
+  try {
+    body();
+    exec("COMMIT");
+  } catch (...) {
+    sqlite3_exec(db_, "ROLLBACK", nullptr, nullptr, nullptr);
+    throw;
+  }
+}
+
 void Store::exec(const char* sql) {
   char* err = nullptr;
   if (sqlite3_exec(db_, sql, nullptr, nullptr, &err) != SQLITE_OK) {
@@ -240,88 +265,134 @@ void Store::migrate() {
                   "not a binscan database (it has other tables); give another --db FILE");
     }
   }
-  exec("BEGIN IMMEDIATE");
-  try {
+  in_transaction([&] {
     exec(kSchema);
     exec(("PRAGMA user_version=" + std::to_string(kSchemaVersion)).c_str());
-    exec("COMMIT");
-  } catch (...) {
-    sqlite3_exec(db_, "ROLLBACK", nullptr, nullptr, nullptr);
-    throw;
-  }
+  });
 }
 
 void Store::commit(const CommitBatch& batch) {
   if (batch.empty()) return;
   std::lock_guard lock(mutex_);
   const std::string now = utc_now_iso();
-  exec("BEGIN IMMEDIATE");
-  try {
-    {
-      Stmt s(db_, R"sql(
+  in_transaction(
+      [&] {
+        {
+          Stmt s(db_,
+                 (R"sql(
         INSERT INTO photos (sha256, path, size, format, width, height, orientation, taken_at,
                             gps_time, lat, lon, alt, bearing, bearing_ref, make, camera_model,
                             error, first_seen, last_seen)
         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?18)
-        ON CONFLICT (sha256) DO UPDATE SET
-          path = excluded.path, size = excluded.size, format = excluded.format,
-          width = excluded.width, height = excluded.height, orientation = excluded.orientation,
-          taken_at = excluded.taken_at, gps_time = excluded.gps_time, lat = excluded.lat,
-          lon = excluded.lon, alt = excluded.alt, bearing = excluded.bearing,
-          bearing_ref = excluded.bearing_ref, make = excluded.make,
-          camera_model = excluded.camera_model, error = excluded.error,
-          last_seen = excluded.last_seen)sql",
-             path_);
-      for (const auto& p : batch.photos) {
-        s.bind(1, p.sha256).bind(2, p.path).bind(3, p.size).bind(4, p.format).bind(5, p.width);
-        s.bind(6, p.height).bind(7, p.orientation).bind(8, p.taken_at).bind(9, p.gps_time);
-        s.bind(10, p.lat).bind(11, p.lon).bind(12, p.alt).bind(13, p.bearing);
-        s.bind(14, p.bearing_ref).bind(15, p.make).bind(16, p.camera_model).bind(17, p.error);
-        s.bind(18, now);
-        s.run();
-      }
-    }
-    {
-      Stmt s(db_, R"sql(
+        )sql" + std::string(kPhotoRefresh))
+                     .c_str(),
+                 path_);
+          for (const auto& p : batch.photos) {
+            s.bind(1, p.sha256).bind(2, p.path).bind(3, p.size).bind(4, p.format).bind(5, p.width);
+            s.bind(6, p.height).bind(7, p.orientation).bind(8, p.taken_at).bind(9, p.gps_time);
+            s.bind(10, p.lat).bind(11, p.lon).bind(12, p.alt).bind(13, p.bearing);
+            s.bind(14, p.bearing_ref).bind(15, p.make).bind(16, p.camera_model).bind(17, p.error);
+            s.bind(18, now);
+            s.run();
+          }
+        }
+        {
+          Stmt s(db_, R"sql(
         INSERT INTO paths (path, sha256, size, mtime_ns, seen_at) VALUES (?1, ?2, ?3, ?4, ?5)
         ON CONFLICT (path) DO UPDATE SET sha256 = excluded.sha256, size = excluded.size,
           mtime_ns = excluded.mtime_ns, seen_at = excluded.seen_at)sql",
-             path_);
-      for (const auto& p : batch.paths) {
-        s.bind(1, p.path).bind(2, p.sha256).bind(3, p.size).bind(4, p.mtime_ns).bind(5, now);
-        s.run();
-      }
-    }
-    {
-      Stmt s(db_, "UPDATE photos SET path = ?2, last_seen = ?3 WHERE sha256 = ?1", path_);
-      for (const auto& [sha, path] : batch.relocations) {
-        s.bind(1, sha).bind(2, path).bind(3, now);
-        s.run();
-      }
-    }
-    {
-      Stmt s(db_, R"sql(
+                 path_);
+          for (const auto& p : batch.paths) {
+            s.bind(1, p.path).bind(2, p.sha256).bind(3, p.size).bind(4, p.mtime_ns).bind(5, now);
+            s.run();
+          }
+        }
+        {
+          Stmt s(db_, "UPDATE photos SET path = ?2, last_seen = ?3 WHERE sha256 = ?1", path_);
+          for (const auto& [sha, path] : batch.relocations) {
+            s.bind(1, sha).bind(2, path).bind(3, now);
+            s.run();
+          }
+        }
+        {
+          Stmt s(db_, R"sql(
         INSERT INTO results (sha256, model_id, revision, remote, top_k, top1_label, top1_score,
                              bin_score, bin_score_exact, bin_rank, known_ranks, bin_labels,
                              threshold, verdict, prepare_ms, infer_ms, batch_size, created_at)
         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18)
         ON CONFLICT (sha256, model_id, revision) DO NOTHING)sql",
-             path_);
-      for (const auto& r : batch.results) {
-        s.bind(1, r.sha256).bind(2, r.model.id).bind(3, r.model.revision).bind(4, r.remote);
-        s.bind(5, r.top_json).bind(6, r.top1_label).bind(7, r.top1_score).bind(8, r.bin_score);
-        s.bind(9, r.bin_score_exact).bind(10, r.bin_rank).bind(11, r.known_ranks);
-        s.bind(12, r.bin_labels_json).bind(13, r.threshold).bind(14, r.verdict);
-        s.bind(15, r.prepare_ms).bind(16, r.infer_ms).bind(17, r.batch_size);
-        s.bind(18, r.created_at.empty() ? now : r.created_at);
-        s.run();
-      }
-    }
-    exec("COMMIT");
+                 path_);
+          for (const auto& r : batch.results) {
+            s.bind(1, r.sha256).bind(2, r.model.id).bind(3, r.model.revision).bind(4, r.remote);
+            s.bind(5, r.top_json).bind(6, r.top1_label).bind(7, r.top1_score).bind(8, r.bin_score);
+            s.bind(9, r.bin_score_exact).bind(10, r.bin_rank).bind(11, r.known_ranks);
+            s.bind(12, r.bin_labels_json).bind(13, r.threshold).bind(14, r.verdict);
+            s.bind(15, r.prepare_ms).bind(16, r.infer_ms).bind(17, r.batch_size);
+            s.bind(18, r.created_at.empty() ? now : r.created_at);
+            s.run();
+          }
+        }
+      });
+}
+
+MergeCounts Store::merge_from(const std::filesystem::path& source) {
+  {
+    // A readable binscan database of a schema this binscan knows, or a clear error naming it.
+    const Store check(source, Mode::kReadOnly);
+  }
+  std::error_code ec;
+  if (std::filesystem::equivalent(source, path_, ec)) {
+    throw Error(ErrorKind::kConfig, source.string(), "is the database being merged into");
+  }
+  std::lock_guard lock(mutex_);
+  auto count = [&](const char* sql) {
+    Stmt s(db_, sql, path_);
+    return s.step() ? s.i64(0) : 0;
+  };
+  {
+    Stmt attach(db_, "ATTACH DATABASE ?1 AS src", path_);
+    attach.bind(1, source.string());
+    attach.run();
+  }
+  MergeCounts counts;
+  const auto photos_before = count("SELECT count(*) FROM photos");
+  const auto results_before = count("SELECT count(*) FROM results");
+  const auto runs_before = count("SELECT count(*) FROM runs");
+  const auto results_offered = count("SELECT count(*) FROM src.results");
+  try {
+    // "WHERE true" keeps SQLite from reading ON CONFLICT as part of the SELECT's join.
+    in_transaction([&] {
+      exec((R"sql(
+      INSERT INTO photos SELECT * FROM src.photos WHERE true
+)sql" + std::string(kPhotoRefresh) +
+            R"sql(
+      WHERE excluded.last_seen > photos.last_seen;
+      UPDATE photos SET first_seen = s.first_seen FROM src.photos AS s
+      WHERE s.sha256 = photos.sha256 AND s.first_seen < photos.first_seen;
+      INSERT INTO paths SELECT * FROM src.paths WHERE true
+      ON CONFLICT (path) DO UPDATE SET sha256 = excluded.sha256, size = excluded.size,
+        mtime_ns = excluded.mtime_ns, seen_at = excluded.seen_at
+      WHERE excluded.seen_at > paths.seen_at;
+      INSERT INTO results SELECT * FROM src.results WHERE true
+      ON CONFLICT (sha256, model_id, revision) DO NOTHING;
+      INSERT INTO runs (started_at, finished_at, status, args, summary)
+      SELECT started_at, finished_at, status, args, summary FROM src.runs AS r
+      WHERE NOT EXISTS (SELECT 1 FROM runs AS m WHERE m.started_at = r.started_at
+                        AND m.args = r.args AND m.status = r.status)
+      ORDER BY r.id;
+    )sql")
+               .c_str());
+    });
   } catch (...) {
-    sqlite3_exec(db_, "ROLLBACK", nullptr, nullptr, nullptr);
+    sqlite3_exec(db_, "DETACH DATABASE src", nullptr, nullptr, nullptr);
     throw;
   }
+  exec("DETACH DATABASE src");
+  counts.photos = count("SELECT count(*) FROM photos") - photos_before;
+  counts.results = count("SELECT count(*) FROM results") - results_before;
+  counts.results_known = results_offered - counts.results;
+  counts.runs = count("SELECT count(*) FROM runs") - runs_before;
+  return counts;
 }
 
 std::optional<PathRecord> Store::find_path(const std::string& path) {
@@ -371,18 +442,13 @@ int Store::prune_missing_paths(const std::vector<std::filesystem::path>& roots) 
   }
   if (gone.empty()) return 0;
   std::lock_guard lock(mutex_);
-  exec("BEGIN IMMEDIATE");
-  try {
+  in_transaction([&] {
     Stmt s(db_, "DELETE FROM paths WHERE path = ?1", path_);
     for (const auto& p : gone) {
       s.bind(1, p);
       s.run();
     }
-    exec("COMMIT");
-  } catch (...) {
-    sqlite3_exec(db_, "ROLLBACK", nullptr, nullptr, nullptr);
-    throw;
-  }
+  });
   return static_cast<int>(gone.size());
 }
 

@@ -15,6 +15,7 @@
 
 #include <cstdint>
 #include <filesystem>
+#include <functional>
 #include <memory>
 #include <mutex>
 #include <optional>
@@ -95,6 +96,14 @@ struct PhotoState {
   std::vector<ModelKey> models_done;
 };
 
+// What merging one database into another added.
+struct MergeCounts {
+  std::int64_t photos = 0;         // photos new to the target
+  std::int64_t results = 0;        // results new to the target
+  std::int64_t results_known = 0;  // results the target already had (kept as they were)
+  std::int64_t runs = 0;           // run records copied
+};
+
 class Store {
  public:
   static constexpr int kSchemaVersion = 1;
@@ -125,12 +134,22 @@ class Store {
   std::vector<ResultRecord> results();
   std::vector<ModelKey> models();  // in the order they first appeared
 
+  // Adds everything another binscan database holds, in one transaction: photos (a photo in both
+  // keeps the metadata and path of whichever saw it last, and the earliest first-seen time),
+  // paths (the latest sighting wins), results (an existing (photo, model) row is kept) and run
+  // records (each once). Merging the same database again adds nothing. Throws Error(kIo,
+  // kFormat, kUnsupported) naming `source` when it cannot be read as a binscan database,
+  // Error(kConfig) when it is this database.
+  MergeCounts merge_from(const std::filesystem::path& source);
+
   // Runs: returns the run id.
   std::int64_t begin_run(const std::string& args_json);
   void end_run(std::int64_t run_id, const std::string& status, const std::string& summary_json);
 
  private:
   void exec(const char* sql);
+  // BEGIN IMMEDIATE, body, COMMIT; rolled back when body throws.
+  void in_transaction(const std::function<void()>& body);
   void migrate();
   std::filesystem::path path_;
   sqlite3* db_ = nullptr;

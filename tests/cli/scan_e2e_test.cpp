@@ -277,6 +277,61 @@ TEST(ScanCli, CtrlCFinishesTheBatchAndExits130) {
   EXPECT_EQ(test::sql_count(db, "SELECT count(*) FROM results"), all_rows);
 }
 
+TEST(ScanCli, TwoMachinesWithShardsMergeIntoTheRowsOfOneRun) {
+  test::TempDir dir;
+  copy_photos(dir / "in", 12);
+  const auto whole = dir / "whole.db";
+  // Batch 1 everywhere: the shards batch photos differently from one run, and a ViT's scores may
+  // differ in the 7th decimal between batch sizes (oneDNN picks kernels by shape).
+  ASSERT_EQ(test::run_command(scan_args(whole, {(dir / "in").string()}, 1)).exit_code, 0);
+  // "Machine 2" sees the same photos under another mount point.
+  fs::create_directories(dir / "elsewhere");
+  fs::copy(dir / "in", dir / "elsewhere" / "in", fs::copy_options::recursive);
+  std::vector<std::string> parts;
+  for (const char* k : {"1", "2"}) {
+    const auto part = dir / (std::string("part") + k + ".db");
+    const std::string root = (k[0] == '1' ? dir / "in" : dir / "elsewhere" / "in").string();
+    auto args = scan_args(part, {root}, 1);
+    args.insert(args.end(), {"--shard", std::string(k) + "/2"});
+    const auto r = test::run_command(args);
+    ASSERT_EQ(r.exit_code, 0) << r.err;
+    EXPECT_NE(r.out.find("left to other shards"), std::string::npos) << r.out;
+    parts.push_back(part.string());
+  }
+  // The shards split the photos: no photo in both, all of them in one or the other.
+  const auto a = test::sql_rows(parts[0], "SELECT sha256 FROM photos ORDER BY sha256");
+  const auto b = test::sql_rows(parts[1], "SELECT sha256 FROM photos ORDER BY sha256");
+  EXPECT_FALSE(a.empty());
+  EXPECT_FALSE(b.empty());
+  for (const auto& sha : a) EXPECT_EQ(std::find(b.begin(), b.end(), sha), b.end()) << sha;
+  EXPECT_EQ(a.size() + b.size(), 12u);
+
+  const auto city = dir / "city.db";
+  std::vector<std::string> merge{test::binscan_binary().string(), "merge", "--db", city.string()};
+  merge.insert(merge.end(), parts.begin(), parts.end());
+  const auto m = test::run_command(merge);
+  ASSERT_EQ(m.exit_code, 0) << m.err;
+  EXPECT_NE(m.out.find("merged " + parts[1] + ": " + std::to_string(b.size()) + " new photos"),
+            std::string::npos)
+      << m.out;
+  EXPECT_EQ(result_rows(city), result_rows(whole));
+  // Merging again adds nothing; a bad source is one line, the exit status says so.
+  const auto again = test::run_command(merge);
+  EXPECT_EQ(again.exit_code, 0);
+  EXPECT_NE(again.out.find(": 0 new photos, 0 new results"), std::string::npos) << again.out;
+  const auto bad = test::run_command({test::binscan_binary().string(), "merge", "--db",
+                                      city.string(), (dir / "in").string() + "/nothing.db"});
+  EXPECT_EQ(bad.exit_code, 1);
+  EXPECT_NE(bad.err.find("nothing.db"), std::string::npos) << bad.err;
+  EXPECT_EQ(result_rows(city), result_rows(whole));
+  const auto bad_shard = test::run_command(
+      {test::binscan_binary().string(), "scan", (dir / "in").string(), "--model",
+       (models_dir() / "vit").string(), "--db", (dir / "x.db").string(), "--shard", "3/2"});
+  EXPECT_NE(bad_shard.exit_code, 0);
+  EXPECT_NE(bad_shard.err.find("--shard 3/2"), std::string::npos) << bad_shard.err;
+  EXPECT_FALSE(fs::exists(dir / "x.db"));  // refused before anything was written
+}
+
 TEST(ScanCli, RenamedPhotoIsRecognised) {
   test::TempDir dir;
   const auto photos = copy_photos(dir / "in", 3);

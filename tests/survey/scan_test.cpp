@@ -229,5 +229,56 @@ TEST(Scan, RemoteResultsAreMarkedAsLowerBounds) {
             0);
 }
 
+TEST(Shard, AFilesShardIsFnv1aOfItsPathBelowItsFolderArgument) {
+  // Expected values computed with Python from the FNV-1a definition (offset basis
+  // 0xcbf29ce484222325, prime 0x100000001b3) of the relative path's UTF-8 bytes.
+  const std::vector<fs::path> roots{"/mnt/photos"};
+  EXPECT_EQ(shard_of("/mnt/photos/trash-bin/PXL_20220119_105237021.jpg", roots, 4), 4);
+  EXPECT_EQ(shard_of("/mnt/photos/a/b.jpg", roots, 4), 1);
+  // Another machine mounts the same photos elsewhere: the same shards.
+  EXPECT_EQ(shard_of("/data/survey/a/b.jpg", {"/data/survey"}, 4), 1);
+  EXPECT_EQ(shard_of("/data/survey/trash-bin/PXL_20220119_105237021.jpg", {"/data/survey/"}, 2), 2);
+  // A file given directly: its name.
+  EXPECT_EQ(shard_of("/somewhere/photo.jpg", {"/somewhere/photo.jpg"}, 4), 3);
+  EXPECT_EQ(shard_of("/x/photo.jpg", {}, 2), 1);
+  EXPECT_EQ(shard_of("/x/photo.jpg", {}, 1), 1);
+}
+
+TEST(Shard, ShardsSplitAFolderAndTogetherStoreWhatOneRunStores) {
+  Fixture f;
+  test::FakeClassifier a("model-a", 10);
+  auto models = models_of({&a});
+  const ScanOptions whole_options = quiet();
+  {
+    Store whole(f.dir / "whole.db");
+    run_scan(&whole, {f.root}, models, whole_options);
+  }
+
+  int taken = 0, left = 0;
+  Store city(f.dir / "city.db");
+  for (int k = 1; k <= 3; ++k) {
+    ScanOptions o = whole_options;
+    o.shard = k;
+    o.shards = 3;
+    const auto part = f.dir / ("part" + std::to_string(k) + ".db");
+    ScanSummary s;
+    {
+      Store store(part);
+      s = run_scan(&store, {f.root}, models, o);
+    }
+    taken += s.images + s.not_images;
+    left += s.other_shards;
+    EXPECT_EQ(s.files, s.images + s.not_images + s.other_shards);
+    city.merge_from(part);
+  }
+  // Every one of the 8 files (6 photos, the truncated one, the text) in exactly one shard.
+  EXPECT_EQ(taken, 8);
+  EXPECT_EQ(left, 2 * 8);
+  EXPECT_EQ(result_rows(f.dir / "city.db"), result_rows(f.dir / "whole.db"));
+  EXPECT_FALSE(result_rows(f.dir / "city.db").empty());
+  const char* photos = "SELECT sha256, size, error IS NULL FROM photos ORDER BY sha256";
+  EXPECT_EQ(test::sql_rows(f.dir / "city.db", photos), test::sql_rows(f.dir / "whole.db", photos));
+}
+
 }  // namespace
 }  // namespace binscan

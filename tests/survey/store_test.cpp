@@ -2,6 +2,8 @@
 
 #include <gtest/gtest.h>
 
+#include <fstream>
+
 #include "sql_helpers.h"
 #include "support/test_support.h"
 #include "util/error.h"
@@ -136,6 +138,109 @@ TEST(Store, RelocationAndPruningOfVanishedPaths) {
   const auto rec = store.find_path(kept.string());
   ASSERT_TRUE(rec);
   EXPECT_EQ(rec->mtime_ns, 3);
+}
+
+void sql_exec(const std::filesystem::path& db, const std::string& sql) {
+  sqlite3* h = nullptr;
+  sqlite3_open(db.c_str(), &h);
+  ASSERT_EQ(sqlite3_exec(h, sql.c_str(), nullptr, nullptr, nullptr), SQLITE_OK) << sql;
+  sqlite3_close(h);
+}
+
+TEST(StoreMerge, JoinsTwoMachinesDatabasesOnceAndKeepsTheLatestSighting) {
+  test::TempDir dir;
+  const auto a = dir / "a.db", b = dir / "b.db", city = dir / "city.db";
+  {
+    Store s(a);
+    CommitBatch batch;
+    batch.photos = {photo("s1", "/m1/one.jpg"), photo("s2", "/m1/two.jpg")};
+    batch.paths = {{"/m1/one.jpg", "s1", 123, 1}, {"/m1/two.jpg", "s2", 123, 1}};
+    batch.results = {result("s1", "vit"), result("s2", "vit")};
+    s.commit(batch);
+    s.end_run(s.begin_run("{\"machine\":1}"), "complete", "{}");
+  }
+  {
+    Store s(b);
+    CommitBatch batch;
+    auto moved = photo("s2", "/m2/two-renamed.jpg");
+    moved.lat = 10.0;
+    batch.photos = {moved, photo("s3", "/m2/three.jpg")};
+    batch.paths = {{"/m2/two-renamed.jpg", "s2", 123, 2}, {"/m2/three.jpg", "s3", 123, 2}};
+    auto other = result("s2", "vit");
+    other.bin_score = 0.75;  // a different result for a (photo, model) the target already has
+    batch.results = {other, result("s3", "vit"), result("s2", "resnet")};
+    s.commit(batch);
+    s.end_run(s.begin_run("{\"machine\":2}"), "complete", "{}");
+  }
+  // Machine 2 saw s2 later; machine 1 saw it first.
+  sql_exec(a,
+           "UPDATE photos SET first_seen='2026-01-01T00:00:00.000Z', "
+           "last_seen='2026-01-01T00:00:00.000Z'");
+  sql_exec(b,
+           "UPDATE photos SET first_seen='2026-02-01T00:00:00.000Z', "
+           "last_seen='2026-02-01T00:00:00.000Z'");
+
+  Store target(city);
+  const MergeCounts from_a = target.merge_from(a);
+  EXPECT_EQ(from_a.photos, 2);
+  EXPECT_EQ(from_a.results, 2);
+  EXPECT_EQ(from_a.runs, 1);
+  const MergeCounts from_b = target.merge_from(b);
+  EXPECT_EQ(from_b.photos, 1);
+  EXPECT_EQ(from_b.results, 2);
+  EXPECT_EQ(from_b.results_known, 1);
+  EXPECT_EQ(from_b.runs, 1);
+
+  EXPECT_EQ(test::sql_rows(city,
+                           "SELECT sha256, path, lat, first_seen, last_seen FROM photos "
+                           "ORDER BY sha256"),
+            (std::vector<std::string>{
+                "s1|/m1/one.jpg|52.5|2026-01-01T00:00:00.000Z|2026-01-01T00:00:00.000Z",
+                "s2|/m2/two-renamed.jpg|10.0|2026-01-01T00:00:00.000Z|2026-02-01T00:00:00.000Z",
+                "s3|/m2/three.jpg|52.5|2026-02-01T00:00:00.000Z|2026-02-01T00:00:00.000Z"}));
+  EXPECT_EQ(test::sql_rows(city,
+                           "SELECT sha256, model_id, bin_score FROM results "
+                           "ORDER BY sha256, model_id"),
+            (std::vector<std::string>{"s1|vit|0.25", "s2|resnet|0.25", "s2|vit|0.25",
+                                      "s3|vit|0.25"}));  // the first result for s2/vit is kept
+  EXPECT_EQ(test::sql_count(city, "SELECT count(*) FROM paths"), 4);
+  EXPECT_EQ(test::sql_rows(city, "SELECT args FROM runs ORDER BY id"),
+            (std::vector<std::string>{"{\"machine\":1}", "{\"machine\":2}"}));
+
+  // Again: nothing new, nothing changed.
+  const auto before = test::sql_rows(city, "SELECT * FROM photos ORDER BY sha256");
+  const MergeCounts again = target.merge_from(b);
+  EXPECT_EQ(again.photos + again.results + again.runs, 0);
+  EXPECT_EQ(again.results_known, 3);
+  EXPECT_EQ(test::sql_rows(city, "SELECT * FROM photos ORDER BY sha256"), before);
+  EXPECT_EQ(target.merge_from(a).photos, 0);
+  EXPECT_EQ(test::sql_rows(city, "SELECT path FROM photos WHERE sha256='s2'").at(0),
+            "/m2/two-renamed.jpg");  // the older sighting does not win back
+}
+
+TEST(StoreMerge, SaysWhichSourceCannotBeMerged) {
+  test::TempDir dir;
+  const auto city = dir / "city.db";
+  Store target(city);
+  auto kind_of = [&](const std::filesystem::path& source) {
+    try {
+      target.merge_from(source);
+    } catch (const Error& e) {
+      EXPECT_NE(std::string(e.what()).find(source.filename().string()), std::string::npos)
+          << e.what();
+      return e.kind();
+    }
+    return ErrorKind::kInternal;
+  };
+  EXPECT_EQ(kind_of(dir / "missing.db"), ErrorKind::kIo);
+  std::ofstream(dir / "text.db") << "not a database at all, just some text to fill a page";
+  EXPECT_EQ(kind_of(dir / "text.db"), ErrorKind::kFormat);
+  const auto newer = dir / "newer.db";
+  { Store s(newer); }
+  sql_exec(newer, "PRAGMA user_version=99");
+  EXPECT_EQ(kind_of(newer), ErrorKind::kUnsupported);
+  EXPECT_EQ(kind_of(city), ErrorKind::kConfig);  // itself
+  EXPECT_EQ(test::sql_count(city, "SELECT count(*) FROM photos"), 0);
 }
 
 }  // namespace
