@@ -4,14 +4,17 @@
 // primitive over all tokens of the batch, with bias, GELU and the residual add fused as
 // post-ops; weights are reordered once into the blocked layout the matmul prefers.
 // Attention uses strided views into the fused QKV output (no transposes): Q K^T per (image, head)
-// is one batched matmul with the 1/sqrt(d) scale fused, followed by the softmax primitive and a
-// second batched matmul writing the heads straight back into [tokens, hidden] order.
+// is one matmul with the 1/sqrt(d) scale fused, followed by the softmax primitive and a second
+// matmul writing the head straight back into [tokens, hidden] order. The (image, head) problems
+// are spread over the threads, each computed on one, so an image's result does not depend on
+// how many images share its batch (see run_attention).
 // Only the CLS token is classified, so the last layer computes keys and values for every token
 // but queries, attention output and MLP for the CLS token alone: exact, and ~7% less work.
 #include <omp.h>
 
 #include <cmath>
 #include <cstring>
+#include <exception>
 #include <map>
 #include <string>
 #include <unordered_map>
@@ -88,6 +91,76 @@ void run_linear(dnnl::stream& s, const matmul& prim, const memory& src, const Li
   prim.execute(s, args);
 }
 
+// Attention for one (image, head) problem: [rows, d] queries against [T, d] keys and values, all
+// strided views into the activations. rows is T, or 1 when only the CLS token's is needed.
+struct Attention {
+  memory::desc q, kt, v, scores, ctx;
+  matmul qk, pv;
+  dnnl::softmax_forward softmax;
+};
+
+// Where the problems' data live: base pointers of image 0, head 0, and the steps between images.
+struct AttentionData {
+  float* q;
+  float* k;
+  float* v;
+  float* scores;
+  float* ctx;
+  memory::dim q_image, kv_image, ctx_image;
+};
+
+Attention make_attention(memory::dim rows, memory::dim T, memory::dim d, memory::dim q_stride,
+                         memory::dim kv_stride, memory::dim ctx_stride,
+                         const dnnl::primitive_attr& scaled) {
+  auto& eng = cpu_engine();
+  Attention a;
+  a.q = memory::desc(dims{1, 1, rows, d}, dt::f32, dims{rows * q_stride, d, q_stride, 1});
+  a.kt = memory::desc(dims{1, 1, d, T}, dt::f32, dims{T * kv_stride, d, 1, kv_stride});
+  a.v = memory::desc(dims{1, 1, T, d}, dt::f32, dims{T * kv_stride, d, kv_stride, 1});
+  a.scores = plain_desc({1, 1, rows, T});
+  a.ctx = memory::desc(dims{1, 1, rows, d}, dt::f32, dims{rows * ctx_stride, d, ctx_stride, 1});
+  a.qk = matmul(matmul::primitive_desc(matmul::desc(a.q, a.kt, a.scores), scaled, eng));
+  a.softmax = dnnl::softmax_forward(dnnl::softmax_forward::primitive_desc(
+      dnnl::softmax_forward::desc(dnnl::prop_kind::forward_inference, a.scores, 3), strict_attr(),
+      eng));
+  a.pv = matmul(matmul::primitive_desc(matmul::desc(a.scores, a.v, a.ctx), strict_attr(), eng));
+  return a;
+}
+
+// Every (image, head) problem, spread over the threads; each runs single-threaded (oneDNN runs
+// a primitive called inside a parallel region on the calling thread). oneDNN's batched matmul
+// would split some problems across threads when their count is not a multiple of the thread
+// count, which changes the rounding and made an image's scores depend on its batch.
+void run_attention(const Attention& a, const AttentionData& at, memory::dim n, memory::dim heads,
+                   memory::dim d) {
+  const memory::dim problems = n * heads;
+  const memory::dim scores_size = a.scores.get_size() / sizeof(float);
+  std::exception_ptr error;
+#pragma omp parallel
+  {
+    dnnl::stream st(cpu_engine());  // one per thread: a stream is not shared between threads
+#pragma omp for schedule(static)
+    for (memory::dim j = 0; j < problems; ++j) {
+      try {
+        const memory::dim img = j / heads, head = j % heads;
+        auto& eng = cpu_engine();
+        const memory q(a.q, eng, at.q + img * at.q_image + head * d);
+        const memory k(a.kt, eng, at.k + img * at.kv_image + head * d);
+        const memory v(a.v, eng, at.v + img * at.kv_image + head * d);
+        const memory scores(a.scores, eng, at.scores + j * scores_size);
+        const memory ctx(a.ctx, eng, at.ctx + img * at.ctx_image + head * d);
+        a.qk.execute(st, {{DNNL_ARG_SRC, q}, {DNNL_ARG_WEIGHTS, k}, {DNNL_ARG_DST, scores}});
+        a.softmax.execute(st, {{DNNL_ARG_SRC, scores}, {DNNL_ARG_DST, scores}});
+        a.pv.execute(st, {{DNNL_ARG_SRC, scores}, {DNNL_ARG_WEIGHTS, v}, {DNNL_ARG_DST, ctx}});
+      } catch (...) {
+#pragma omp critical
+        if (!error) error = std::current_exception();
+      }
+    }
+  }
+  if (error) std::rethrow_exception(error);
+}
+
 dnnl::post_ops sum_op() {
   dnnl::post_ops ops;
   ops.append_sum(1.f);
@@ -105,13 +178,12 @@ class VitEngine final : public Engine {
     memory::dim n = 0;
     Buffer x, y, big, scores, xc, yc, qc, ctxc, mlpc, logits;
     // memories over the buffers
-    memory m_patches, m_patch_out, m_x, m_y, m_qkv, m_q, m_k, m_v, m_scores, m_ctx, m_mlp;
-    memory m_kv, m_k_last, m_v_last, m_qc_heads, m_scores_cls, m_ctxc_heads, m_xc, m_yc, m_qc,
-        m_ctxc, m_mlpc, m_logits;
-    matmul patch_mm, qkv_mm, qk_mm, pv_mm, out_mm, fc1_mm, fc2_mm;
-    matmul q_cls_mm, kv_mm, qk_cls_mm, pv_cls_mm, out_cls_mm, fc1_cls_mm, fc2_cls_mm, cls_mm;
+    memory m_patches, m_patch_out, m_x, m_y, m_qkv, m_mlp;
+    memory m_kv, m_xc, m_yc, m_qc, m_ctxc, m_mlpc, m_logits;
+    matmul patch_mm, qkv_mm, out_mm, fc1_mm, fc2_mm;
+    matmul q_cls_mm, kv_mm, out_cls_mm, fc1_cls_mm, fc2_cls_mm, cls_mm;
     dnnl::layer_normalization_forward ln_all, ln_cls;
-    dnnl::softmax_forward softmax_all, softmax_cls;
+    Attention attention, attention_cls;  // every token's queries; the last layer's CLS query
   };
 
   Plan build_plan(memory::dim n) const;
@@ -240,29 +312,10 @@ VitEngine::Plan VitEngine::build_plan(memory::dim n) const {
   p.m_y = memory(rows(n * T, H), eng, p.y.data());
   p.m_qkv = memory(rows(n * T, 3 * H), eng, p.big.data());
   p.m_mlp = memory(rows(n * T, I), eng, p.big.data());
-  // Per-head views into the fused [tokens, 3H] projection: [n, head, token, d].
-  const memory::desc q_md(dims{n, nh, T, d}, dt::f32, dims{T * 3 * H, d, 3 * H, 1});
-  const memory::desc kt_md(dims{n, nh, d, T}, dt::f32, dims{T * 3 * H, d, 1, 3 * H});
-  const memory::desc scores_md = plain_desc({n, nh, T, T});
-  const memory::desc ctx_md(dims{n, nh, T, d}, dt::f32, dims{T * H, d, H, 1});
-  p.m_q = memory(q_md, eng, p.big.data());
-  p.m_k = memory(kt_md, eng, p.big.data() + H);
-  p.m_v = memory(q_md, eng, p.big.data() + 2 * H);
-  p.m_scores = memory(scores_md, eng, p.scores.data());
-  p.m_ctx = memory(ctx_md, eng, p.y.data());
-
   // Last layer: keys/values of all tokens [n*T, 2H] in the big buffer, queries of the CLS tokens
   // in their own. (Dense buffers: the brgemm matmul takes no strided source or destination.)
   p.m_kv = memory(rows(n * T, 2 * H), eng, p.big.data());
-  const memory::desc k_last_md(dims{n, nh, d, T}, dt::f32, dims{T * 2 * H, d, 1, 2 * H});
-  const memory::desc v_last_md(dims{n, nh, T, d}, dt::f32, dims{T * 2 * H, d, 2 * H, 1});
-  p.m_k_last = memory(k_last_md, eng, p.big.data());
-  p.m_v_last = memory(v_last_md, eng, p.big.data() + H);
-  const memory::desc qc_heads_md(dims{n, nh, 1, d}, dt::f32, dims{H, d, H, 1});
   p.m_qc = memory(rows(n, H), eng, p.qc.data());
-  p.m_qc_heads = memory(qc_heads_md, eng, p.qc.data());
-  p.m_scores_cls = memory(plain_desc({n, nh, 1, T}), eng, p.scores.data());
-  p.m_ctxc_heads = memory(qc_heads_md, eng, p.ctxc.data());
   p.m_ctxc = memory(rows(n, H), eng, p.ctxc.data());
   p.m_xc = memory(rows(n, H), eng, p.xc.data());
   p.m_yc = memory(rows(n, H), eng, p.yc.data());
@@ -286,14 +339,10 @@ VitEngine::Plan VitEngine::build_plan(memory::dim n) const {
   const float scale = 1.f / std::sqrt(static_cast<float>(d));
   auto scaled = strict_attr();
   scaled.set_output_scales(0, {scale});
-  if (has_full) {
-    p.qk_mm = matmul(matmul::primitive_desc(matmul::desc(q_md, kt_md, scores_md), scaled, eng));
-    p.softmax_all = dnnl::softmax_forward(dnnl::softmax_forward::primitive_desc(
-        dnnl::softmax_forward::desc(dnnl::prop_kind::forward_inference, scores_md, 3),
-        strict_attr(), eng));
-    p.pv_mm =
-        matmul(matmul::primitive_desc(matmul::desc(scores_md, q_md, ctx_md), strict_attr(), eng));
-  }
+  // Per-head views: queries, keys and values in the fused [tokens, 3H] projection, the context
+  // written back into [tokens, H]; in the last layer the CLS queries [n, H] and keys/values
+  // [tokens, 2H].
+  if (has_full) p.attention = make_attention(T, T, d, 3 * H, 3 * H, H, scaled);
   const auto ln_desc = [&](const memory::desc& md) {
     return dnnl::layer_normalization_forward(dnnl::layer_normalization_forward::primitive_desc(
         dnnl::layer_normalization_forward::desc(
@@ -308,14 +357,7 @@ VitEngine::Plan VitEngine::build_plan(memory::dim n) const {
     const EncoderLayer& last = layers_.back();
     p.q_cls_mm = linear_primitive(p.m_yc.get_desc(), last.q, p.m_qc.get_desc());
     p.kv_mm = linear_primitive(p.m_y.get_desc(), last.kv, p.m_kv.get_desc());
-    const memory::desc scores_cls_md = p.m_scores_cls.get_desc();
-    p.qk_cls_mm = matmul(
-        matmul::primitive_desc(matmul::desc(qc_heads_md, k_last_md, scores_cls_md), scaled, eng));
-    p.softmax_cls = dnnl::softmax_forward(dnnl::softmax_forward::primitive_desc(
-        dnnl::softmax_forward::desc(dnnl::prop_kind::forward_inference, scores_cls_md, 3),
-        strict_attr(), eng));
-    p.pv_cls_mm = matmul(matmul::primitive_desc(matmul::desc(scores_cls_md, v_last_md, qc_heads_md),
-                                                strict_attr(), eng));
+    p.attention_cls = make_attention(1, T, d, H, 2 * H, H, scaled);
     p.out_cls_mm = linear_primitive(p.m_ctxc.get_desc(), last.out, p.m_xc.get_desc(), sum_op());
     p.fc1_cls_mm = linear_primitive(p.m_xc.get_desc(), last.fc1, p.m_mlpc.get_desc(), act);
     p.fc2_cls_mm = linear_primitive(p.m_mlpc.get_desc(), last.fc2, p.m_xc.get_desc(), sum_op());
@@ -391,7 +433,7 @@ Tensor VitEngine::forward(const Tensor& pixel_values) {
                 "expected [N, " + std::to_string(channels_) + ", " +
                     std::to_string(config_.image_size) + ", " + std::to_string(config_.image_size) +
                     "] for this model");
-  const memory::dim n = s[0];
+  const memory::dim n = s[0], H = hidden_, T = tokens_;
   set_threads(threads_);
   Tensor logits({n, labels_});
   run_guarded("ViT forward", [&] {
@@ -409,11 +451,12 @@ Tensor VitEngine::forward(const Tensor& pixel_values) {
       const EncoderLayer& l = layers_[i];
       run_layer_norm(p.ln_all, p.m_x, p.m_y, l.before);
       run_linear(st, p.qkv_mm, p.m_y, l.qkv, p.m_qkv);
-      p.qk_mm.execute(
-          st, {{DNNL_ARG_SRC, p.m_q}, {DNNL_ARG_WEIGHTS, p.m_k}, {DNNL_ARG_DST, p.m_scores}});
-      p.softmax_all.execute(st, {{DNNL_ARG_SRC, p.m_scores}, {DNNL_ARG_DST, p.m_scores}});
-      p.pv_mm.execute(
-          st, {{DNNL_ARG_SRC, p.m_scores}, {DNNL_ARG_WEIGHTS, p.m_v}, {DNNL_ARG_DST, p.m_ctx}});
+      st.wait();
+      float* qkv = p.big.data();
+      run_attention(
+          p.attention,
+          {qkv, qkv + H, qkv + 2 * H, p.scores.data(), p.y.data(), T * 3 * H, T * 3 * H, T * H}, n,
+          heads_, head_dim_);
       run_linear(st, p.out_mm, p.m_y, l.out, p.m_x);  // + residual (sum post-op)
       run_layer_norm(p.ln_all, p.m_x, p.m_y, l.after);
       run_linear(st, p.fc1_mm, p.m_y, l.fc1, p.m_mlp);
@@ -426,14 +469,11 @@ Tensor VitEngine::forward(const Tensor& pixel_values) {
       gather_cls(p, p.y.data(), p.yc.data());
       run_linear(st, p.q_cls_mm, p.m_yc, l.q, p.m_qc);
       run_linear(st, p.kv_mm, p.m_y, l.kv, p.m_kv);
-      p.qk_cls_mm.execute(st, {{DNNL_ARG_SRC, p.m_qc_heads},
-                               {DNNL_ARG_WEIGHTS, p.m_k_last},
-                               {DNNL_ARG_DST, p.m_scores_cls}});
-      p.softmax_cls.execute(st, {{DNNL_ARG_SRC, p.m_scores_cls}, {DNNL_ARG_DST, p.m_scores_cls}});
-      p.pv_cls_mm.execute(st, {{DNNL_ARG_SRC, p.m_scores_cls},
-                               {DNNL_ARG_WEIGHTS, p.m_v_last},
-                               {DNNL_ARG_DST, p.m_ctxc_heads}});
       st.wait();
+      float* kv = p.big.data();
+      run_attention(p.attention_cls,
+                    {p.qc.data(), kv, kv + H, p.scores.data(), p.ctxc.data(), H, T * 2 * H, H}, n,
+                    heads_, head_dim_);
       gather_cls(p, p.x.data(), p.xc.data());
       run_linear(st, p.out_cls_mm, p.m_ctxc, l.out, p.m_xc);
       run_layer_norm(p.ln_cls, p.m_xc, p.m_yc, l.after);

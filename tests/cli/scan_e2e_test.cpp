@@ -281,9 +281,9 @@ TEST(ScanCli, TwoMachinesWithShardsMergeIntoTheRowsOfOneRun) {
   test::TempDir dir;
   copy_photos(dir / "in", 12);
   const auto whole = dir / "whole.db";
-  // Batch 1 everywhere: the shards batch photos differently from one run, and a ViT's scores may
-  // differ in the 7th decimal between batch sizes (oneDNN picks kernels by shape).
-  ASSERT_EQ(test::run_command(scan_args(whole, {(dir / "in").string()}, 1)).exit_code, 0);
+  // The shards batch the photos differently from the single run: the rows must still be equal
+  // to the last bit (the engine's results do not depend on the batch).
+  ASSERT_EQ(test::run_command(scan_args(whole, {(dir / "in").string()})).exit_code, 0);
   // "Machine 2" sees the same photos under another mount point.
   fs::create_directories(dir / "elsewhere");
   fs::copy(dir / "in", dir / "elsewhere" / "in", fs::copy_options::recursive);
@@ -291,7 +291,7 @@ TEST(ScanCli, TwoMachinesWithShardsMergeIntoTheRowsOfOneRun) {
   for (const char* k : {"1", "2"}) {
     const auto part = dir / (std::string("part") + k + ".db");
     const std::string root = (k[0] == '1' ? dir / "in" : dir / "elsewhere" / "in").string();
-    auto args = scan_args(part, {root}, 1);
+    auto args = scan_args(part, {root});
     args.insert(args.end(), {"--shard", std::string(k) + "/2"});
     const auto r = test::run_command(args);
     ASSERT_EQ(r.exit_code, 0) << r.err;
