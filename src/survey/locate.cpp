@@ -255,14 +255,16 @@ Located locate_bins(const Comparison& c, const LocateOptions& o) {
     if (!(o.rule == LocateRule::kAny ? any : all)) continue;
     ++out.positives;
     const auto& p = row.photo;
-    if (!p.lat || !p.lon) {
+    // A position or bearing that is not a number on the globe (broken EXIF) counts as missing.
+    if (!p.lat || !p.lon || !std::isfinite(*p.lat) || !std::isfinite(*p.lon) ||
+        std::fabs(*p.lat) > 90 || std::fabs(*p.lon) > 180) {
       ++out.without_gps;
       continue;
     }
     Sighting s;
     s.photo = p;
     s.camera = {*p.lat, *p.lon};
-    if (p.bearing) {
+    if (p.bearing && std::isfinite(*p.bearing)) {
       const bool magnetic = p.bearing_ref && *p.bearing_ref == "M";
       out.magnetic += magnetic;
       s.bearing_true = normalize_bearing(*p.bearing + (magnetic ? o.declination_deg : 0.0));

@@ -6,6 +6,7 @@
 #include <gtest/gtest.h>
 
 #include <cmath>
+#include <limits>
 #include <nlohmann/json.hpp>
 #include <numbers>
 #include <random>
@@ -385,6 +386,21 @@ TEST(Locate, PolesAndTheAntimeridianGiveFinitePositions) {
                                            {{0, -179.99999}, 270.0}}),
                                 {});
   EXPECT_EQ(l.sightings.size(), 5u);
+  for (const auto& b : l.bins) {
+    EXPECT_TRUE(std::isfinite(b.position.lat) && std::isfinite(b.position.lon)) << b.id;
+  }
+  // Not numbers, or off the globe: placed nowhere, counted as without GPS (or bearing).
+  const double nan = std::nan("");
+  const Located broken =
+      locate_bins(one_model({{{nan, 4}, 10.0},
+                             {{52, 181}, 10.0},
+                             {{52, 4}, nan},
+                             {{52, 4}, std::numeric_limits<double>::infinity()}}),
+                  {});
+  EXPECT_EQ(broken.without_gps, 2);
+  EXPECT_EQ(broken.without_bearing, 2);
+  ASSERT_EQ(broken.bins.size(), 1u);
+  EXPECT_EQ(broken.bins[0].method, LocateMethod::kCamera);
   for (const auto& b : l.bins) {
     EXPECT_TRUE(std::isfinite(b.position.lat) && std::isfinite(b.position.lon)) << b.id;
     EXPECT_LE(std::fabs(b.position.lat), 90.0);
