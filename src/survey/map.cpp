@@ -171,13 +171,7 @@ std::string svg_map(const Located& l) {
 }  // namespace
 
 std::string render_map_html(const Located& l, const MapOptions& options) {
-  std::string h;
-  h += "<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">\n";
-  h += "<meta name=\"viewport\" content=\"width=device-width,initial-scale=1\">\n";
-  h += "<title>" + html_escape(options.title) + "</title>\n<style>" + std::string(page_base_css()) +
-       kStyle + "</style></head>\n";
-  h += "<body>\n<h1>" + html_escape(options.title) + "</h1>\n<div class=\"meta\">";
-  if (!options.database.empty()) h += "database " + html_escape(options.database) + " &middot; ";
+  std::string h = page_start(options.title, kStyle, options.database);
   std::string models;
   for (const auto& m : l.models) models += (models.empty() ? "" : ", ") + m.display();
   h += "models " + html_escape(models) + " &middot; " + std::to_string(l.positives) +

@@ -18,6 +18,17 @@ th{background:#f6f6f6;position:sticky;top:0}
 )css";
 }
 
+std::string page_start(std::string_view title, std::string_view css, std::string_view database) {
+  std::string h;
+  h += "<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">\n";
+  h += "<meta name=\"viewport\" content=\"width=device-width,initial-scale=1\">\n";
+  h += "<title>" + html_escape(title) + "</title>\n<style>" + std::string(page_base_css()) +
+       std::string(css) + "</style></head>\n";
+  h += "<body>\n<h1>" + html_escape(title) + "</h1>\n<div class=\"meta\">";
+  if (!database.empty()) h += "database " + html_escape(database) + " &middot; ";
+  return h;
+}
+
 namespace {
 
 constexpr const char* kStyle = R"css(
@@ -184,13 +195,7 @@ std::string base64_encode(std::span<const std::uint8_t> in) {
 
 std::string render_html_report(const Comparison& c, const ReportOptions& options) {
   const bool two = c.models.size() == 2;
-  std::string h;
-  h += "<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">\n";
-  h += "<meta name=\"viewport\" content=\"width=device-width,initial-scale=1\">\n";
-  h += "<title>" + html_escape(options.title) + "</title>\n<style>" + std::string(page_base_css()) +
-       kStyle + "</style></head>\n";
-  h += "<body>\n<h1>" + html_escape(options.title) + "</h1>\n<div class=\"meta\">";
-  if (!options.database.empty()) h += "database " + html_escape(options.database) + " &middot; ";
+  std::string h = page_start(options.title, kStyle, options.database);
   h += std::to_string(c.photos) + " photos";
   if (c.threshold_override) h += " &middot; threshold " + format_number(*c.threshold_override);
   h += "</div>\n<div id=\"errors\"></div>\n";

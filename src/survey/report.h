@@ -28,5 +28,8 @@ std::string base64_encode(std::span<const std::uint8_t> bytes);
 std::string html_escape(std::string_view s);
 // The look shared by binscan's HTML pages (body, headings, tables, the script-error box).
 std::string_view page_base_css();
+// An HTML page up to its open <div class="meta"> line: head, styles (the base and `css`), the
+// title as <h1>, and the database it shows when given.
+std::string page_start(std::string_view title, std::string_view css, std::string_view database);
 
 }  // namespace binscan
