@@ -252,12 +252,16 @@ Located locate_bins(const Comparison& c, const LocateOptions& o) {
         std::find(row.verdicts.begin(), row.verdicts.end(), true) != row.verdicts.end();
     const bool all =
         std::find(row.verdicts.begin(), row.verdicts.end(), false) == row.verdicts.end();
-    if (!(o.rule == LocateRule::kAny ? any : all)) continue;
-    ++out.positives;
     const auto& p = row.photo;
-    // A position or bearing that is not a number on the globe (broken EXIF) counts as missing.
-    if (!p.lat || !p.lon || !std::isfinite(*p.lat) || !std::isfinite(*p.lon) ||
-        std::fabs(*p.lat) > 90 || std::fabs(*p.lon) > 180) {
+    // A position that is not a number on the globe (broken EXIF) counts as missing.
+    const bool placed = p.lat && p.lon && std::isfinite(*p.lat) && std::isfinite(*p.lon) &&
+                        std::fabs(*p.lat) <= 90 && std::fabs(*p.lon) <= 180;
+    if (!(o.rule == LocateRule::kAny ? any : all)) {
+      if (placed) out.no_bin.push_back({*p.lat, *p.lon});
+      continue;
+    }
+    ++out.positives;
+    if (!placed) {
       ++out.without_gps;
       continue;
     }

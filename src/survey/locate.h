@@ -81,11 +81,12 @@ struct Located {
   LocateOptions options;
   std::vector<Sighting> sightings;
   std::vector<LocatedBin> bins;
-  int photos = 0;           // photos considered (with a result from the compared models)
-  int positives = 0;        // photos in which a bin was found
-  int without_gps = 0;      // positives that could not be placed
-  int without_bearing = 0;  // positives placed at the camera
-  int magnetic = 0;         // sightings whose bearing was magnetic
+  std::vector<LatLon> no_bin;  // where the photos that show no bin were taken: ground covered
+  int photos = 0;              // photos considered (with a result from the compared models)
+  int positives = 0;           // photos in which a bin was found
+  int without_gps = 0;         // positives that could not be placed
+  int without_bearing = 0;     // positives placed at the camera
+  int magnetic = 0;            // sightings whose bearing was magnetic
 };
 
 // Sightings from a comparison (its verdicts, with the rule over its one or two models), grouped

@@ -14,7 +14,7 @@ constexpr const char* kStyle = R"css(
 svg{border:1px solid #ddd;border-radius:6px;background:#fbfbf8;max-width:100%;height:auto}
 .view{fill:#1f6fd0;fill-opacity:.08;stroke:none}
 .ray{stroke:#1f6fd0;stroke-opacity:.55;stroke-width:1.2}
-.camera{fill:#1f6fd0}
+.camera{fill:#1f6fd0}.nobin{fill:#bbb}
 .bin{fill:#2a9d3a;fill-opacity:.25;stroke:#1d7a2b;stroke-width:1.5}
 .bin.projected{fill:#d08700;stroke:#a86c00}.bin.camera{fill:#999;stroke:#666}
 .bin.hi{fill-opacity:.6;stroke-width:3}
@@ -92,8 +92,10 @@ class Canvas {
 };
 
 std::string svg_map(const Located& l) {
-  if (l.sightings.empty()) return "<p id=\"nomap\">No photo with a bin has a GPS position.</p>\n";
-  const LatLon origin = l.sightings.front().camera;
+  if (l.sightings.empty() && l.no_bin.empty()) {
+    return "<p id=\"nomap\">No photo has a GPS position.</p>\n";
+  }
+  const LatLon origin = l.sightings.empty() ? l.no_bin.front() : l.sightings.front().camera;
   const double reach = l.options.distance_m * 1.25;  // how far a view wedge is drawn
   double min_x = 1e300, max_x = -1e300, min_y = 1e300, max_y = -1e300;
   auto extend = [&](LatLon p, double r) {
@@ -105,11 +107,17 @@ std::string svg_map(const Located& l) {
   };
   for (const auto& s : l.sightings) extend(s.camera, reach);
   for (const auto& b : l.bins) extend(b.position, b.spread_m);
+  for (const auto& p : l.no_bin) extend(p, 2);
   const Canvas c(origin, min_x, max_x, min_y, max_y);
 
   std::string h = "<svg id=\"map\" xmlns=\"http://www.w3.org/2000/svg\" width=\"" +
                   num(c.width(), 0) + "\" height=\"" + num(c.height(), 0) + "\" viewBox=\"0 0 " +
-                  num(c.width(), 0) + " " + num(c.height(), 0) + "\">\n<g class=\"views\">";
+                  num(c.width(), 0) + " " + num(c.height(), 0) + "\">\n<g class=\"covered\">";
+  for (const auto& p : l.no_bin) {
+    const auto [x, y] = c.px(p);
+    h += "<circle class=\"nobin\" cx=\"" + num(x, 1) + "\" cy=\"" + num(y, 1) + "\" r=\"2\"/>";
+  }
+  h += "</g>\n<g class=\"views\">";
   for (const auto& s : l.sightings) {
     if (!s.bearing_true) continue;
     const auto [cx, cy] = c.px(s.camera);
@@ -178,12 +186,13 @@ std::string render_map_html(const Located& l, const MapOptions& options) {
        " photos with a bin &middot; <span id=\"bin-count\" data-count=\"" +
        std::to_string(l.bins.size()) + "\">" + std::to_string(l.bins.size()) +
        "</span> bins located</div>\n<div id=\"errors\"></div>\n";
-  h += "<div class=\"legend\"><span style=\"background:#1f6fd0\"></span>photos"
-       "triangulated bin<span style=\"background:#2a9d3a\"></span>"
-       "projected " +
-       num(l.options.distance_m, 0) +
-       " m ahead<span style=\"background:#d08700\"></span>"
-       "at the camera (no bearing)<span style=\"background:#999\"></span></div>\n";
+  const auto key = [](const char* colour, const std::string& label) {
+    return "<span style=\"background:" + std::string(colour) + "\"></span>" + label;
+  };
+  h += "<div class=\"legend\">" + key("#1f6fd0", "photo with a bin, its view") +
+       key("#bbb", "photo without a bin") + key("#2a9d3a", "bin where views cross") +
+       key("#d08700", "bin " + num(l.options.distance_m, 0) + " m ahead of one view") +
+       key("#999", "bin at a photo without bearing") + "</div>\n";
   h += svg_map(l);
 
   h += "<h2>Bins</h2>\n<table id=\"bins\"><thead><tr><th>bin</th><th>position</th><th>method</th>"

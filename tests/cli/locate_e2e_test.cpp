@@ -76,7 +76,7 @@ TEST(LocateCli, BinsSitWhereTheirPhotosLookAndTheMapDrawsThem) {
 TEST(LocateCli, AStricterThresholdCanLeaveNothingToPlace) {
   const auto& s = survey();
   ASSERT_EQ(s.scan.exit_code, 0) << s.scan.err;
-  // Judged again at 1.0 nothing is a bin: no sightings, and the map says so.
+  // Judged again at 1.0 nothing is a bin: no sightings.
   test::TempDir dir;
   const auto r =
       test::run_command({test::binscan_binary().string(), "locate", "--db", s.db.string(),
@@ -86,7 +86,13 @@ TEST(LocateCli, AStricterThresholdCanLeaveNothingToPlace) {
   EXPECT_NE(r.out.find("located 0 bins"), std::string::npos) << r.out;
   std::ifstream in(dir / "m.html");
   const std::string page((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
-  EXPECT_NE(page.find("id=\"nomap\""), std::string::npos);
+  // No bins on the map, but the 25 places the photos were taken.
+  EXPECT_EQ(page.find("<circle class=\"bin"), std::string::npos);
+  std::size_t dots = 0;
+  for (auto at = page.find("<circle class=\"nobin\""); at != std::string::npos;
+       at = page.find("<circle class=\"nobin\"", at + 1))
+    ++dots;
+  EXPECT_EQ(dots, 25u);
 }
 
 TEST(LocateCli, BadInputIsOneLineAndAnError) {

@@ -409,11 +409,23 @@ TEST(Locate, PolesAndTheAntimeridianGiveFinitePositions) {
 }
 
 TEST(Locate, NothingToPlaceIsSaidPlainly) {
-  const Located l = locate_bins(one_model({{{52, 4}, 0.0, "T", false}}), {});
+  // Photos without a bin: no bins, but the map still shows the ground the photos covered.
+  const Located l = locate_bins(
+      one_model({{{52, 4}, 0.0, "T", false}, {{52.001, 4.001}, std::nullopt, "T", false}}), {});
   EXPECT_TRUE(l.bins.empty());
+  EXPECT_EQ(l.no_bin.size(), 2u);
   EXPECT_NE(located_text(l).find("located 0 bins"), std::string::npos);
-  EXPECT_NE(render_map_html(l, {}).find("id=\"nomap\""), std::string::npos);
+  const std::string map = render_map_html(l, {});
+  EXPECT_EQ(map.find("id=\"nomap\""), std::string::npos);
+  EXPECT_EQ(map.find("<circle class=\"bin"), std::string::npos);
+  EXPECT_NE(map.find("<circle class=\"nobin\""), std::string::npos);
   EXPECT_EQ(located_geojson(l)["features"].size(), 0u);
+  // No position at all: nothing to draw, and the page says so.
+  Shot nowhere{{0, 0}, 0.0, "T", false};
+  nowhere.gps = false;
+  const Located none = locate_bins(one_model({nowhere}), {});
+  EXPECT_TRUE(none.no_bin.empty());
+  EXPECT_NE(render_map_html(none, {}).find("id=\"nomap\""), std::string::npos);
 }
 
 }  // namespace
