@@ -37,6 +37,13 @@ std::string duration(double seconds) {
 
 }  // namespace
 
+std::string format_rate(double per_second, Progress::Unit unit) {
+  if (unit == Progress::Unit::kBytes || per_second >= 10) return human(per_second, unit);
+  char buf[32];
+  std::snprintf(buf, sizeof buf, per_second >= 1 ? "%.1f" : "%.2f", per_second);
+  return buf;
+}
+
 Progress::Progress(std::string label, std::int64_t total, Unit unit, bool enabled)
     : label_(std::move(label)),
       total_(total),
@@ -109,7 +116,7 @@ void Progress::draw_locked(bool final) {
   }
   per += "/s";
   const double eta = (total_ > 0 && rate > 0) ? static_cast<double>(total_ - done_) / rate : -1;
-  std::snprintf(tail, sizeof tail, "  %s%s  %s %s", human(rate, unit_).c_str(), per.c_str(),
+  std::snprintf(tail, sizeof tail, "  %s%s  %s %s", format_rate(rate, unit_).c_str(), per.c_str(),
                 final ? "elapsed" : "ETA", duration(final ? elapsed : eta).c_str());
   line += tail;
   if (tty_) {

@@ -39,4 +39,8 @@ class Progress {
   std::mutex mutex_;
 };
 
+// A rate as the bar shows it: bytes with a unit ("1.5 MB"); counts with the digits a slow rate
+// needs ("0.42", "3.5", "12"), so a model doing a photo every few seconds does not read "0".
+std::string format_rate(double per_second, Progress::Unit unit);
+
 }  // namespace binscan

@@ -6,6 +6,7 @@
 #include "support/test_support.h"
 #include "util/error.h"
 #include "util/file.h"
+#include "util/progress.h"
 #include "util/tensor.h"
 
 namespace binscan {
@@ -20,11 +21,10 @@ TEST(Error, FormatsOneLineNamingTheSubject) {
 TEST(WriteFileAtomically, LeavesNothingWhenTheWriterFails) {
   test::TempDir dir;
   const auto target = dir / "out.bin";
-  EXPECT_THROW(write_file_atomically(target,
-                                     [&](std::FILE*) {
-                                       throw Error(ErrorKind::kIo, target.string(), "boom");
-                                     }),
-               Error);
+  EXPECT_THROW(
+      write_file_atomically(
+          target, [&](std::FILE*) { throw Error(ErrorKind::kIo, target.string(), "boom"); }),
+      Error);
   EXPECT_TRUE(std::filesystem::is_empty(dir.path()));
 }
 
@@ -51,4 +51,13 @@ TEST(WriteNpy, NumpyReadsShapeAndValues) {
 }
 
 }  // namespace
+TEST(Progress, RatesKeepTheDigitsASlowRateNeeds) {
+  EXPECT_EQ(format_rate(0.42, Progress::Unit::kItems), "0.42");
+  EXPECT_EQ(format_rate(0.004, Progress::Unit::kItems), "0.00");
+  EXPECT_EQ(format_rate(3.46, Progress::Unit::kItems), "3.5");
+  EXPECT_EQ(format_rate(27.2, Progress::Unit::kItems), "27");
+  EXPECT_EQ(format_rate(1.5e6, Progress::Unit::kBytes), "1.5 MB");
+  EXPECT_EQ(format_rate(640, Progress::Unit::kBytes), "640 B");
+}
+
 }  // namespace binscan
