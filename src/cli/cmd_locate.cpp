@@ -64,7 +64,8 @@ void add_locate_command(CLI::App& app, Runner& run) {
       "  - photos whose estimates lie within --merge-radius of each other are one bin; when they\n"
       "    look at it from directions at least --min-angle apart, the bin is where their viewing\n"
       "    rays cross (triangulated, least squares), if that point is ahead of every camera,\n"
-      "    within --max-range and inside each photo's --fov;\n"
+      "    within --max-range and inside each photo's field of view (from its EXIF 35 mm focal\n"
+      "    length, else --fov);\n"
       "  - a photo with GPS but no bearing puts its bin at the camera.\n"
       "Each bin gets a spread in metres (at least 3, the noise of phone GPS): the circle on the "
       "map.\n"
@@ -107,8 +108,8 @@ void add_locate_command(CLI::App& app, Runner& run) {
       ->capture_default_str()
       ->check(CLI::Range(1.0, 179.0));
   cmd->add_option("--fov", o->locate.fov_deg,
-                  "The photos' horizontal field of view in degrees (a Pixel 4 sees 67 across "
-                  "in landscape, 48 in portrait)")
+                  "Horizontal field of view in degrees of photos whose EXIF gives no 35 mm focal "
+                  "length (the others get theirs from it and their aspect ratio)")
       ->capture_default_str()
       ->check(CLI::Range(5.0, 180.0));
   cmd->add_option("--declination", o->locate.declination_deg,

@@ -106,7 +106,7 @@ std::optional<LatLon> triangulate(const std::vector<const Sighting*>& rays,
     const double ahead = dot(to_x, direction(*s->bearing_true));
     if (ahead <= 0 || norm(to_x) > o.max_range_m) return std::nullopt;
     const double seen_at = std::atan2(to_x.x, to_x.y) / kDegToRad;
-    if (angle_between(seen_at, *s->bearing_true) > o.fov_deg / 2) return std::nullopt;
+    if (angle_between(seen_at, *s->bearing_true) > s->fov_deg / 2) return std::nullopt;
   }
   return from_local(origin, x);
 }
@@ -229,6 +229,12 @@ double distance_m(LatLon a, LatLon b) {
   return 2 * kEarthRadiusM * std::asin(std::min(1.0, std::sqrt(h)));
 }
 
+double horizontal_fov_deg(int focal_35mm, int width, int height) {
+  const double diagonal_mm = std::hypot(36.0, 24.0);
+  const double across_mm = diagonal_mm * width / std::hypot(double(width), double(height));
+  return 2 * std::atan(across_mm / (2.0 * focal_35mm)) / kDegToRad;
+}
+
 std::string_view method_name(LocateMethod m) {
   switch (m) {
     case LocateMethod::kTriangulated:
@@ -275,6 +281,9 @@ Located locate_bins(const Comparison& c, const LocateOptions& o) {
     } else {
       ++out.without_bearing;
     }
+    s.fov_deg = p.focal_35mm && *p.focal_35mm > 0 && p.width && p.height
+                    ? horizontal_fov_deg(*p.focal_35mm, *p.width, *p.height)
+                    : o.fov_deg;
     for (std::size_t i = 0; i < row.verdicts.size(); ++i) {
       if (!row.verdicts[i] || !row.results[i]) continue;
       s.bin_score = std::max(s.bin_score, row.results[i]->bin_score);
@@ -356,6 +365,7 @@ json located_geojson(const Located& located) {
            {"bearing", p.bearing ? json(*p.bearing) : json(nullptr)},
            {"bearing_ref", p.bearing_ref ? json(*p.bearing_ref) : json(nullptr)},
            {"bearing_true", s.bearing_true ? json(*s.bearing_true) : json(nullptr)},
+           {"fov_deg", s.fov_deg},
            {"bin_score", s.bin_score},
            {"found_by", s.found_by},
            {"bin", located.bins[static_cast<std::size_t>(s.bin)].id}}}});

@@ -31,6 +31,12 @@ LatLon destination(LatLon from, double bearing_deg, double distance_m);
 // Great-circle distance in metres (haversine).
 double distance_m(LatLon a, LatLon b);
 
+// The horizontal field of view of a photo width x height (as displayed) taken at this 35 mm
+// equivalent focal length: the equivalent frame has the 43.27 mm diagonal of 36 x 24 mm film,
+// with the photo's own aspect ratio (a Pixel 4's 27 mm: 65.3 degrees in landscape, 51.4 in
+// portrait).
+double horizontal_fov_deg(int focal_35mm, int width, int height);
+
 enum class LocateRule {
   kAny,  // a photo is a sighting when any of the models finds a bin
   kAll,  // ... only when every model does
@@ -42,8 +48,8 @@ struct LocateOptions {
   double max_range_m = 40;     // a crossing farther than this from a camera is not believed
   double min_angle_deg = 10;   // rays closer in direction than this cannot be crossed reliably
   double declination_deg = 0;  // added to magnetic ("M") bearings to make them true
-  // The photos' horizontal field of view: a crossing must lie inside each photo's view. 60 covers
-  // a phone's main camera (a Pixel 4 sees 67 degrees across in landscape, 48 in portrait).
+  // The horizontal field of view of photos whose EXIF gives no 35 mm focal length (others get
+  // theirs from it, see horizontal_fov_deg): a crossing must lie inside each photo's view.
   double fov_deg = 60;
   LocateRule rule = LocateRule::kAny;
 };
@@ -53,6 +59,7 @@ struct Sighting {
   PhotoRecord photo;
   LatLon camera;
   std::optional<double> bearing_true;  // degrees; nullopt: the photo has no bearing
+  double fov_deg = 0;                  // horizontal field of view
   double bin_score = 0;                // the highest bin score among the models that found it
   std::vector<std::string> found_by;   // model labels ("A", "B") that found the bin
   int bin = -1;                        // index into Located::bins

@@ -121,10 +121,8 @@ std::string svg_map(const Located& l) {
   for (const auto& s : l.sightings) {
     if (!s.bearing_true) continue;
     const auto [cx, cy] = c.px(s.camera);
-    const auto [lx, ly] =
-        c.px(destination(s.camera, *s.bearing_true - l.options.fov_deg / 2, reach));
-    const auto [rx, ry] =
-        c.px(destination(s.camera, *s.bearing_true + l.options.fov_deg / 2, reach));
+    const auto [lx, ly] = c.px(destination(s.camera, *s.bearing_true - s.fov_deg / 2, reach));
+    const auto [rx, ry] = c.px(destination(s.camera, *s.bearing_true + s.fov_deg / 2, reach));
     const double r = reach * c.scale();
     h += "<path class=\"view\" d=\"M" + num(cx, 1) + " " + num(cy, 1) + " L" + num(lx, 1) + " " +
          num(ly, 1) + " A" + num(r, 1) + " " + num(r, 1) + " 0 0 1 " + num(rx, 1) + " " +

@@ -109,6 +109,7 @@ void fill_metadata(PhotoRecord& p, const DecodedImage& d) {
   if (e.bearing_ref) p.bearing_ref = std::string(1, *e.bearing_ref);
   p.make = e.make;
   p.camera_model = e.model;
+  p.focal_35mm = e.focal_length_35mm;
 }
 
 bool is_done(const PhotoState& st, const ModelKey& key) {

@@ -100,7 +100,7 @@ constexpr const char* kPhotoRefresh = R"sql(
     lon = excluded.lon, alt = excluded.alt, bearing = excluded.bearing,
     bearing_ref = excluded.bearing_ref, make = excluded.make,
     camera_model = excluded.camera_model, error = excluded.error,
-    last_seen = excluded.last_seen)sql";
+    focal_35mm = excluded.focal_35mm, last_seen = excluded.last_seen)sql";
 
 constexpr const char* kSchema = R"sql(
 CREATE TABLE IF NOT EXISTS photos (
@@ -122,7 +122,8 @@ CREATE TABLE IF NOT EXISTS photos (
   camera_model TEXT,
   error       TEXT,
   first_seen  TEXT NOT NULL,
-  last_seen   TEXT NOT NULL
+  last_seen   TEXT NOT NULL,
+  focal_35mm  INTEGER
 );
 CREATE TABLE IF NOT EXISTS paths (
   path     TEXT PRIMARY KEY,
@@ -249,8 +250,10 @@ void Store::migrate() {
                     " was written by a newer binscan (this one reads up to " +
                     std::to_string(kSchemaVersion) + ")");
   }
+  version_ = version;
   if (version == kSchemaVersion) return;
   if (sqlite3_db_readonly(db_, "main") == 1) {
+    if (version >= 1) return;  // an older survey, read as it is
     throw Error(ErrorKind::kFormat, path_.string(),
                 "no binscan survey in this database (run 'binscan scan' first)");
   }
@@ -266,9 +269,12 @@ void Store::migrate() {
     }
   }
   in_transaction([&] {
+    // Schema 1 -> 2: the 35 mm focal length, appended as a fresh schema has it (last).
+    if (version == 1) exec("ALTER TABLE photos ADD COLUMN focal_35mm INTEGER");
     exec(kSchema);
     exec(("PRAGMA user_version=" + std::to_string(kSchemaVersion)).c_str());
   });
+  version_ = kSchemaVersion;
 }
 
 void Store::commit(const CommitBatch& batch) {
@@ -282,8 +288,9 @@ void Store::commit(const CommitBatch& batch) {
                  (R"sql(
         INSERT INTO photos (sha256, path, size, format, width, height, orientation, taken_at,
                             gps_time, lat, lon, alt, bearing, bearing_ref, make, camera_model,
-                            error, first_seen, last_seen)
-        VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?18)
+                            error, first_seen, last_seen, focal_35mm)
+        VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?18,
+                ?19)
         )sql" + std::string(kPhotoRefresh))
                      .c_str(),
                  path_);
@@ -292,7 +299,7 @@ void Store::commit(const CommitBatch& batch) {
             s.bind(6, p.height).bind(7, p.orientation).bind(8, p.taken_at).bind(9, p.gps_time);
             s.bind(10, p.lat).bind(11, p.lon).bind(12, p.alt).bind(13, p.bearing);
             s.bind(14, p.bearing_ref).bind(15, p.make).bind(16, p.camera_model).bind(17, p.error);
-            s.bind(18, now);
+            s.bind(18, now).bind(19, p.focal_35mm);
             s.run();
           }
         }
@@ -336,9 +343,11 @@ void Store::commit(const CommitBatch& batch) {
 }
 
 MergeCounts Store::merge_from(const std::filesystem::path& source) {
+  int source_version = 0;
   {
     // A readable binscan database of a schema this binscan knows, or a clear error naming it.
     const Store check(source, Mode::kReadOnly);
+    source_version = check.schema_version();
   }
   std::error_code ec;
   if (std::filesystem::equivalent(source, path_, ec)) {
@@ -363,8 +372,13 @@ MergeCounts Store::merge_from(const std::filesystem::path& source) {
     // "WHERE true" keeps SQLite from reading ON CONFLICT as part of the SELECT's join.
     in_transaction([&] {
       exec((R"sql(
-      INSERT INTO photos SELECT * FROM src.photos WHERE true
-)sql" + std::string(kPhotoRefresh) +
+      INSERT INTO photos (sha256, path, size, format, width, height, orientation, taken_at,
+                          gps_time, lat, lon, alt, bearing, bearing_ref, make, camera_model, error,
+                          first_seen, last_seen, focal_35mm)
+      SELECT sha256, path, size, format, width, height, orientation, taken_at, gps_time, lat,
+             lon, alt, bearing, bearing_ref, make, camera_model, error, first_seen, last_seen,
+)sql" + std::string(source_version >= 2 ? "focal_35mm" : "NULL") +
+            " FROM src.photos WHERE true" + std::string(kPhotoRefresh) +
             R"sql(
       WHERE excluded.last_seen > photos.last_seen;
       UPDATE photos SET first_seen = s.first_seen FROM src.photos AS s
@@ -454,10 +468,13 @@ int Store::prune_missing_paths(const std::vector<std::filesystem::path>& roots) 
 
 std::vector<PhotoRecord> Store::photos() {
   std::lock_guard lock(mutex_);
-  Stmt s(db_, R"sql(
+  Stmt s(db_,
+         (R"sql(
     SELECT sha256, path, size, format, width, height, orientation, taken_at, gps_time, lat, lon,
-           alt, bearing, bearing_ref, make, camera_model, error
-    FROM photos ORDER BY path, sha256)sql",
+           alt, bearing, bearing_ref, make, camera_model, error, )sql" +
+          std::string(version_ >= 2 ? "focal_35mm" : "NULL") + R"sql(
+    FROM photos ORDER BY path, sha256)sql")
+             .c_str(),
          path_);
   std::vector<PhotoRecord> out;
   while (s.step()) {
@@ -479,6 +496,7 @@ std::vector<PhotoRecord> Store::photos() {
     p.make = s.opt_text(14);
     p.camera_model = s.opt_text(15);
     p.error = s.opt_text(16);
+    p.focal_35mm = s.opt_int(17);
     out.push_back(std::move(p));
   }
   return out;

@@ -41,6 +41,7 @@ struct PhotoRecord {
   std::optional<std::string> bearing_ref;  // "T" | "M"
   std::optional<std::string> make, camera_model;
   std::optional<std::string> error;  // why it could not be decoded
+  std::optional<int> focal_35mm;     // EXIF FocalLengthIn35mmFilm (schema 2 on)
 };
 
 struct PathRecord {
@@ -106,7 +107,9 @@ struct MergeCounts {
 
 class Store {
  public:
-  static constexpr int kSchemaVersion = 1;
+  // 2 added photos.focal_35mm. Older files are upgraded when opened for writing and read as they
+  // are otherwise (what they lack reads as absent).
+  static constexpr int kSchemaVersion = 2;
   enum class Mode { kReadWrite, kReadOnly };
 
   // Creates the file and schema when missing (kReadWrite). Throws Error(kIo) when it cannot be
@@ -118,6 +121,7 @@ class Store {
   Store& operator=(const Store&) = delete;
 
   const std::filesystem::path& path() const { return path_; }
+  int schema_version() const { return version_; }
 
   // All of it in one transaction (rolled back on error). Thread-safe.
   void commit(const CommitBatch& batch);
@@ -152,6 +156,7 @@ class Store {
   void in_transaction(const std::function<void()>& body);
   void migrate();
   std::filesystem::path path_;
+  int version_ = 0;
   sqlite3* db_ = nullptr;
   std::mutex mutex_;
 };

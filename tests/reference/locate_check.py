@@ -4,8 +4,9 @@ and geometry written here from the textbook formulas, for tests/cli/locate_e2e_t
 
   locate_check.py GEOJSON CSV DISTANCE_M DECLINATION_DEG PHOTO_COUNT [DOM_FILE]
 
-Checks that every photo is one sighting whose line starts at its EXIF GPS position and whose true
-bearing is the EXIF GPSImgDirection (plus the declination when the reference is magnetic); that
+Checks that every photo is one sighting whose line starts at its EXIF GPS position, whose true
+bearing is the EXIF GPSImgDirection (plus the declination when the reference is magnetic) and
+whose field of view follows from its EXIF 35 mm focal length and displayed size; that
 each bin is where its method says (projected: the mean of points DISTANCE_M ahead; triangulated:
 the least-squares crossing of the viewing rays; camera: the cameras' mean); that the CSV has the
 same bins; and, given the DOM dumped by headless Chromium, that the map's script ran to the end
@@ -21,6 +22,7 @@ import numpy as np
 from PIL import Image
 
 R = 6371008.8
+DEFAULT_FOV = 60.0  # binscan locate's --fov default, for photos without a 35 mm focal length
 
 
 def fail(msg):
@@ -30,7 +32,16 @@ def fail(msg):
 
 def exif(path):
     with Image.open(path) as im:
-        gps = im.getexif().get_ifd(0x8825)
+        tags = im.getexif()
+        gps = tags.get_ifd(0x8825)
+        focal = tags.get_ifd(0x8769).get(0xA405)  # FocalLengthIn35mmFilm
+        w, h = im.size
+        if tags.get(0x0112, 1) in (5, 6, 7, 8):  # shown rotated a quarter turn
+            w, h = h, w
+    fov = None
+    if focal:
+        across = math.hypot(36, 24) * w / math.hypot(w, h)  # the 35 mm frame, the photo's aspect
+        fov = math.degrees(2 * math.atan(across / (2 * float(focal))))
 
     def deg(v, ref):
         d = float(v[0]) + float(v[1]) / 60 + float(v[2]) / 3600
@@ -39,7 +50,7 @@ def exif(path):
     lat = deg(gps[2], gps.get(1, "N")) if 2 in gps else None
     lon = deg(gps[4], gps.get(3, "E")) if 4 in gps else None
     bearing = float(gps[17]) if 17 in gps else None
-    return lat, lon, bearing, gps.get(16)
+    return lat, lon, bearing, gps.get(16), fov
 
 
 def ahead(lat, lon, bearing, d):
@@ -86,7 +97,9 @@ def main():
     by_bin = {}
     for s in sightings:
         p = s["properties"]
-        lat, lon, bearing, ref = exif(p["path"])
+        lat, lon, bearing, ref, fov = exif(p["path"])
+        if abs(p["fov_deg"] - (fov if fov is not None else DEFAULT_FOV)) > 1e-9:
+            fail("%s: field of view %r, EXIF gives %r" % (p["path"], p["fov_deg"], fov))
         start, end = s["geometry"]["coordinates"]
         if abs(start[0] - lon) > 1e-9 or abs(start[1] - lat) > 1e-9:
             fail("%s: sighting starts at %r, EXIF GPS is (%r, %r)" % (p["path"], start, lat, lon))

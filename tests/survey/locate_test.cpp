@@ -232,6 +232,35 @@ TEST(Locate, ACrossingOutsideAPhotosViewIsNotBelieved) {
   EXPECT_GT(distance_m(l.bins[0].position, kBin), 0.5);  // pulled off by the stray ray
 }
 
+TEST(Locate, EachPhotosFieldOfViewComesFromItsFocalLength) {
+  // A 3:2 photo has the film's own frame: 36 mm across, so the view is 2 atan(18 / f).
+  EXPECT_NEAR(horizontal_fov_deg(50, 3000, 2000), 2 * std::atan(18.0 / 50) / kRad, 1e-9);
+  EXPECT_NEAR(horizontal_fov_deg(50, 2000, 3000), 2 * std::atan(12.0 / 50) / kRad, 1e-9);
+  EXPECT_NEAR(horizontal_fov_deg(27, 4032, 3024), 65.3187, 1e-4);  // Pixel 4, landscape
+  EXPECT_NEAR(horizontal_fov_deg(27, 1500, 2000), 51.3509, 1e-4);  // ... portrait
+
+  // The stray-ray scene again: a long lens (200 mm: about 10 degrees) rules the crossing out,
+  // whatever --fov says; photos without a focal length use --fov.
+  const LatLon a = destination(kBin, 180, 20), b = destination(kBin, 240, 20),
+               c = destination(kBin, 120, 20);
+  auto comparison = one_model(
+      {{a, bearing_to(a, kBin) + 20}, {b, bearing_to(b, kBin)}, {c, bearing_to(c, kBin)}});
+  LocateOptions o;
+  o.merge_radius_m = 30;
+  o.fov_deg = 60;
+  EXPECT_EQ(locate_bins(comparison, o).bins.at(0).method, LocateMethod::kTriangulated);
+  for (auto& row : comparison.rows) {
+    row.photo.focal_35mm = 200;
+    row.photo.width = 3000;
+    row.photo.height = 2000;
+  }
+  const Located l = locate_bins(comparison, o);
+  EXPECT_NEAR(l.sightings[0].fov_deg, 2 * std::atan(18.0 / 200) / kRad, 1e-9);
+  EXPECT_EQ(l.bins.at(0).method, LocateMethod::kProjected);
+  EXPECT_EQ(located_geojson(l)["features"][1]["properties"]["fov_deg"].get<double>(),
+            l.sightings[0].fov_deg);
+}
+
 TEST(Locate, BinsFarApartStaySeparateInCaptureOrder) {
   const LatLon far = destination(kBin, 90, 60);
   const LatLon a = destination(kBin, 180, 10), b = destination(far, 180, 10);

@@ -243,5 +243,67 @@ TEST(StoreMerge, SaysWhichSourceCannotBeMerged) {
   EXPECT_EQ(test::sql_count(city, "SELECT count(*) FROM photos"), 0);
 }
 
+// A survey written by binscan with schema 1 (before photos.focal_35mm): made here from a current
+// one by dropping the column, as schema 1 had exactly the other columns.
+void make_schema1(const std::filesystem::path& db, const std::string& sha) {
+  {
+    Store s(db);
+    CommitBatch batch;
+    batch.photos = {photo(sha, "/old/" + sha + ".jpg")};
+    batch.results = {result(sha, "vit")};
+    s.commit(batch);
+  }
+  sql_exec(db, "ALTER TABLE photos DROP COLUMN focal_35mm");
+  sql_exec(db, "PRAGMA user_version=1");
+}
+
+TEST(StoreSchema, ASchema1SurveyIsReadAsItIsAndUpgradedWhenWritten) {
+  test::TempDir dir;
+  const auto old_db = dir / "old.db";
+  make_schema1(old_db, "s1");
+  {
+    Store read(old_db, Store::Mode::kReadOnly);
+    EXPECT_EQ(read.schema_version(), 1);
+    const auto photos = read.photos();
+    ASSERT_EQ(photos.size(), 1u);
+    EXPECT_EQ(photos[0].path, "/old/s1.jpg");
+    EXPECT_FALSE(photos[0].focal_35mm);
+    EXPECT_EQ(read.results().size(), 1u);
+  }
+  EXPECT_EQ(test::sql_rows(old_db, "PRAGMA user_version").at(0), "1");  // reading changed nothing
+
+  // Merged into a current survey: its photos and results come along.
+  const auto city = dir / "city.db";
+  {
+    Store target(city);
+    CommitBatch batch;
+    auto p = photo("s2", "/new/s2.jpg");
+    p.focal_35mm = 27;
+    batch.photos = {p};
+    target.commit(batch);
+    const MergeCounts c = target.merge_from(old_db);
+    EXPECT_EQ(c.photos, 1);
+    EXPECT_EQ(c.results, 1);
+  }
+  EXPECT_EQ(test::sql_rows(city, "SELECT sha256, focal_35mm FROM photos ORDER BY sha256"),
+            (std::vector<std::string>{"s1|", "s2|27"}));
+
+  // Opened for writing: upgraded in place, nothing lost.
+  {
+    Store write(old_db);
+    EXPECT_EQ(write.schema_version(), Store::kSchemaVersion);
+    CommitBatch batch;
+    auto p = photo("s3", "/old/s3.jpg");
+    p.focal_35mm = 26;
+    batch.photos = {p};
+    write.commit(batch);
+  }
+  EXPECT_EQ(test::sql_rows(old_db, "PRAGMA user_version").at(0),
+            std::to_string(Store::kSchemaVersion));
+  EXPECT_EQ(test::sql_rows(old_db, "SELECT sha256, path, focal_35mm FROM photos ORDER BY sha256"),
+            (std::vector<std::string>{"s1|/old/s1.jpg|", "s3|/old/s3.jpg|26"}));
+  EXPECT_EQ(test::sql_count(old_db, "SELECT count(*) FROM results"), 1);
+}
+
 }  // namespace
 }  // namespace binscan
