@@ -15,7 +15,6 @@
 #include <cstdlib>
 #include <cstring>
 #include <nlohmann/json.hpp>
-#include <regex>
 #include <set>
 #include <thread>
 
@@ -67,21 +66,27 @@ double env_seconds(const char* name, double fallback) {
   return fallback;
 }
 
-bool is_commit_hash(const std::string& s) {
-  static const std::regex re("^[0-9a-f]{40}$");
-  return std::regex_match(s, re);
+// [A-Za-z0-9._-]+: the characters of Hub names, etags and commits. (Hand-written rather than
+// std::regex: simpler, and GCC 12 warns inside <regex> under the sanitizers.)
+bool is_name(std::string_view s) {
+  return !s.empty() && std::all_of(s.begin(), s.end(), [](char c) {
+    return (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '.' ||
+           c == '_' || c == '-';
+  });
 }
 
-bool is_sha256(const std::string& s) {
-  static const std::regex re("^[0-9a-f]{64}$");
-  return std::regex_match(s, re);
+bool is_lower_hex(const std::string& s, std::size_t length) {
+  return s.size() == length && std::all_of(s.begin(), s.end(), [](char c) {
+           return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'f');
+         });
 }
+
+bool is_commit_hash(const std::string& s) { return is_lower_hex(s, 40); }
+
+bool is_sha256(const std::string& s) { return is_lower_hex(s, 64); }
 
 // An etag or commit becomes a file name: refuse anything that could leave the cache.
-bool is_safe_component(const std::string& s) {
-  static const std::regex re("^[A-Za-z0-9._-]+$");
-  return std::regex_match(s, re) && s != "." && s != "..";
-}
+bool is_safe_component(const std::string& s) { return is_name(s) && s != "." && s != ".."; }
 
 // A repository file name from the server (index weight_map): relative, no "..".
 bool is_safe_relative(const std::string& s) {
@@ -661,8 +666,14 @@ bool hub_offline() {
 }
 
 bool is_repo_id(const std::string& text) {
-  static const std::regex re("^([A-Za-z0-9._-]+/)?[A-Za-z0-9._-]+$");
-  if (text.size() > 96 || !std::regex_match(text, re)) return false;
+  if (text.size() > 96) return false;
+  // name, or org/name
+  const auto slash = text.find('/');
+  const bool names_ok = slash == std::string::npos
+                            ? is_name(text)
+                            : is_name(std::string_view(text).substr(0, slash)) &&
+                                  is_name(std::string_view(text).substr(slash + 1));
+  if (!names_ok) return false;
   if (text.find("--") != std::string::npos || text.find("..") != std::string::npos) return false;
   const char first = text.front();
   const char last = text.back();

@@ -30,15 +30,7 @@ std::string cats() { return (test::photos_dir() / "coco-000000039769.jpeg").stri
 class HubClassify : public ::testing::Test {
  protected:
   std::vector<std::string> env(const std::vector<std::string>& extra = {}) const {
-    std::vector<std::string> e{"HF_HOME=" + (tmp / "hf").string(),
-                               "HF_ENDPOINT=" + hub.endpoint(),
-                               "HF_HUB_CACHE=",
-                               "HF_TOKEN=" + kToken,
-                               "HF_HUB_OFFLINE=",
-                               "http_proxy=",
-                               "https_proxy=",
-                               "HTTP_PROXY=",
-                               "HTTPS_PROXY="};
+    auto e = test::hub_test_env((tmp / "hf").string(), hub.endpoint(), kToken);
     e.insert(e.end(), extra.begin(), extra.end());
     return e;
   }
@@ -59,7 +51,9 @@ class HubClassify : public ::testing::Test {
     EXPECT_THAT(r.err, Not(HasSubstr(kToken)));
     if (fs::exists(tmp / "hf")) {
       for (const auto& e : fs::recursive_directory_iterator(tmp / "hf")) {
-        if (e.is_regular_file()) EXPECT_THAT(slurp(e.path()), Not(HasSubstr(kToken))) << e.path();
+        if (e.is_regular_file()) {
+          EXPECT_THAT(slurp(e.path()), Not(HasSubstr(kToken))) << e.path();
+        }
       }
     }
   }

@@ -55,16 +55,7 @@ std::vector<std::pair<fs::path, std::string>> all_files(const fs::path& dir) {
 class HubCli : public ::testing::Test {
  protected:
   std::vector<std::string> env(const std::vector<std::string>& extra = {}) const {
-    std::vector<std::string> e{"HF_HOME=" + (tmp / "hf").string(),
-                               "HF_ENDPOINT=" + hub.endpoint(),
-                               "HF_HUB_CACHE=",
-                               "HF_TOKEN=",
-                               "HUGGING_FACE_HUB_TOKEN=",
-                               "HF_HUB_OFFLINE=",
-                               "http_proxy=",
-                               "https_proxy=",
-                               "HTTP_PROXY=",
-                               "HTTPS_PROXY="};
+    auto e = test::hub_test_env((tmp / "hf").string(), hub.endpoint(), "");
     e.insert(e.end(), extra.begin(), extra.end());
     return e;
   }

@@ -306,4 +306,18 @@ std::string FakeInference::predictions_json(
   return out.dump();
 }
 
+std::vector<std::string> hub_test_env(const std::string& hf_home, const std::string& endpoint,
+                                      const std::string& token) {
+  return {"HF_HOME=" + hf_home,
+          "HF_ENDPOINT=" + endpoint,
+          "HF_HUB_CACHE=",
+          "HF_TOKEN=" + token,
+          "HUGGING_FACE_HUB_TOKEN=",
+          "HF_HUB_OFFLINE=",
+          "http_proxy=",
+          "https_proxy=",
+          "HTTP_PROXY=",
+          "HTTPS_PROXY="};
+}
+
 }  // namespace binscan::test

@@ -155,4 +155,9 @@ class FakeInference {
   HttpServer server_;  // last: stops before the members its handler uses are destroyed
 };
 
+// The environment of a binscan process under test that talks to a fake Hub at `endpoint`: its own
+// HF_HOME, no cache override, no offline mode, no proxies, and `token` as HF_TOKEN (empty: none).
+std::vector<std::string> hub_test_env(const std::string& hf_home, const std::string& endpoint,
+                                      const std::string& token);
+
 }  // namespace binscan::test
