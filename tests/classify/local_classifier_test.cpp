@@ -186,13 +186,6 @@ TEST(LocalClassifier, InfoAndLabels) {
 
 // Full-size shapes: google/vit-base-patch16-224 and microsoft/resnet-50 with random weights.
 // Each takes ~30-60 s in Release (generation dominates); skipped under sanitizers.
-#if defined(__SANITIZE_ADDRESS__)
-#define BINSCAN_UNDER_SANITIZER 1
-#elif defined(__has_feature)
-#if __has_feature(address_sanitizer)
-#define BINSCAN_UNDER_SANITIZER 1
-#endif
-#endif
 #if defined(BINSCAN_UNDER_SANITIZER)
 #define BINSCAN_SKIP_FULL_SIZE() GTEST_SKIP() << "full-size parity is too slow under sanitizers"
 #else

@@ -167,14 +167,6 @@ TEST_F(ClassifyCli, ShardedCheckpointMatchesPyTorch) {
                 photos(), 3, {"--threads", "1"});
 }
 
-#if defined(__SANITIZE_ADDRESS__)
-#define BINSCAN_UNDER_SANITIZER 1
-#elif defined(__has_feature)
-#if __has_feature(address_sanitizer)
-#define BINSCAN_UNDER_SANITIZER 1
-#endif
-#endif
-
 // The real shapes of google/vit-base-patch16-224 and microsoft/resnet-50 (1000 ImageNet labels),
 // random weights generated at test time. ~30-60 s each in Release.
 TEST_F(ClassifyCli, FullSizeVitBaseMatchesPyTorch) {

@@ -2,6 +2,15 @@
 // running Python references (Debian's /usr/bin/python3 with torch, Pillow, numpy) or binscan.
 #pragma once
 
+// Defined when built with AddressSanitizer (GCC or clang): slow tests skip themselves.
+#if defined(__SANITIZE_ADDRESS__)
+#define BINSCAN_UNDER_SANITIZER 1
+#elif defined(__has_feature)
+#if __has_feature(address_sanitizer)
+#define BINSCAN_UNDER_SANITIZER 1
+#endif
+#endif
+
 #include <filesystem>
 #include <string>
 #include <vector>
