@@ -2,9 +2,13 @@
 
 #include <omp.h>
 
+#include <algorithm>
+#include <cstdint>
 #include <cstdlib>
 #include <cstring>
+#include <exception>
 #include <new>
+#include <unordered_map>
 
 #include "util/error.h"
 
@@ -67,6 +71,96 @@ dnnl::memory prepare_weights(const std::vector<float>& plain, const dnnl::memory
   dnnl::reorder(src, out).execute(stream, src, out);
   stream.wait();
   return out;
+}
+
+dnnl::memory::dim RowChunkedMatmul::chunk_rows(dnnl::memory::dim rows_per_item) {
+  constexpr dnnl::memory::dim kTargetRows = 128;
+  const dnnl::memory::dim chunks = (rows_per_item + kTargetRows - 1) / kTargetRows;
+  return (rows_per_item + chunks - 1) / chunks;
+}
+
+RowChunkedMatmul::RowChunkedMatmul(dnnl::memory::dim rows_per_item, dnnl::memory::dim in,
+                                   dnnl::memory::dim out, const dnnl::memory::desc& weights,
+                                   const dnnl::memory::desc& bias, const dnnl::post_ops& ops)
+    : rows_per_item_(rows_per_item), in_(in), out_(out) {
+  if (rows_per_item < 1) throw Error(ErrorKind::kInternal, "", "no rows to chunk");
+  // Nearly equal chunks (197 tokens -> 50, 49, 49, 49): at most two distinct row counts.
+  const dnnl::memory::dim size = chunk_rows(rows_per_item);
+  const dnnl::memory::dim count = (rows_per_item + size - 1) / size;
+  const dnnl::memory::dim base = rows_per_item / count, extra = rows_per_item % count;
+  dnnl::memory::dim start = 0;
+  for (dnnl::memory::dim c = 0; c < count; ++c) {
+    const dnnl::memory::dim rows = base + (c < extra ? 1 : 0);
+    std::size_t index = 0;
+    while (index < problems_.size() && problems_[index].rows != rows) ++index;
+    if (index == problems_.size()) {
+      Problem p{rows, {}, plain_desc({rows, in}), plain_desc({rows, out}), {}};
+      const dnnl::matmul::desc d = bias.is_zero() ? dnnl::matmul::desc(p.src, weights, p.dst)
+                                                  : dnnl::matmul::desc(p.src, weights, bias, p.dst);
+      // Several threads run these primitives at once: each brings its own scratchpad (the
+      // library's would be one buffer shared by all).
+      dnnl::primitive_attr attr = strict_attr(ops);
+      attr.set_scratchpad_mode(dnnl::scratchpad_mode::user);
+      const dnnl::matmul::primitive_desc pd(d, attr, cpu_engine());
+      scratchpad_bytes_ = std::max(scratchpad_bytes_, pd.scratchpad_desc().get_size());
+      p.scratchpad = pd.scratchpad_desc();
+      p.prim = dnnl::matmul(pd);
+      problems_.push_back(std::move(p));
+    }
+    chunks_.push_back({start, rows, index});
+    start += rows;
+  }
+}
+
+void RowChunkedMatmul::execute(dnnl::memory::dim items, const float* src, float* dst,
+                               const dnnl::memory& weights, const dnnl::memory* bias) const {
+  const auto per_item = static_cast<dnnl::memory::dim>(chunks_.size());
+  const dnnl::memory::dim total = items * per_item;
+  const auto aligned = [](const float* p) { return reinterpret_cast<std::uintptr_t>(p) % 64 == 0; };
+  std::exception_ptr error;
+#pragma omp parallel
+  {
+    dnnl::stream stream(cpu_engine());  // one per thread: a stream is not shared between threads
+    Buffer staged_src, staged_dst;
+    const Buffer scratchpad((scratchpad_bytes_ + sizeof(float) - 1) / sizeof(float));
+#pragma omp for schedule(static)
+    for (dnnl::memory::dim j = 0; j < total; ++j) {
+      try {
+        const Chunk& c = chunks_[static_cast<std::size_t>(j % per_item)];
+        const Problem& p = problems_[c.primitive];
+        const dnnl::memory::dim row = (j / per_item) * rows_per_item_ + c.start;
+        const float* in = src + row * in_;
+        float* out = dst + row * out_;
+        // Kernels may take other paths for other alignments (and round differently), so a
+        // chunk that does not start on a 64-byte boundary (rows of 1000 logits) runs on an
+        // aligned copy; dst is copied too, for a sum post-op.
+        const bool stage = !aligned(in) || !aligned(out);
+        const auto in_bytes = static_cast<std::size_t>(c.rows * in_) * sizeof(float);
+        const auto out_bytes = static_cast<std::size_t>(c.rows * out_) * sizeof(float);
+        if (stage) {
+          if (staged_src.size() * sizeof(float) < in_bytes)
+            staged_src = Buffer(in_bytes / sizeof(float));
+          if (staged_dst.size() * sizeof(float) < out_bytes)
+            staged_dst = Buffer(out_bytes / sizeof(float));
+          std::memcpy(staged_src.data(), in, in_bytes);
+          std::memcpy(staged_dst.data(), out, out_bytes);
+        }
+        std::unordered_map<int, dnnl::memory> args{
+            {DNNL_ARG_SRC, wrap(p.src, stage ? staged_src.data() : in)},
+            {DNNL_ARG_WEIGHTS, weights},
+            {DNNL_ARG_DST, dnnl::memory(p.dst, cpu_engine(), stage ? staged_dst.data() : out)}};
+        if (bias) args.emplace(DNNL_ARG_BIAS, *bias);
+        args.emplace(DNNL_ARG_SCRATCHPAD,
+                     dnnl::memory(p.scratchpad, cpu_engine(), scratchpad.data()));
+        p.prim.execute(stream, args);
+        if (stage) std::memcpy(out, staged_dst.data(), out_bytes);
+      } catch (...) {
+#pragma omp critical
+        if (!error) error = std::current_exception();
+      }
+    }
+  }
+  if (error) std::rethrow_exception(error);
 }
 
 dnnl::memory wrap(const dnnl::memory::desc& desc, const float* data) {

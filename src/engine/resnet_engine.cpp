@@ -114,8 +114,9 @@ class ResNetEngine final : public Engine {
   struct Plan {
     std::vector<Buffer> slots;
     std::vector<Step> steps;
-    memory input;   // wraps the caller's pixel_values at each call
-    Buffer logits;  // [n, labels]
+    memory input;             // wraps the caller's pixel_values at each call
+    const float* features{};  // the pooled features [n, features]
+    Buffer logits;            // [n, labels]
   };
   using PlanKey = std::tuple<memory::dim, memory::dim, memory::dim>;
 
@@ -131,6 +132,7 @@ class ResNetEngine final : public Engine {
   Conv stem_;
   std::vector<Block> blocks_;
   memory classifier_w_, classifier_b_;
+  RowChunkedMatmul classifier_;  // one image a problem: see RowChunkedMatmul
   std::map<PlanKey, Plan> plans_;
   dnnl::stream stream_;
 };
@@ -256,6 +258,8 @@ ResNetEngine::ResNetEngine(const ResNetConfig& c, int num_labels, const WeightLo
                                     memory::desc(dims{features_, labels_}, dt::f32, tag::ba));
     classifier_b_ = prepare_weights(load("classifier.1.bias", {labels_}), plain_desc({1, labels_}),
                                     plain_desc({1, labels_}));
+    classifier_ =
+        RowChunkedMatmul(1, features_, labels_, classifier_w_.get_desc(), classifier_b_.get_desc());
   });
 }
 
@@ -378,11 +382,6 @@ ResNetEngine::Plan ResNetEngine::build_plan(memory::dim n, memory::dim h, memory
   }
   Plan plan;
   plan.logits = Buffer(static_cast<std::size_t>(n * labels_));
-  const memory::desc logits_md = plain_desc({n, labels_});
-  dnnl::matmul::primitive_desc cls_pd(
-      dnnl::matmul::desc(plain_desc({n, features_}), classifier_w_.get_desc(),
-                         classifier_b_.get_desc(), logits_md),
-      strict_attr(), cpu_engine());
 
   for (const std::size_t floats : slot_floats) plan.slots.emplace_back(floats);
   std::vector<memory> mems;
@@ -400,13 +399,8 @@ ResNetEngine::Plan ResNetEngine::build_plan(memory::dim n, memory::dim h, memory
       s.args.emplace(arg, mems[static_cast<std::size_t>(value)]);
     plan.steps.push_back(std::move(s));
   }
-  const float* features =
+  plan.features =
       plan.slots[static_cast<std::size_t>(values[static_cast<std::size_t>(cur)].slot)].data();
-  plan.steps.push_back({dnnl::matmul(cls_pd),
-                        {{DNNL_ARG_SRC, wrap(plain_desc({n, features_}), features)},
-                         {DNNL_ARG_WEIGHTS, classifier_w_},
-                         {DNNL_ARG_BIAS, classifier_b_},
-                         {DNNL_ARG_DST, wrap(logits_md, plan.logits.data())}}});
   return plan;
 }
 
@@ -428,6 +422,7 @@ Tensor ResNetEngine::forward(const Tensor& pixel_values) {
     p.input.set_data_handle(const_cast<float*>(pixel_values.data.data()));
     for (const Step& step : p.steps) step.prim.execute(stream_, step.args);
     stream_.wait();
+    classifier_.execute(n, p.features, p.logits.data(), classifier_w_, &classifier_b_);
     std::memcpy(logits.data.data(), p.logits.data(), logits.data.size() * sizeof(float));
   });
   return logits;

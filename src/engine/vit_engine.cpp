@@ -12,6 +12,7 @@
 // but queries, attention output and MLP for the CLS token alone: exact, and ~7% less work.
 #include <omp.h>
 
+#include <algorithm>
 #include <cmath>
 #include <cstring>
 #include <exception>
@@ -37,7 +38,8 @@ struct Linear {
 };
 
 // The weight layout matmul prefers for [rows, in] x [in, out]. Chosen once for a reference row
-// count and then imposed on the primitives of every batch size, so the weights exist once.
+// count (the chunk size the layer runs at) and imposed on every primitive, so the weights exist
+// once.
 memory::desc preferred_weights(memory::dim rows, memory::dim in, memory::dim out) {
   const memory::desc wei(dims{in, out}, dt::f32, tag::any);
   matmul::primitive_desc pd(matmul::desc(plain_desc({rows, in}), wei, plain_desc({rows, out})),
@@ -74,21 +76,18 @@ struct EncoderLayer {
   Linear out, fc1, fc2;
 };
 
-// A matmul primitive for a Linear: src/dst descriptors fixed per batch size.
-matmul linear_primitive(const memory::desc& src, const Linear& lin, const memory::desc& dst,
-                        const dnnl::post_ops& ops = dnnl::post_ops()) {
-  const memory::desc wei = lin.weights.get_desc();
-  const matmul::desc d =
-      lin.has_bias ? matmul::desc(src, wei, lin.bias.get_desc(), dst) : matmul::desc(src, wei, dst);
-  return matmul(matmul::primitive_desc(d, strict_attr(ops), cpu_engine()));
+// A Linear's matmul over `rows_per_item` rows of each image, in fixed single-threaded chunks (see
+// RowChunkedMatmul: an image's result does not depend on its batch or the thread count). Made
+// for one layer's weights, run with any layer's of the same shapes and layouts.
+RowChunkedMatmul row_linear(memory::dim rows_per_item, const Linear& lin, memory::dim in,
+                            memory::dim out, const dnnl::post_ops& ops = dnnl::post_ops()) {
+  return RowChunkedMatmul(rows_per_item, in, out, lin.weights.get_desc(),
+                          lin.has_bias ? lin.bias.get_desc() : memory::desc(), ops);
 }
 
-void run_linear(dnnl::stream& s, const matmul& prim, const memory& src, const Linear& lin,
-                const memory& dst) {
-  std::unordered_map<int, memory> args{
-      {DNNL_ARG_SRC, src}, {DNNL_ARG_WEIGHTS, lin.weights}, {DNNL_ARG_DST, dst}};
-  if (lin.has_bias) args.emplace(DNNL_ARG_BIAS, lin.bias);
-  prim.execute(s, args);
+void run_linear(const RowChunkedMatmul& mm, const Linear& lin, memory::dim images, const float* src,
+                float* dst) {
+  mm.execute(images, src, dst, lin.weights, lin.has_bias ? &lin.bias : nullptr);
 }
 
 // Attention for one (image, head) problem: [rows, d] queries against [T, d] keys and values, all
@@ -97,6 +96,9 @@ struct Attention {
   memory::desc q, kt, v, scores, ctx;
   matmul qk, pv;
   dnnl::softmax_forward softmax;
+  // Each thread brings its own scratchpad (the library's is one buffer shared by all threads).
+  memory::desc qk_pad, softmax_pad, pv_pad;
+  std::size_t pad_bytes = 0;
 };
 
 // Where the problems' data live: base pointers of image 0, head 0, and the steps between images.
@@ -110,21 +112,41 @@ struct AttentionData {
 };
 
 Attention make_attention(memory::dim rows, memory::dim T, memory::dim d, memory::dim q_stride,
-                         memory::dim kv_stride, memory::dim ctx_stride,
-                         const dnnl::primitive_attr& scaled) {
+                         memory::dim kv_stride, memory::dim ctx_stride, float scale) {
   auto& eng = cpu_engine();
+  const auto attr = [] {
+    dnnl::primitive_attr a = strict_attr();
+    a.set_scratchpad_mode(dnnl::scratchpad_mode::user);
+    return a;
+  };
+  dnnl::primitive_attr scaled = attr();
+  scaled.set_output_scales(0, {scale});
   Attention a;
   a.q = memory::desc(dims{1, 1, rows, d}, dt::f32, dims{rows * q_stride, d, q_stride, 1});
   a.kt = memory::desc(dims{1, 1, d, T}, dt::f32, dims{T * kv_stride, d, 1, kv_stride});
   a.v = memory::desc(dims{1, 1, T, d}, dt::f32, dims{T * kv_stride, d, kv_stride, 1});
   a.scores = plain_desc({1, 1, rows, T});
   a.ctx = memory::desc(dims{1, 1, rows, d}, dt::f32, dims{rows * ctx_stride, d, ctx_stride, 1});
-  a.qk = matmul(matmul::primitive_desc(matmul::desc(a.q, a.kt, a.scores), scaled, eng));
-  a.softmax = dnnl::softmax_forward(dnnl::softmax_forward::primitive_desc(
-      dnnl::softmax_forward::desc(dnnl::prop_kind::forward_inference, a.scores, 3), strict_attr(),
-      eng));
-  a.pv = matmul(matmul::primitive_desc(matmul::desc(a.scores, a.v, a.ctx), strict_attr(), eng));
+  const matmul::primitive_desc qk(matmul::desc(a.q, a.kt, a.scores), scaled, eng);
+  const dnnl::softmax_forward::primitive_desc softmax(
+      dnnl::softmax_forward::desc(dnnl::prop_kind::forward_inference, a.scores, 3), attr(), eng);
+  const matmul::primitive_desc pv(matmul::desc(a.scores, a.v, a.ctx), attr(), eng);
+  a.qk = matmul(qk);
+  a.softmax = dnnl::softmax_forward(softmax);
+  a.pv = matmul(pv);
+  a.qk_pad = qk.scratchpad_desc();
+  a.softmax_pad = softmax.scratchpad_desc();
+  a.pv_pad = pv.scratchpad_desc();
+  a.pad_bytes = std::max({a.qk_pad.get_size(), a.softmax_pad.get_size(), a.pv_pad.get_size()});
   return a;
+}
+
+// Each problem's scores start on a 64-byte boundary: AVX2's small-matrix kernels take other paths
+// (and round differently) for other alignments, so an image's attention would otherwise depend
+// on where in the batch its problems fall.
+memory::dim scores_stride(const memory::desc& scores) {
+  const memory::dim floats = static_cast<memory::dim>(scores.get_size() / sizeof(float));
+  return (floats + 15) / 16 * 16;
 }
 
 // Every (image, head) problem, spread over the threads; each runs single-threaded (oneDNN runs
@@ -134,24 +156,35 @@ Attention make_attention(memory::dim rows, memory::dim T, memory::dim d, memory:
 void run_attention(const Attention& a, const AttentionData& at, memory::dim n, memory::dim heads,
                    memory::dim d) {
   const memory::dim problems = n * heads;
-  const memory::dim scores_size = a.scores.get_size() / sizeof(float);
+  const memory::dim scores_size = scores_stride(a.scores);
   std::exception_ptr error;
 #pragma omp parallel
   {
     dnnl::stream st(cpu_engine());  // one per thread: a stream is not shared between threads
+    const Buffer pad((a.pad_bytes + sizeof(float) - 1) / sizeof(float));
+    auto& eng = cpu_engine();
+    const memory qk_pad(a.qk_pad, eng, pad.data()), softmax_pad(a.softmax_pad, eng, pad.data()),
+        pv_pad(a.pv_pad, eng, pad.data());
 #pragma omp for schedule(static)
     for (memory::dim j = 0; j < problems; ++j) {
       try {
         const memory::dim img = j / heads, head = j % heads;
-        auto& eng = cpu_engine();
         const memory q(a.q, eng, at.q + img * at.q_image + head * d);
         const memory k(a.kt, eng, at.k + img * at.kv_image + head * d);
         const memory v(a.v, eng, at.v + img * at.kv_image + head * d);
         const memory scores(a.scores, eng, at.scores + j * scores_size);
         const memory ctx(a.ctx, eng, at.ctx + img * at.ctx_image + head * d);
-        a.qk.execute(st, {{DNNL_ARG_SRC, q}, {DNNL_ARG_WEIGHTS, k}, {DNNL_ARG_DST, scores}});
-        a.softmax.execute(st, {{DNNL_ARG_SRC, scores}, {DNNL_ARG_DST, scores}});
-        a.pv.execute(st, {{DNNL_ARG_SRC, scores}, {DNNL_ARG_WEIGHTS, v}, {DNNL_ARG_DST, ctx}});
+        a.qk.execute(st, {{DNNL_ARG_SRC, q},
+                          {DNNL_ARG_WEIGHTS, k},
+                          {DNNL_ARG_DST, scores},
+                          {DNNL_ARG_SCRATCHPAD, qk_pad}});
+        a.softmax.execute(
+            st,
+            {{DNNL_ARG_SRC, scores}, {DNNL_ARG_DST, scores}, {DNNL_ARG_SCRATCHPAD, softmax_pad}});
+        a.pv.execute(st, {{DNNL_ARG_SRC, scores},
+                          {DNNL_ARG_WEIGHTS, v},
+                          {DNNL_ARG_DST, ctx},
+                          {DNNL_ARG_SCRATCHPAD, pv_pad}});
       } catch (...) {
 #pragma omp critical
         if (!error) error = std::current_exception();
@@ -173,19 +206,24 @@ class VitEngine final : public Engine {
   Tensor forward(const Tensor& pixel_values) override;
 
  private:
+  // The linear layers, the same for every batch size (the weights are the first layer's; the
+  // other layers' are passed at run time through `with`).
+  struct Linears {
+    RowChunkedMatmul patch, qkv, out, fc1, fc2;             // every token
+    RowChunkedMatmul q_cls, kv, out_cls, fc1_cls, fc2_cls;  // the last layer
+    RowChunkedMatmul classifier;
+  };
   // Everything that depends on the batch size: buffers, memory views and primitives.
   struct Plan {
     memory::dim n = 0;
     Buffer x, y, big, scores, xc, yc, qc, ctxc, mlpc, logits;
     // memories over the buffers
-    memory m_patches, m_patch_out, m_x, m_y, m_qkv, m_mlp;
-    memory m_kv, m_xc, m_yc, m_qc, m_ctxc, m_mlpc, m_logits;
-    matmul patch_mm, qkv_mm, out_mm, fc1_mm, fc2_mm;
-    matmul q_cls_mm, kv_mm, out_cls_mm, fc1_cls_mm, fc2_cls_mm, cls_mm;
+    memory m_x, m_y, m_xc, m_yc;
     dnnl::layer_normalization_forward ln_all, ln_cls;
     Attention attention, attention_cls;  // every token's queries; the last layer's CLS query
   };
 
+  void build_linears();
   Plan build_plan(memory::dim n) const;
   void patchify(const Tensor& pixels, const Plan& p) const;
   void embed(const Plan& p) const;
@@ -204,6 +242,7 @@ class VitEngine final : public Engine {
   std::vector<EncoderLayer> layers_;
   LayerNorm final_ln_;
   Linear classifier_;
+  Linears mm_;
   std::map<memory::dim, Plan> plans_;
   dnnl::stream stream_;
 };
@@ -230,12 +269,13 @@ VitEngine::VitEngine(const VitConfig& c, int num_labels, const WeightLoader& loa
   patch_len_ = channels_ * patch_ * patch_;
   set_threads(threads_);
 
-  const memory::dim H = hidden_, T = tokens_;
+  const memory::dim H = hidden_, T = tokens_, ref_rows = RowChunkedMatmul::chunk_rows(tokens_);
   run_guarded("ViT weights", [&] {
     // The patch embedding (a conv with stride = kernel) is a matmul over flattened patches.
     patch_embed_ = make_linear(
         load("vit.embeddings.patch_embeddings.projection.weight", {H, channels_, patch_, patch_}),
-        load("vit.embeddings.patch_embeddings.projection.bias", {H}), patch_len_, H, patches_);
+        load("vit.embeddings.patch_embeddings.projection.bias", {H}), patch_len_, H,
+        RowChunkedMatmul::chunk_rows(patches_));
     const auto cls = load("vit.embeddings.cls_token", {1, 1, H});
     position_ = load("vit.embeddings.position_embeddings", {1, T, H});
     cls_pos_.resize(static_cast<std::size_t>(H));
@@ -261,7 +301,7 @@ VitEngine::VitEngine(const VitConfig& c, int num_labels, const WeightLoader& loa
         }
       }
       if (i + 1 < L) {
-        layer.qkv = make_linear(w, b, H, 3 * H, T);
+        layer.qkv = make_linear(w, b, H, 3 * H, ref_rows);
       } else {
         const auto hh = static_cast<std::ptrdiff_t>(H * H);
         const std::vector<float> wq(w.begin(), w.begin() + hh), wkv(w.begin() + hh, w.end());
@@ -270,22 +310,46 @@ VitEngine::VitEngine(const VitConfig& c, int num_labels, const WeightLoader& loa
           bq.assign(b.begin(), b.begin() + H);
           bkv.assign(b.begin() + H, b.end());
         }
-        layer.q = make_linear(wq, bq, H, H, T);
-        layer.kv = make_linear(wkv, bkv, H, 2 * H, T);
+        layer.q = make_linear(wq, bq, H, H, ref_rows);
+        layer.kv = make_linear(wkv, bkv, H, 2 * H, ref_rows);
       }
       layer.out = make_linear(load(p + "attention.output.dense.weight", {H, H}),
-                              load(p + "attention.output.dense.bias", {H}), H, H, T);
+                              load(p + "attention.output.dense.bias", {H}), H, H, ref_rows);
       layer.fc1 = make_linear(load(p + "intermediate.dense.weight", {inter_, H}),
-                              load(p + "intermediate.dense.bias", {inter_}), H, inter_, T);
+                              load(p + "intermediate.dense.bias", {inter_}), H, inter_, ref_rows);
       layer.fc2 = make_linear(load(p + "output.dense.weight", {H, inter_}),
-                              load(p + "output.dense.bias", {H}), inter_, H, T);
+                              load(p + "output.dense.bias", {H}), inter_, H, ref_rows);
       layers_.push_back(std::move(layer));
     }
     final_ln_ = {make_vector(load("vit.layernorm.weight", {H})),
                  make_vector(load("vit.layernorm.bias", {H}))};
     classifier_ = make_linear(load("classifier.weight", {labels_, H}),
                               load("classifier.bias", {labels_}), H, labels_, 1);
+    build_linears();
   });
+}
+
+void VitEngine::build_linears() {
+  const memory::dim H = hidden_, T = tokens_, I = inter_;
+  dnnl::post_ops act;
+  append_activation(act, config_.hidden_act);
+  mm_.patch = row_linear(patches_, patch_embed_, patch_len_, H);
+  if (layers_.size() > 1) {  // primitives shared by all full layers
+    const EncoderLayer& l0 = layers_.front();
+    mm_.qkv = row_linear(T, l0.qkv, H, 3 * H);
+    mm_.out = row_linear(T, l0.out, H, H, sum_op());  // + residual
+    mm_.fc1 = row_linear(T, l0.fc1, H, I, act);
+    mm_.fc2 = row_linear(T, l0.fc2, I, H, sum_op());  // + residual
+  }
+  if (!layers_.empty()) {
+    const EncoderLayer& last = layers_.back();
+    mm_.q_cls = row_linear(1, last.q, H, H);
+    mm_.kv = row_linear(T, last.kv, H, 2 * H);
+    mm_.out_cls = row_linear(1, last.out, H, H, sum_op());
+    mm_.fc1_cls = row_linear(1, last.fc1, H, I, act);
+    mm_.fc2_cls = row_linear(1, last.fc2, I, H, sum_op());
+  }
+  mm_.classifier = row_linear(1, classifier_, H, labels_);
 }
 
 VitEngine::Plan VitEngine::build_plan(memory::dim n) const {
@@ -295,8 +359,9 @@ VitEngine::Plan VitEngine::build_plan(memory::dim n) const {
   const auto u = [](memory::dim v) { return static_cast<std::size_t>(v); };
   p.x = Buffer(u(n * T * H));
   p.y = Buffer(u(n * T * H));  // LayerNorm output, then the attention context (never both live)
-  p.big = Buffer(u(std::max({n * T * 3 * H, n * T * I, n * P * H})));  // qkv | mlp | patch out
-  p.scores = Buffer(u(std::max(n * nh * T * T, n * P * patch_len_)));  // scores | patches
+  p.big = Buffer(u(std::max({n * T * 3 * H, n * T * I, n * P * H})));   // qkv | mlp | patch out
+  const memory::dim scores = (T * T + 15) / 16 * 16;                    // see scores_stride
+  p.scores = Buffer(u(std::max(n * nh * scores, n * P * patch_len_)));  // scores | patches
   p.xc = Buffer(u(n * H));
   p.yc = Buffer(u(n * H));
   p.qc = Buffer(u(n * H));
@@ -306,43 +371,21 @@ VitEngine::Plan VitEngine::build_plan(memory::dim n) const {
 
   auto& eng = cpu_engine();
   const auto rows = [](memory::dim r, memory::dim c) { return plain_desc({r, c}); };
-  p.m_patches = memory(rows(n * P, patch_len_), eng, p.scores.data());
-  p.m_patch_out = memory(rows(n * P, H), eng, p.big.data());
+  // Dense buffers: the brgemm matmul takes no strided source or destination. The big buffer
+  // holds the patch embeddings, then each layer's qkv [n*T, 3H] or MLP [n*T, I], and in the last
+  // layer the keys/values of all tokens [n*T, 2H]; the CLS tokens' rows have their own.
   p.m_x = memory(rows(n * T, H), eng, p.x.data());
   p.m_y = memory(rows(n * T, H), eng, p.y.data());
-  p.m_qkv = memory(rows(n * T, 3 * H), eng, p.big.data());
-  p.m_mlp = memory(rows(n * T, I), eng, p.big.data());
-  // Last layer: keys/values of all tokens [n*T, 2H] in the big buffer, queries of the CLS tokens
-  // in their own. (Dense buffers: the brgemm matmul takes no strided source or destination.)
-  p.m_kv = memory(rows(n * T, 2 * H), eng, p.big.data());
-  p.m_qc = memory(rows(n, H), eng, p.qc.data());
-  p.m_ctxc = memory(rows(n, H), eng, p.ctxc.data());
   p.m_xc = memory(rows(n, H), eng, p.xc.data());
   p.m_yc = memory(rows(n, H), eng, p.yc.data());
-  p.m_mlpc = memory(rows(n, I), eng, p.mlpc.data());
-  p.m_logits = memory(rows(n, labels_), eng, p.logits.data());
 
-  dnnl::post_ops act;
-  append_activation(act, config_.hidden_act);
-  p.patch_mm = linear_primitive(p.m_patches.get_desc(), patch_embed_, p.m_patch_out.get_desc());
-
-  // Primitives shared by all full layers (weights are arguments, not part of the primitive).
   const bool has_full = layers_.size() > 1;
-  if (has_full) {
-    const EncoderLayer& l0 = layers_.front();
-    p.qkv_mm = linear_primitive(p.m_y.get_desc(), l0.qkv, p.m_qkv.get_desc());
-    p.out_mm = linear_primitive(p.m_y.get_desc(), l0.out, p.m_x.get_desc(), sum_op());
-    p.fc1_mm = linear_primitive(p.m_y.get_desc(), l0.fc1, p.m_mlp.get_desc(), act);
-    p.fc2_mm = linear_primitive(p.m_mlp.get_desc(), l0.fc2, p.m_x.get_desc(), sum_op());
-  }
   // Attention scores: (Q K^T) * 1/sqrt(d) with the scale fused as an output scale.
   const float scale = 1.f / std::sqrt(static_cast<float>(d));
-  auto scaled = strict_attr();
-  scaled.set_output_scales(0, {scale});
   // Per-head views: queries, keys and values in the fused [tokens, 3H] projection, the context
   // written back into [tokens, H]; in the last layer the CLS queries [n, H] and keys/values
   // [tokens, 2H].
-  if (has_full) p.attention = make_attention(T, T, d, 3 * H, 3 * H, H, scaled);
+  if (has_full) p.attention = make_attention(T, T, d, 3 * H, 3 * H, H, scale);
   const auto ln_desc = [&](const memory::desc& md) {
     return dnnl::layer_normalization_forward(dnnl::layer_normalization_forward::primitive_desc(
         dnnl::layer_normalization_forward::desc(
@@ -353,16 +396,7 @@ VitEngine::Plan VitEngine::build_plan(memory::dim n) const {
   if (!layers_.empty()) p.ln_all = ln_desc(p.m_x.get_desc());
   p.ln_cls = ln_desc(p.m_xc.get_desc());
 
-  if (!layers_.empty()) {
-    const EncoderLayer& last = layers_.back();
-    p.q_cls_mm = linear_primitive(p.m_yc.get_desc(), last.q, p.m_qc.get_desc());
-    p.kv_mm = linear_primitive(p.m_y.get_desc(), last.kv, p.m_kv.get_desc());
-    p.attention_cls = make_attention(1, T, d, H, 2 * H, H, scaled);
-    p.out_cls_mm = linear_primitive(p.m_ctxc.get_desc(), last.out, p.m_xc.get_desc(), sum_op());
-    p.fc1_cls_mm = linear_primitive(p.m_xc.get_desc(), last.fc1, p.m_mlpc.get_desc(), act);
-    p.fc2_cls_mm = linear_primitive(p.m_mlpc.get_desc(), last.fc2, p.m_xc.get_desc(), sum_op());
-  }
-  p.cls_mm = linear_primitive(p.m_yc.get_desc(), classifier_, p.m_logits.get_desc());
+  if (!layers_.empty()) p.attention_cls = make_attention(1, T, d, H, 2 * H, H, scale);
   return p;
 }
 
@@ -443,48 +477,48 @@ Tensor VitEngine::forward(const Tensor& pixel_values) {
     auto& st = stream_;
 
     patchify(pixel_values, p);
-    run_linear(st, p.patch_mm, p.m_patches, patch_embed_, p.m_patch_out);
-    st.wait();
+    run_linear(mm_.patch, patch_embed_, n, p.scores.data(), p.big.data());
     embed(p);
 
     for (std::size_t i = 0; i + 1 < layers_.size(); ++i) {
       const EncoderLayer& l = layers_[i];
       run_layer_norm(p.ln_all, p.m_x, p.m_y, l.before);
-      run_linear(st, p.qkv_mm, p.m_y, l.qkv, p.m_qkv);
       st.wait();
+      run_linear(mm_.qkv, l.qkv, n, p.y.data(), p.big.data());
       float* qkv = p.big.data();
       run_attention(
           p.attention,
           {qkv, qkv + H, qkv + 2 * H, p.scores.data(), p.y.data(), T * 3 * H, T * 3 * H, T * H}, n,
           heads_, head_dim_);
-      run_linear(st, p.out_mm, p.m_y, l.out, p.m_x);  // + residual (sum post-op)
+      run_linear(mm_.out, l.out, n, p.y.data(), p.x.data());  // + residual (sum post-op)
       run_layer_norm(p.ln_all, p.m_x, p.m_y, l.after);
-      run_linear(st, p.fc1_mm, p.m_y, l.fc1, p.m_mlp);
-      run_linear(st, p.fc2_mm, p.m_mlp, l.fc2, p.m_x);  // + residual
+      st.wait();
+      run_linear(mm_.fc1, l.fc1, n, p.y.data(), p.big.data());
+      run_linear(mm_.fc2, l.fc2, n, p.big.data(), p.x.data());  // + residual
     }
     if (!layers_.empty()) {
       const EncoderLayer& l = layers_.back();
       run_layer_norm(p.ln_all, p.m_x, p.m_y, l.before);
       st.wait();
       gather_cls(p, p.y.data(), p.yc.data());
-      run_linear(st, p.q_cls_mm, p.m_yc, l.q, p.m_qc);
-      run_linear(st, p.kv_mm, p.m_y, l.kv, p.m_kv);
-      st.wait();
+      run_linear(mm_.q_cls, l.q, n, p.yc.data(), p.qc.data());
+      run_linear(mm_.kv, l.kv, n, p.y.data(), p.big.data());
       float* kv = p.big.data();
       run_attention(p.attention_cls,
                     {p.qc.data(), kv, kv + H, p.scores.data(), p.ctxc.data(), H, T * 2 * H, H}, n,
                     heads_, head_dim_);
       gather_cls(p, p.x.data(), p.xc.data());
-      run_linear(st, p.out_cls_mm, p.m_ctxc, l.out, p.m_xc);
+      run_linear(mm_.out_cls, l.out, n, p.ctxc.data(), p.xc.data());
       run_layer_norm(p.ln_cls, p.m_xc, p.m_yc, l.after);
-      run_linear(st, p.fc1_cls_mm, p.m_yc, l.fc1, p.m_mlpc);
-      run_linear(st, p.fc2_cls_mm, p.m_mlpc, l.fc2, p.m_xc);
+      st.wait();
+      run_linear(mm_.fc1_cls, l.fc1, n, p.yc.data(), p.mlpc.data());
+      run_linear(mm_.fc2_cls, l.fc2, n, p.mlpc.data(), p.xc.data());
     } else {
       gather_cls(p, p.x.data(), p.xc.data());
     }
     run_layer_norm(p.ln_cls, p.m_xc, p.m_yc, final_ln_);
-    run_linear(st, p.cls_mm, p.m_yc, classifier_, p.m_logits);
     st.wait();
+    run_linear(mm_.classifier, classifier_, n, p.yc.data(), p.logits.data());
     std::memcpy(logits.data.data(), p.logits.data(), logits.data.size() * sizeof(float));
   });
   return logits;
