@@ -5,8 +5,8 @@
 #
 #   bench/engine/run.sh [--rounds N] [--batches 1 8] [--threads 2] [--models vit-base-patch16-224 resnet-50]
 #
-# Needs: scripts/install-deps (time, python3-torch, nodejs/npm) and network access to the npm
-# registry the first time. Work files go to $BENCH_DIR (default build-bench/, git-ignored).
+# Installs what it needs (scripts/install-deps --with-bench: time, python3-torch, nodejs, npm) and
+# needs the npm registry the first time. Work files go to $BENCH_DIR (default build-bench/, git-ignored).
 set -euo pipefail
 here="$(cd "$(dirname "$0")" && pwd)"
 root="$(cd "$here/../.." && pwd)"
@@ -21,6 +21,7 @@ while (($#)); do
   esac
 done
 
+"$root/scripts/install-deps" --with-bench
 # ONNX Runtime for node. Its install script downloads extra providers and fails offline; the CPU
 # library ships inside the package, so skip the script.
 if [[ ! -d "$here/.node/node_modules/onnxruntime-node" ]]; then
