@@ -8,6 +8,7 @@
 #include "hub/hub.h"
 #include "util/error.h"
 #include "util/file.h"
+#include "util/json.h"
 
 namespace binscan {
 namespace fs = std::filesystem;
@@ -45,7 +46,7 @@ bool snapshot_complete(const fs::path& snapshot) {
   const fs::path index = snapshot / "model.safetensors.index.json";
   if (!fs::exists(index, ec)) return false;
   try {
-    const auto json = nlohmann::json::parse(read_text_file(index));
+    const auto json = parse_json(read_text_file(index), index.string());
     for (const auto& [tensor, file] : json.at("weight_map").items()) {
       if (!file.is_string() || !fs::exists(snapshot / file.get<std::string>(), ec)) return false;
     }

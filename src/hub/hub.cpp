@@ -22,6 +22,7 @@
 #include "hub/http.h"
 #include "util/error.h"
 #include "util/file.h"
+#include "util/json.h"
 #include "util/progress.h"
 
 namespace binscan {
@@ -614,13 +615,8 @@ class HubSession {
 };
 
 std::vector<std::string> shard_files(const fs::path& index_path) {
-  nlohmann::json index;
-  try {
-    index = nlohmann::json::parse(read_text_file(index_path));
-  } catch (const nlohmann::json::exception& e) {
-    throw Error(ErrorKind::kFormat, index_path.string(),
-                std::string("malformed JSON: ") + e.what());
-  }
+  const nlohmann::json index = parse_json(read_text_file(index_path), index_path.string());
+  if (index.is_discarded()) throw Error(ErrorKind::kFormat, index_path.string(), "malformed JSON");
   if (!index.is_object() || !index.contains("weight_map") || !index["weight_map"].is_object()) {
     throw Error(ErrorKind::kFormat, index_path.string(), "no \"weight_map\" object");
   }

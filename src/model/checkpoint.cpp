@@ -14,6 +14,7 @@
 
 #include "util/error.h"
 #include "util/file.h"
+#include "util/json.h"
 
 namespace binscan {
 
@@ -142,7 +143,7 @@ Weights Weights::open(const std::filesystem::path& model_dir) {
     throw Error(ErrorKind::kIo, model_dir.string(), cause);
   }
   impl->source = index_path;
-  const auto index = nlohmann::json::parse(read_text_file(index_path), nullptr, false);
+  const auto index = parse_json(read_text_file(index_path), index_path.string());
   if (index.is_discarded()) throw Error(ErrorKind::kFormat, index_path.string(), "not valid JSON");
   const auto map_it = index.is_object() ? index.find("weight_map") : index.end();
   if (map_it == index.end() || !map_it->is_object() || map_it->empty())
@@ -151,7 +152,7 @@ Weights Weights::open(const std::filesystem::path& model_dir) {
   for (const auto& [tensor, shard] : map_it->items()) {
     if (!shard.is_string() || !plain_file_name(shard.get<std::string>()))
       throw Error(ErrorKind::kFormat, index_path.string(),
-                  "tensor '" + tensor + "' maps to an invalid shard name " + shard.dump());
+                  "tensor '" + tensor + "' maps to an invalid shard name " + json_excerpt(shard));
     by_shard[shard.get<std::string>()].push_back(tensor);
   }
   for (const auto& [shard, names] : by_shard) {

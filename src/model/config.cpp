@@ -2,9 +2,11 @@
 
 #include <algorithm>
 #include <cmath>
+#include <numeric>
 
 #include "util/error.h"
 #include "util/file.h"
+#include "util/json.h"
 
 namespace binscan {
 
@@ -41,6 +43,13 @@ namespace {
 
 using nlohmann::json;
 
+// Limits far above any published checkpoint (ViT-22B: 48 layers, hidden 6144; ResNet-152: depths
+// [3, 8, 36, 3]), so that a tiny hostile config.json cannot make the loader build millions of
+// expected tensor names (and gigabytes) before the first tensor is checked.
+constexpr std::int64_t kMaxDimension = 1'000'000;
+constexpr std::int64_t kMaxLayers = 1'000;
+constexpr std::size_t kMaxStages = 64;
+
 // Field readers: absent or null keeps the default (transformers' behaviour for missing keys);
 // a present value of the wrong type or range is an error naming the file and the key.
 class Reader {
@@ -57,12 +66,14 @@ class Reader {
     return &*it;
   }
 
-  int positive_int(const std::string& key, int def) const {
+  int positive_int(const std::string& key, int def, std::int64_t max = kMaxDimension) const {
     const json* v = find(key);
     if (!v) return def;
     if (!v->is_number_integer()) fail(key, "must be an integer");
     const auto x = v->get<std::int64_t>();
-    if (x <= 0 || x > 1'000'000) fail(key, "must be a positive integer, got " + v->dump());
+    if (x <= 0) fail(key, "must be a positive integer, got " + json_excerpt(*v));
+    if (x > max)
+      fail(key, "is " + json_excerpt(*v) + ", more than binscan's limit of " + std::to_string(max));
     return static_cast<int>(x);
   }
 
@@ -74,9 +85,9 @@ class Reader {
       if (v->size() != 2 || !(*v)[0].is_number_integer() || !(*v)[1].is_number_integer())
         fail(key, "must be an integer or a [height, width] pair");
       if ((*v)[0] != (*v)[1])
-        throw Error(
-            ErrorKind::kUnsupported, source_,
-            "\"" + key + "\" " + v->dump() + " is not square; only square sizes are supported");
+        throw Error(ErrorKind::kUnsupported, source_,
+                    "\"" + key + "\" " + json_excerpt(*v) +
+                        " is not square; only square sizes are supported");
       json one = (*v)[0];
       return Reader(json{{key, one}}, source_).positive_int(key, def);
     }
@@ -95,7 +106,8 @@ class Reader {
     if (!v) return def;
     if (!v->is_number()) fail(key, "must be a number");
     const double x = v->get<double>();
-    if (!(x > 0) || !std::isfinite(x)) fail(key, "must be a positive number, got " + v->dump());
+    if (!(x > 0) || !std::isfinite(x))
+      fail(key, "must be a positive number, got " + json_excerpt(*v));
     return x;
   }
 
@@ -106,14 +118,21 @@ class Reader {
     return v->get<std::string>();
   }
 
-  std::vector<int> int_list(const std::string& key, const std::vector<int>& def) const {
+  std::vector<int> int_list(const std::string& key, const std::vector<int>& def,
+                            std::int64_t max = kMaxDimension) const {
     const json* v = find(key);
     if (!v) return def;
     if (!v->is_array() || v->empty()) fail(key, "must be a non-empty list of integers");
+    if (v->size() > kMaxStages)
+      fail(key, "has " + std::to_string(v->size()) + " entries, more than binscan's limit of " +
+                    std::to_string(kMaxStages));
     std::vector<int> out;
     for (const auto& e : *v) {
-      if (!e.is_number_integer() || e.get<std::int64_t>() <= 0 || e.get<std::int64_t>() > 1'000'000)
-        fail(key, "must be a list of positive integers, got " + v->dump());
+      if (!e.is_number_integer() || e.get<std::int64_t>() <= 0)
+        fail(key, "must be a list of positive integers, got " + json_excerpt(*v));
+      if (e.get<std::int64_t>() > max)
+        fail(key,
+             "holds " + json_excerpt(e) + ", more than binscan's limit of " + std::to_string(max));
       out.push_back(static_cast<int>(e.get<std::int64_t>()));
     }
     return out;
@@ -141,7 +160,7 @@ class Reader {
 VitConfig parse_vit(const Reader& r, const std::string& source) {
   VitConfig c;
   c.hidden_size = r.positive_int("hidden_size", c.hidden_size);
-  c.num_hidden_layers = r.positive_int("num_hidden_layers", c.num_hidden_layers);
+  c.num_hidden_layers = r.positive_int("num_hidden_layers", c.num_hidden_layers, kMaxLayers);
   c.num_attention_heads = r.positive_int("num_attention_heads", c.num_attention_heads);
   c.intermediate_size = r.positive_int("intermediate_size", c.intermediate_size);
   c.hidden_act = r.activation("hidden_act", c.hidden_act);
@@ -167,7 +186,10 @@ ResNetConfig parse_resnet(const Reader& r, const std::string& source) {
   c.num_channels = r.positive_int("num_channels", c.num_channels);
   c.embedding_size = r.positive_int("embedding_size", c.embedding_size);
   c.hidden_sizes = r.int_list("hidden_sizes", c.hidden_sizes);
-  c.depths = r.int_list("depths", c.depths);
+  c.depths = r.int_list("depths", c.depths, kMaxLayers);
+  if (std::accumulate(c.depths.begin(), c.depths.end(), std::int64_t{0}) > kMaxLayers)
+    r.fail("depths",
+           "add up to more than binscan's limit of " + std::to_string(kMaxLayers) + " blocks");
   const auto layer_type = r.string("layer_type", "bottleneck");
   if (layer_type == "basic") {
     c.layer_type = ResNetConfig::LayerType::kBasic;
@@ -281,7 +303,7 @@ ModelConfig ModelConfig::from_json(const nlohmann::json& j, const std::string& s
 
 ModelConfig ModelConfig::from_file(const std::filesystem::path& path) {
   const std::string text = read_text_file(path);
-  auto j = nlohmann::json::parse(text, nullptr, /*allow_exceptions=*/false);
+  auto j = parse_json(text, path.string());
   if (j.is_discarded()) throw Error(ErrorKind::kConfig, path.string(), "not valid JSON");
   return from_json(j, path.string());
 }

@@ -7,6 +7,7 @@
 #include <nlohmann/json.hpp>
 
 #include "util/error.h"
+#include "util/json.h"
 
 namespace binscan {
 
@@ -90,8 +91,8 @@ std::vector<TensorRecord> parse_safetensors(std::span<const std::uint8_t> file,
                 "safetensors header of " + std::to_string(header_len) + " bytes exceeds the " +
                     std::to_string(kMaxSafetensorsHeader) + "-byte limit");
   const auto* hbegin = reinterpret_cast<const char*>(file.data() + 8);
-  const auto header = nlohmann::json::parse(hbegin, hbegin + header_len, nullptr,
-                                            /*allow_exceptions=*/false);
+  const auto header =
+      parse_json(std::string_view(hbegin, static_cast<std::size_t>(header_len)), name.string());
   if (header.is_discarded()) bad(name, "safetensors header is not valid JSON");
   if (!header.is_object()) bad(name, "safetensors header is not a JSON object");
 
@@ -127,26 +128,28 @@ std::vector<TensorRecord> parse_safetensors(std::span<const std::uint8_t> file,
       std::uint64_t dim = 0;
       if (!as_u64(d, dim) ||
           dim > static_cast<std::uint64_t>(std::numeric_limits<std::int64_t>::max()))
-        bad(name, where + "shape " + sh->dump() + " is not a list of non-negative integers");
+        bad(name, where + "shape " + json_excerpt(*sh) + " is not a list of non-negative integers");
       if (__builtin_mul_overflow(numel, dim, &numel))
-        bad(name, where + "shape " + sh->dump() + " overflows");
+        bad(name, where + "shape " + json_excerpt(*sh) + " overflows");
       r.shape.push_back(static_cast<std::int64_t>(dim));
     }
     if (numel > static_cast<std::uint64_t>(std::numeric_limits<std::int64_t>::max()))
-      bad(name, where + "shape " + sh->dump() + " overflows");
+      bad(name, where + "shape " + json_excerpt(*sh) + " overflows");
     std::uint64_t begin = 0;
     std::uint64_t end = 0;
     if (!as_u64((*off)[0], begin) || !as_u64((*off)[1], end))
-      bad(name, where + "data_offsets " + off->dump() + " are not non-negative integers");
-    if (begin > end) bad(name, where + "data_offsets " + off->dump() + " end before they begin");
+      bad(name, where + "data_offsets " + json_excerpt(*off) + " are not non-negative integers");
+    if (begin > end)
+      bad(name, where + "data_offsets " + json_excerpt(*off) + " end before they begin");
     if (end > data.size())
-      bad(name, where + "data_offsets " + off->dump() + " lie outside the data section (" +
+      bad(name, where + "data_offsets " + json_excerpt(*off) + " lie outside the data section (" +
                     std::to_string(data.size()) + " bytes); the file is truncated or corrupt");
     if (const std::size_t esize = dtype_size(r.dtype); esize != 0) {
       std::uint64_t need = 0;
       if (__builtin_mul_overflow(numel, esize, &need) || need != end - begin)
-        bad(name, where + "data_offsets " + off->dump() + " hold " + std::to_string(end - begin) +
-                      " bytes but " + r.dtype_text + " " + shape_text(r.shape) + " needs " +
+        bad(name, where + "data_offsets " + json_excerpt(*off) + " hold " +
+                      std::to_string(end - begin) + " bytes but " + r.dtype_text + " " +
+                      shape_text(r.shape) + " needs " +
                       (need == 0 && numel != 0 ? std::string("more") : std::to_string(need)));
     }
     r.bytes = data.subspan(begin, end - begin);

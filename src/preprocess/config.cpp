@@ -7,6 +7,7 @@
 #include "preprocess/processor.h"
 #include "util/error.h"
 #include "util/file.h"
+#include "util/json.h"
 
 namespace binscan {
 namespace {
@@ -270,6 +271,9 @@ ProcessorConfig ProcessorConfig::from_file(const std::filesystem::path& path) {
       std::filesystem::is_directory(path, ec) ? path / "preprocessor_config.json" : path;
   const std::string source = file.string();
   const std::string text = read_text_file(file);
+  if (!json_depth_within(text, kMaxJsonDepth))
+    throw Error(ErrorKind::kTooLarge, source,
+                "JSON nested more than " + std::to_string(kMaxJsonDepth) + " levels deep");
   json j;
   try {
     j = json::parse(text);
@@ -286,7 +290,7 @@ ProcessorConfig ProcessorConfig::from_file(const std::filesystem::path& path) {
     const auto config = file.parent_path() / "config.json";
     if (std::filesystem::exists(config, ec)) {
       try {
-        const auto cj = json::parse(read_text_file(config));
+        const auto cj = parse_json(read_text_file(config), config.string());
         if (cj.is_object() && cj.contains("model_type") && cj["model_type"].is_string()) {
           const auto mt = cj["model_type"].get<std::string>();
           kind = kind_from_model_type(mt);

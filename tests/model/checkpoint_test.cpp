@@ -8,6 +8,7 @@
 #include <cstring>
 #include <fstream>
 #include <map>
+#include <tuple>
 
 #include "support/test_support.h"
 #include "util/error.h"
@@ -268,6 +269,49 @@ TEST_F(Checkpoints, HeaderLengthBeyondTheFile) {
   expect_load_error(a, ErrorKind::kFormat, file.string(), "header length");
   SafetensorsParts::write_raw(file, parts.header.dump(), {}, ~std::uint64_t{0});
   expect_load_error(a, ErrorKind::kFormat, file.string(), "header length");
+}
+
+// Hostile files: nesting 100k deep once overflowed the stack (SIGSEGV) in the parser, in dump()
+// for the error line and in copies; a tiny config.json built millions of expected tensor names.
+TEST_F(Checkpoints, DeepJsonIsRefusedWithoutCrashing) {
+  const std::string deep = std::string(100'000, '[') + std::string(100'000, ']');
+  {
+    const auto a = copy_of("vit");
+    const auto file = a / "model.safetensors";
+    auto parts = SafetensorsParts::read(file);
+    auto text = parts.header.dump();
+    const std::string shape = "\"shape\":";
+    text.insert(text.find(shape) + shape.size(), deep + ",");  // a shape that is a deep list
+    SafetensorsParts::write_raw(file, text, parts.data);
+    expect_load_error(a, ErrorKind::kTooLarge, file.string(), "nested");
+  }
+  {
+    const auto a = copy_of("vit");
+    auto config = json::parse(read_text_file(a / "config.json"));
+    std::string text = config.dump();
+    text.insert(1, "\"deep\": " + deep + ", ");
+    write_file_atomically(a / "config.json", text);
+    expect_load_error(a, ErrorKind::kTooLarge, (a / "config.json").string(), "nested");
+  }
+}
+
+TEST_F(Checkpoints, AbsurdLayerCountsAreRefusedBeforeAnyAllocation) {
+  for (const auto& [preset, key, value] :
+       {std::tuple<std::string, std::string, json>{"vit", "num_hidden_layers", 1'000'000},
+        {"resnet", "depths", json::array({1'000'000, 1, 1, 1})},
+        {"resnet", "depths", json::array({900, 900, 1, 1})}}) {
+    const auto a = copy_of(preset);
+    auto config = json::parse(read_text_file(a / "config.json"));
+    config[key] = value;
+    write_file_atomically(a / "config.json", config.dump());
+    try {
+      Checkpoint::load(a);
+      ADD_FAILURE() << "no error for " << key << " = " << value.dump();
+    } catch (const Error& e) {
+      EXPECT_EQ(e.kind(), ErrorKind::kConfig) << e.what();
+      EXPECT_NE(std::string(e.what()).find("limit"), std::string::npos) << e.what();
+    }
+  }
 }
 
 TEST_F(Checkpoints, InvalidHeaderJson) {

@@ -6,6 +6,7 @@
 #include "support/test_support.h"
 #include "util/error.h"
 #include "util/file.h"
+#include "util/json.h"
 #include "util/progress.h"
 #include "util/tensor.h"
 
@@ -60,4 +61,42 @@ TEST(Progress, RatesKeepTheDigitsASlowRateNeeds) {
   EXPECT_EQ(format_rate(640, Progress::Unit::kBytes), "640 B");
 }
 
+}  // namespace binscan
+
+namespace binscan {
+namespace {
+
+TEST(JsonPolicy, NestingIsBoundedBeforeParsing) {
+  EXPECT_TRUE(json_depth_within(R"({"a": [[1], {"b": "[[[[[[[["}]})", 3));
+  EXPECT_FALSE(json_depth_within("[[[[1]]]]", 3));
+  EXPECT_TRUE(json_depth_within(R"(["\"[[[[[[", "\\", 1])", 1));  // brackets inside strings
+  const std::string deep = std::string(100'000, '[') + std::string(100'000, ']');
+  try {
+    (void)parse_json(deep, "reply.json");
+    ADD_FAILURE() << "no error for 100k nested arrays";
+  } catch (const Error& e) {
+    EXPECT_EQ(e.kind(), ErrorKind::kTooLarge);
+    EXPECT_EQ(e.subject(), "reply.json");
+  }
+  EXPECT_TRUE(parse_json("{not json", "x").is_discarded());
+  EXPECT_EQ(parse_json(R"({"a": [1, 2]})", "x")["a"][1], 2);
+}
+
+TEST(JsonPolicy, ExcerptsAreBounded) {
+  const nlohmann::json big = std::string(10'000, 'x');
+  const std::string e = json_excerpt(big, 80);
+  EXPECT_EQ(e.size(), 83u);
+  EXPECT_EQ(e.substr(0, 2), "\"x");
+  EXPECT_EQ(e.substr(80), "...");
+  EXPECT_EQ(json_excerpt(nlohmann::json::array({1, 2})), "[1,2]");
+}
+
+TEST(ErrorLine, ControlBytesAreEscapedNotPrinted) {
+  const std::string line =
+      format_error_line(std::string("photo\x1b]0;pwned\x07.jpg", 19), std::string("a\0b\nc", 5));
+  EXPECT_EQ(line, "photo\\x1b]0;pwned\\x07.jpg: a\\x00b c");
+  EXPECT_EQ(line.find('\x1b'), std::string::npos);
+}
+
+}  // namespace
 }  // namespace binscan
