@@ -1,3 +1,6 @@
+// Layer classify/ owns the Classifier interface and its two backends, local (engine) and remote
+// (Inference API), with softmax/top-k. May use: engine, model, preprocess, hub, image, util.
+//
 // Classifier: the one interface the application uses, whether the model runs here
 // (LocalClassifier: checkpoint + engine) or on Hugging Face (RemoteClassifier: Inference API).
 //

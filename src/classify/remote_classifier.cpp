@@ -1,7 +1,5 @@
 #include "classify/remote_classifier.h"
 
-#include <openssl/evp.h>
-
 #include <algorithm>
 #include <atomic>
 #include <chrono>
@@ -15,6 +13,7 @@
 #include "hub/http.h"
 #include "hub/hub.h"
 #include "image/decode.h"
+#include "util/text.h"
 
 namespace binscan {
 namespace {
@@ -43,14 +42,6 @@ std::string server_message(const std::string& body) {
   } catch (const nlohmann::json::exception&) {
   }
   return excerpt(body);
-}
-
-std::string base64(std::span<const std::uint8_t> bytes) {
-  std::string out(4 * ((bytes.size() + 2) / 3) + 1, '\0');
-  const int n = EVP_EncodeBlock(reinterpret_cast<unsigned char*>(out.data()), bytes.data(),
-                                static_cast<int>(bytes.size()));
-  out.resize(static_cast<std::size_t>(std::max(n, 0)));
-  return out;
 }
 
 double jittered(double seconds) {
@@ -180,7 +171,8 @@ Classification RemoteClassifier::classify_one(const PreparedInput& input, int to
   std::string json_body;
   if (top_k > kApiDefaultTopK) {
     json_body =
-        nlohmann::json{{"inputs", base64(input.bytes)}, {"parameters", {{"top_k", top_k}}}}.dump();
+        nlohmann::json{{"inputs", base64_encode(input.bytes)}, {"parameters", {{"top_k", top_k}}}}
+            .dump();
     req.body = std::span(reinterpret_cast<const std::uint8_t*>(json_body.data()), json_body.size());
     req.headers = {{"Content-Type", "application/json"}, {"Accept", "application/json"}};
   } else {

@@ -24,7 +24,7 @@
 #include "cli/scan_models.h"
 #include "hub/hub.h"
 #include "image/decode.h"
-#include "survey/walk.h"
+#include "pipeline/walk.h"
 #include "util/error.h"
 #include "util/file.h"
 #include "util/threads.h"

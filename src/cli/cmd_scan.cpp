@@ -15,7 +15,7 @@
 #include "classify/classifier.h"
 #include "cli/commands.h"
 #include "cli/scan_models.h"
-#include "survey/scan.h"
+#include "store/scan.h"
 #include "util/error.h"
 #include "util/threads.h"
 
@@ -115,7 +115,7 @@ int run_scan_command(const ScanCliOptions& o) {
   std::unique_ptr<Store> store;
   std::int64_t run_id = 0;
   if (!o.decode_only) {
-    store = std::make_unique<Store>(o.db);
+    store = open_store(o.db);
     nlohmann::json args{{"paths", o.paths},           {"models", o.models},
                         {"remote", o.remote},         {"batch", o.batch},
                         {"threads", o.threads},       {"top_k", o.top_k},

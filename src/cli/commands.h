@@ -1,3 +1,6 @@
+// Layer cli/ owns the binscan program: flags, one file per subcommand, messages and exit codes.
+// May use: every layer.
+//
 // Subcommands of the binscan program. Each lives in its own cmd_*.cpp: it declares its flags on
 // the CLI11 app and, when selected, stores in `run` the function that does the work and returns
 // the process exit code. Errors thrown as binscan::Error become one line on stderr in main.cpp.

@@ -1,3 +1,7 @@
+// Layer image/ owns decoding files into RGB (libjpeg-turbo, libpng, libwebp), EXIF (orientation,
+// GPS, bearing, camera), orientation, thumbnails and PNG/JPEG encoding. It knows nothing of models.
+// May use: util.
+//
 // Decoding image files by content into RGB, the way transformers' load_image sees them
 // (PIL.Image.open -> ImageOps.exif_transpose -> convert("RGB")).
 #pragma once
