@@ -21,7 +21,7 @@
 #include "classify/local_classifier.h"
 #include "classify/remote_classifier.h"
 #include "cli/commands.h"
-#include "cli/scan_models.h"
+#include "cli/model_flags.h"
 #include "hub/hub.h"
 #include "image/decode.h"
 #include "pipeline/walk.h"
@@ -35,45 +35,26 @@ namespace {
 namespace fs = std::filesystem;
 
 struct ClassifyOptions {
-  std::string model;                // --model: checkpoint directory or Hub model id
+  ModelFlags model;                 // --model (directory or Hub id), Hub and Inference API flags
   std::vector<std::string> inputs;  // images and folders
   int top_k = 5;
-  int threads = 0;  // 0: all cores
   int batch = 8;
   std::string format = "text";  // text | jsonl
-  // Hub and Inference API (model ids, --remote, --compare-remote).
-  std::string revision = "main";
-  std::string token_file;
-  bool remote = false;
   bool compare_remote = false;
-  std::string endpoint;  // whole Inference API URL
-  int jobs = 4;          // remote requests in flight
-  double timeout = 60;   // seconds per remote request
-  int retries = 4;
+  int jobs = 4;  // remote requests in flight
 };
 
-std::unique_ptr<Classifier> open_remote_classifier(const ClassifyOptions& o) {
-  RemoteOptions r;
-  r.model_id = is_repo_id(o.model) ? o.model : "";
-  r.endpoint = o.endpoint;
-  if (!o.token_file.empty()) r.token_file = o.token_file;
-  r.jobs = o.jobs;
-  r.timeout_s = o.timeout;
-  r.max_retries = o.retries;
-  return std::make_unique<RemoteClassifier>(r);
+std::unique_ptr<RemoteClassifier> open_remote_classifier(const ClassifyOptions& o) {
+  const std::string& id = o.model.model();
+  return open_remote_model(is_repo_id(id) ? id : "", o.model, o.jobs);
 }
 
 std::unique_ptr<LocalClassifier> open_local(const ClassifyOptions& o) {
-  ModelOpenOptions open;
-  open.revision = o.revision;
-  open.token_file = o.token_file;
-  open.engine_threads = o.threads;
-  open.batch = o.batch;
-  return open_local_model(o.model, open);
+  return open_local_model(o.model.model(), o.model, o.model.threads, o.batch);
 }
 
 std::unique_ptr<Classifier> open_classifier(const ClassifyOptions& o) {
-  if (o.remote) return open_remote_classifier(o);
+  if (o.model.remote) return open_remote_classifier(o);
   return open_local(o);
 }
 
@@ -312,8 +293,8 @@ std::string cell(const Prediction* p) {
 
 // --compare-remote: the local engine and the Inference API on the same photos, side by side.
 int run_compare(const ClassifyOptions& o) {
-  if (!is_repo_id(o.model) && o.endpoint.empty()) {
-    throw Error(ErrorKind::kConfig, o.model,
+  if (!is_repo_id(o.model.model()) && o.model.endpoint.empty()) {
+    throw Error(ErrorKind::kConfig, o.model.model(),
                 "--compare-remote needs a Hub model id such as google/vit-base-patch16-224 (or "
                 "--endpoint URL for the remote side)");
   }
@@ -326,9 +307,9 @@ int run_compare(const ClassifyOptions& o) {
   const std::string local_name =
       local->info().id +
       (local->info().revision.empty() ? "" : " @ " + local->info().revision.substr(0, 12));
-  const auto remote_url = static_cast<const RemoteClassifier&>(*remote).url();
+  const auto remote_url = remote->url();
 
-  const int workers = resolve_thread_count(o.threads);
+  const int workers = resolve_thread_count(o.model.threads);
   const auto batch = static_cast<std::size_t>(std::max(o.batch, o.jobs));
   double worst = -1;
   std::string worst_where;
@@ -410,11 +391,8 @@ int run_compare(const ClassifyOptions& o) {
 int run_classify(const ClassifyOptions& o) {
   if (o.top_k < 1) throw Error(ErrorKind::kConfig, "--top-k", "must be at least 1");
   if (o.batch < 1) throw Error(ErrorKind::kConfig, "--batch", "must be at least 1");
-  if (o.threads < 0) throw Error(ErrorKind::kConfig, "--threads", "must be 0 (all cores) or more");
   if (o.jobs < 1) throw Error(ErrorKind::kConfig, "--jobs", "must be at least 1");
-  if (o.retries < 0) throw Error(ErrorKind::kConfig, "--retries", "must be 0 or more");
-  if (!(o.timeout > 0)) throw Error(ErrorKind::kConfig, "--timeout", "must be more than 0 seconds");
-  if (o.remote && o.compare_remote) {
+  if (o.model.remote && o.compare_remote) {
     throw Error(ErrorKind::kConfig, "--compare-remote", "runs both backends; leave out --remote");
   }
   if (o.compare_remote) return run_compare(o);
@@ -431,9 +409,9 @@ int run_classify(const ClassifyOptions& o) {
     writer = std::make_unique<TextWriter>();
   }
 
-  const int workers = resolve_thread_count(o.threads);
+  const int workers = resolve_thread_count(o.model.threads);
   // Remote requests of a batch run concurrently: a batch must hold at least --jobs of them.
-  const auto batch = static_cast<std::size_t>(o.remote ? std::max(o.batch, o.jobs) : o.batch);
+  const auto batch = static_cast<std::size_t>(o.model.remote ? std::max(o.batch, o.jobs) : o.batch);
   for (std::size_t begin = 0; begin < jobs.size(); begin += batch) {
     const std::size_t end = std::min(jobs.size(), begin + batch);
     auto prepared = prepare_batch(*classifier, jobs, begin, end, workers);
@@ -504,37 +482,22 @@ void add_classify_command(CLI::App& app, Runner& run) {
       "  binscan classify --model google/vit-base-patch16-224 photo.jpg\n"
       "  binscan classify --remote --model google/vit-base-patch16-224 photo.jpg\n"
       "  binscan classify --model microsoft/resnet-50 --compare-remote photos/");
-  cmd->add_option("--model,-m", opts->model,
-                  "Hugging Face model directory (config.json, preprocessor_config.json,\n"
-                  "model.safetensors or model.safetensors.index.json), or a model id")
-      ->required();
+  ModelFlagsUse use;
+  use.model_help =
+      "Hugging Face model directory (config.json, preprocessor_config.json,\n"
+      "model.safetensors or model.safetensors.index.json), or a model id";
+  add_model_flags(*cmd, opts->model, use);
   cmd->add_option("images", opts->inputs, "Photos or folders of photos")->required();
   cmd->add_option("--top-k,-k", opts->top_k, "Labels per image (capped at the model's labels)")
-      ->capture_default_str();
-  cmd->add_option("--threads,-j", opts->threads, "CPU threads (0: all cores)")
       ->capture_default_str();
   cmd->add_option("--batch,-b", opts->batch, "Images per forward pass")->capture_default_str();
   cmd->add_option("--format", opts->format, "Output: text (a table with bars) or jsonl")
       ->check(CLI::IsMember({"text", "jsonl"}))
       ->capture_default_str();
-  cmd->add_option("--revision", opts->revision, "Hub revision of a model id: branch, tag or commit")
-      ->capture_default_str();
-  cmd->add_option("--token-file", opts->token_file,
-                  "File holding the Hugging Face token (else $HF_TOKEN, else $HF_HOME/token)")
-      ->check(CLI::ExistingFile);
-  cmd->add_flag("--remote", opts->remote, "Classify with the Hugging Face Inference API instead");
   cmd->add_flag("--compare-remote", opts->compare_remote,
                 "Classify locally and with the Inference API, side by side, with the largest "
                 "score difference");
-  cmd->add_option("--endpoint", opts->endpoint,
-                  "Inference API URL (whole URL; default "
-                  "https://router.huggingface.co/hf-inference/models/MODEL)");
   cmd->add_option("--jobs", opts->jobs, "Remote requests in flight at once")->capture_default_str();
-  cmd->add_option("--timeout", opts->timeout, "Seconds to wait for each remote answer")
-      ->capture_default_str();
-  cmd->add_option("--retries", opts->retries,
-                  "Retries of a remote request after 429, 5xx, timeouts or connection failures")
-      ->capture_default_str();
   cmd->callback([opts, &run] { run = [opts] { return run_classify(*opts); }; });
 }
 
