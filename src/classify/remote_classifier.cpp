@@ -95,19 +95,7 @@ Classification parse_predictions(const std::string& body, const std::string& nam
   return c;
 }
 
-std::string memo_key(const PreparedInput& input, int top_k) {
-  const std::string_view bytes(reinterpret_cast<const char*>(input.bytes.data()),
-                               input.bytes.size());
-  return input.name + '\0' + std::to_string(input.bytes.size()) + '\0' +
-         std::to_string(std::hash<std::string_view>{}(bytes)) + '\0' + std::to_string(top_k);
-}
-
 }  // namespace
-
-struct RemoteClassifier::Outcome {
-  std::optional<Classification> result;
-  std::optional<Error> error;
-};
 
 std::string default_inference_url(const std::string& model_id) {
   return "https://router.huggingface.co/hf-inference/models/" + model_id;
@@ -287,20 +275,9 @@ Classification RemoteClassifier::classify_one(const PreparedInput& input, int to
   }
 }
 
-std::vector<Classification> RemoteClassifier::run(std::span<const PreparedInput> inputs,
-                                                  int top_k) {
-  if (inputs.empty()) return {};
-  if (inputs.size() == 1) {
-    // The caller retrying one input of the previous batch: answer from what that batch learned.
-    const auto it = last_batch_.find(memo_key(inputs[0], top_k));
-    if (it != last_batch_.end()) {
-      const auto outcome = it->second;
-      last_batch_.erase(it);
-      if (outcome->error) throw *outcome->error;
-      return {*outcome->result};
-    }
-  }
-  std::vector<std::shared_ptr<Outcome>> outcomes(inputs.size());
+std::vector<ClassifyOutcome> RemoteClassifier::run(std::span<const PreparedInput> inputs,
+                                                   int top_k) {
+  std::vector<ClassifyOutcome> outcomes(inputs.size());
   std::atomic<std::size_t> next{0};
   std::mutex fatal_mutex;
   std::optional<Error> fatal;  // 401/403/404: every other request would fail the same way
@@ -308,27 +285,25 @@ std::vector<Classification> RemoteClassifier::run(std::span<const PreparedInput>
     for (;;) {
       const std::size_t i = next.fetch_add(1);
       if (i >= inputs.size()) return;
-      auto outcome = std::make_shared<Outcome>();
+      ClassifyOutcome& outcome = outcomes[i];
       {
         std::lock_guard lock(fatal_mutex);
         if (fatal) {
-          outcome->error = Error(fatal->kind(), inputs[i].name, fatal->cause());
-          outcomes[i] = outcome;
+          outcome.error = Error(fatal->kind(), inputs[i].name, fatal->cause());
           continue;
         }
       }
       try {
-        outcome->result = classify_one(inputs[i], top_k);
+        outcome.result = classify_one(inputs[i], top_k);
       } catch (const Error& e) {
-        outcome->error = e;
+        outcome.error = e;
         if (e.kind() == ErrorKind::kAuth || e.kind() == ErrorKind::kNotFound) {
           std::lock_guard lock(fatal_mutex);
           if (!fatal) fatal = e;
         }
       } catch (const std::exception& e) {
-        outcome->error = Error(ErrorKind::kInternal, inputs[i].name, e.what());
+        outcome.error = Error(ErrorKind::kInternal, inputs[i].name, e.what());
       }
-      outcomes[i] = outcome;
     }
   };
   const std::size_t threads =
@@ -337,28 +312,7 @@ std::vector<Classification> RemoteClassifier::run(std::span<const PreparedInput>
   for (std::size_t t = 1; t < threads; ++t) pool.emplace_back(worker);
   worker();
   for (auto& t : pool) t.join();
-
-  last_batch_.clear();
-  std::vector<Classification> results;
-  std::optional<Error> first_error;
-  int failures = 0;
-  for (std::size_t i = 0; i < inputs.size(); ++i) {
-    if (inputs.size() > 1) last_batch_.emplace(memo_key(inputs[i], top_k), outcomes[i]);
-    if (outcomes[i]->error) {
-      ++failures;
-      if (!first_error) first_error = outcomes[i]->error;
-    } else {
-      results.push_back(*outcomes[i]->result);
-    }
-  }
-  if (first_error) {
-    if (failures == 1) throw *first_error;
-    throw Error(first_error->kind(), first_error->subject(),
-                first_error->cause() + " (and " + std::to_string(failures - 1) +
-                    " more of this batch failed)");
-  }
-  last_batch_.clear();  // all good: nothing will be asked again
-  return results;
+  return outcomes;
 }
 
 }  // namespace binscan

@@ -17,6 +17,7 @@
 #include <thread>
 #include <vector>
 
+#include "analysis/backend_compare.h"
 #include "classify/classifier.h"
 #include "classify/local_classifier.h"
 #include "classify/remote_classifier.h"
@@ -192,7 +193,9 @@ std::vector<Prepared> prepare_batch(const Classifier& classifier, const std::vec
       Prepared& p = out[i - begin];
       try {
         const auto bytes = read_file(job.path);
-        const DecodedImage decoded = decode_image(bytes, job.name);
+        // As stored: the processors read through the orientation (no rotated copy).
+        const DecodedImage decoded =
+            decode_image(bytes, job.name, DecodeOptions{.apply_orientation = false});
         for (const auto& w : decoded.warnings) p.warnings.push_back(job.name + ": " + w);
         p.input = classifier.prepare(ClassifyInput{job.name, bytes, &decoded});
       } catch (const Error& e) {
@@ -216,26 +219,16 @@ struct Outcome {
   std::string error;
 };
 
-// run() on a batch; when the batch fails, one image at a time to find which failed.
-std::vector<Outcome> run_each(Classifier& c, std::vector<PreparedInput>& inputs,
+// run() on a batch: each image's result, or its error as one line naming it.
+std::vector<Outcome> run_each(Classifier& c, const std::vector<PreparedInput>& inputs,
                               const std::vector<std::string>& names, int top_k) {
+  auto outcomes = c.run(inputs, top_k);
   std::vector<Outcome> out(inputs.size());
-  try {
-    auto results = c.run(inputs, top_k);
-    for (std::size_t k = 0; k < results.size() && k < out.size(); ++k)
-      out[k].result = std::move(results[k]);
-    return out;
-  } catch (const Error& e) {
-    if (inputs.size() == 1) {
-      out[0].error = format_error_line(names[0], e.cause());
-      return out;
-    }
-  }
-  for (std::size_t k = 0; k < inputs.size(); ++k) {
-    try {
-      out[k].result = c.run(std::span(&inputs[k], 1), top_k).at(0);
-    } catch (const Error& e) {
-      out[k].error = format_error_line(names[k], e.cause());
+  for (std::size_t k = 0; k < out.size() && k < outcomes.size(); ++k) {
+    if (outcomes[k].ok()) {
+      out[k].result = std::move(outcomes[k].result);
+    } else {
+      out[k].error = format_error_line(names[k], outcomes[k].error->cause());
     }
   }
   return out;
@@ -245,42 +238,6 @@ nlohmann::ordered_json predictions_json(const Classification& c) {
   nlohmann::ordered_json preds = nlohmann::ordered_json::array();
   for (const auto& p : c.top) preds.push_back({{"label", p.label}, {"score", p.score}});
   return preds;
-}
-
-// How far the local result is from the remote one: over the labels the API returned, the
-// largest |local - remote| score (the local engine knows every label's probability).
-struct Difference {
-  double max_abs = 0;
-  std::string label;
-  bool top1_agrees = false;
-};
-
-Difference compare_results(const Classification& local, const Classification& remote,
-                           const std::vector<std::string>& labels) {
-  Difference d;
-  d.top1_agrees =
-      !local.top.empty() && !remote.top.empty() && local.top[0].label == remote.top[0].label;
-  for (const auto& r : remote.top) {
-    std::optional<double> mine;
-    for (std::size_t id = 0; id < labels.size() && id < local.probabilities.size(); ++id) {
-      if (labels[id] == r.label) {
-        mine = local.probabilities[id];
-        break;
-      }
-    }
-    if (!mine) {
-      for (const auto& l : local.top) {
-        if (l.label == r.label) mine = l.score;
-      }
-    }
-    if (!mine) mine = 0.0;  // a label the local model does not have: it scores nothing
-    const double diff = std::abs(*mine - r.score);
-    if (d.label.empty() || diff > d.max_abs) {
-      d.max_abs = diff;
-      d.label = r.label;
-    }
-  }
-  return d;
 }
 
 std::string cell(const Prediction* p) {
@@ -311,10 +268,7 @@ int run_compare(const ClassifyOptions& o) {
 
   const int workers = resolve_thread_count(o.model.threads);
   const auto batch = static_cast<std::size_t>(std::max(o.batch, o.jobs));
-  double worst = -1;
-  std::string worst_where;
-  int compared = 0;
-  int agree = 0;
+  BackendComparison summary;
   for (std::size_t begin = 0; begin < jobs.size(); begin += batch) {
     const std::size_t end = std::min(jobs.size(), begin + batch);
     auto pl = prepare_batch(*local, jobs, begin, end, workers);
@@ -347,13 +301,7 @@ int run_compare(const ClassifyOptions& o) {
       }
       const Classification& l = *lo[k].result;
       const Classification& r = *ro[k].result;
-      const Difference d = compare_results(l, r, labels);
-      ++compared;
-      agree += d.top1_agrees ? 1 : 0;
-      if (d.max_abs > worst) {
-        worst = d.max_abs;
-        worst_where = names[k] + ", " + d.label;
-      }
+      const ScoreDifference d = summary.add(names[k], l, r, labels);
       if (o.format == "jsonl") {
         const nlohmann::ordered_json line{{"image", names[k]},
                                           {"model", local->info().id},
@@ -365,7 +313,7 @@ int run_compare(const ClassifyOptions& o) {
         std::printf("%s\n",
                     line.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace).c_str());
       } else {
-        std::printf("%s%s\n", compared == 1 ? "" : "\n", names[k].c_str());
+        std::printf("%s%s\n", summary.compared == 1 ? "" : "\n", names[k].c_str());
         std::printf("  %-42s  %s\n", ("local: " + local_name).c_str(),
                     ("remote: " + remote_url).c_str());
         for (std::size_t row = 0; row < std::max(l.top.size(), r.top.size()); ++row) {
@@ -380,10 +328,11 @@ int run_compare(const ClassifyOptions& o) {
       std::fflush(stdout);
     }
   }
-  if (o.format != "jsonl" && compared > 1) {
+  if (o.format != "jsonl" && summary.compared > 1) {
     std::printf(
         "\n%d images compared: largest score difference %.4g (%s); top-1 agrees on %d of %d\n",
-        compared, worst, worst_where.c_str(), agree, compared);
+        summary.compared, summary.worst, summary.worst_where.c_str(), summary.agree,
+        summary.compared);
   }
   return failed ? 1 : 0;
 }

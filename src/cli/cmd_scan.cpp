@@ -91,8 +91,8 @@ int run_scan_command(const ScanCliOptions& o) {
   so.inference = !o.decode_only;
   so.stop = &g_stop;
   std::tie(so.shard, so.shards) = shard;
-  so.note = [&](const std::string& path, const std::string& note) {
-    if (note.rfind("skipped", 0) == 0) {
+  so.note = [&](const std::string& path, NoteSeverity severity, const std::string& note) {
+    if (severity == NoteSeverity::kInfo) {
       if (!o.quiet) std::fprintf(stderr, "binscan: %s: %s\n", path.c_str(), note.c_str());
     } else {
       print_warning(path + ": " + note);
@@ -124,8 +124,7 @@ int run_scan_command(const ScanCliOptions& o) {
   }
   std::signal(SIGINT, SIG_DFL);
   std::signal(SIGTERM, SIG_DFL);
-  const std::string status =
-      summary.interrupted ? "interrupted" : (summary.complete() ? "complete" : "incomplete");
+  const std::string status(status_name(summary.status()));
   if (store) store->end_run(run_id, status, summary.to_json().dump());
   if (o.format == "json") {
     auto j = summary.to_json();

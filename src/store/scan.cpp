@@ -94,8 +94,8 @@ class ItemQueue {
 
 void fill_metadata(PhotoRecord& p, const DecodedImage& d) {
   p.format = std::string(format_name(d.format));
-  p.width = d.image.width;
-  p.height = d.image.height;
+  p.width = d.display_width();
+  p.height = d.display_height();
   const Exif& e = d.exif;
   p.orientation = e.orientation;
   p.taken_at = e.taken_at;
@@ -125,8 +125,9 @@ class Scanner {
 
  private:
   bool stopping() const { return options_.stop && options_.stop->load(); }
-  void note(const std::string& path, const std::string& text) {
-    if (options_.note) options_.note(path, text);
+  void note(const std::string& path, const std::string& text,
+            NoteSeverity severity = NoteSeverity::kWarning) {
+    if (options_.note) options_.note(path, severity, text);
   }
   WorkItem process(const FileEntry& file);
   void decode_and_prepare(WorkItem& item, std::span<const std::uint8_t> bytes);
@@ -231,7 +232,8 @@ void Scanner::decode_and_prepare(WorkItem& item, std::span<const std::uint8_t> b
   const std::string path = item.file.path.string();
   DecodedImage decoded;
   try {
-    decoded = decode_image(bytes, path);
+    // As stored: the models' processors read through the orientation (no rotated copy).
+    decoded = decode_image(bytes, path, DecodeOptions{.apply_orientation = false});
   } catch (const Error& e) {
     item.kind = WorkItem::Kind::kFailed;
     item.error = e.cause();
@@ -357,22 +359,19 @@ void Scanner::run_model(int m, std::vector<WorkItem*>& items, std::vector<Result
     inputs.reserve(part.size());
     for (auto& [item, j] : part) inputs.push_back(std::move(item->prepared[j]));
     const auto t0 = Clock::now();
-    std::vector<Classification> results;
-    try {
-      results = model.classifier->run(inputs, options_.top_k);
-    } catch (...) {
-      for (std::size_t k = 0; k < part.size(); ++k)
-        part[k].first->prepared[part[k].second] =
-            std::move(inputs[k]);  // give the inputs back for a retry
-      throw;
-    }
+    const std::vector<ClassifyOutcome> outcomes = model.classifier->run(inputs, options_.top_k);
     const double per_photo = ms_since(t0) / static_cast<double>(part.size());
-    if (results.size() != part.size()) {
+    if (outcomes.size() != part.size()) {
       throw Error(ErrorKind::kInternal, model.key.id, "classifier returned a wrong result count");
     }
     for (std::size_t k = 0; k < part.size(); ++k) {
       const auto& [item, j] = part[k];
-      const auto& c = results[k];
+      if (!outcomes[k].ok()) {
+        ++summary_.model_failures;
+        note(item->file.path.string(), model.key.display() + ": " + outcomes[k].error->what());
+        continue;
+      }
+      const auto& c = *outcomes[k].result;
       const BinVerdict v = judge_bins(c, model.bins, options_.threshold);
       ResultRecord r;
       r.sha256 = item->sha256;
@@ -397,24 +396,7 @@ void Scanner::run_model(int m, std::vector<WorkItem*>& items, std::vector<Result
       ++summary_.new_results[static_cast<std::size_t>(m)];
     }
   };
-  try {
-    record(todo);
-  } catch (const std::exception& batch_error) {
-    if (todo.size() == 1) {
-      ++summary_.model_failures;
-      note(todo[0].first->file.path.string(), model.key.display() + ": " + batch_error.what());
-      return;
-    }
-    // Find the photo(s) at fault: one at a time, so the others still get their results.
-    for (std::size_t k = 0; k < todo.size(); ++k) {
-      try {
-        record(std::span(todo).subspan(k, 1));
-      } catch (const std::exception& e) {
-        ++summary_.model_failures;
-        note(todo[k].first->file.path.string(), model.key.display() + ": " + e.what());
-      }
-    }
-  }
+  record(todo);
 }
 
 void Scanner::flush_group() {
@@ -473,7 +455,7 @@ ScanSummary Scanner::run(const std::vector<fs::path>& inputs) {
       images_.push_back(std::move(f));
     } else {
       ++summary_.not_images;
-      note(f.path.string(), "skipped: not an image (JPEG, PNG or WebP)");
+      note(f.path.string(), "skipped: not an image (JPEG, PNG or WebP)", NoteSeverity::kInfo);
     }
   }
   summary_.images = static_cast<int>(images_.size());
@@ -615,6 +597,23 @@ ModelKey model_key_for(const ModelInfo& info) {
   }
   const std::string hex = digest.hex().substr(0, 16);
   return {absolute_normal(info.id).string(), "sha256:" + hex};
+}
+
+ScanStatus ScanSummary::status() const {
+  if (interrupted) return ScanStatus::kInterrupted;
+  return complete() ? ScanStatus::kComplete : ScanStatus::kIncomplete;
+}
+
+std::string_view status_name(ScanStatus status) {
+  switch (status) {
+    case ScanStatus::kComplete:
+      return "complete";
+    case ScanStatus::kIncomplete:
+      return "incomplete";
+    case ScanStatus::kInterrupted:
+      return "interrupted";
+  }
+  return "incomplete";
 }
 
 ScanSummary run_scan(Store* store, const std::vector<fs::path>& inputs,

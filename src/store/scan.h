@@ -16,6 +16,7 @@
 #include <functional>
 #include <nlohmann/json.hpp>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "analysis/verdict.h"
@@ -29,6 +30,10 @@ struct ScanModel {
   ModelKey key;                      // how its results are stored (id, revision)
   BinLabels bins;
 };
+
+// How much a per-file note matters: kInfo for what is left alone on purpose (a file that is not
+// an image), kWarning for what went wrong (unreadable input, undecodable photo, a failed model).
+enum class NoteSeverity { kInfo, kWarning };
 
 struct ScanOptions {
   int batch = 8;    // photos per model run and per transaction
@@ -47,9 +52,15 @@ struct ScanOptions {
   // files whose path relative to the input they were found under hashes to it (see shard_of).
   int shard = 1;
   int shards = 1;
-  // Per-file notes ("skipped: not an image", "failed: ..."), called on the calling thread.
-  std::function<void(const std::string& path, const std::string& note)> note;
+  // Per-file notes ("skipped: not an image", "failed: ..."), called on the calling thread, with
+  // how much they matter.
+  std::function<void(const std::string& path, NoteSeverity severity, const std::string& note)> note;
 };
+
+// How a scan ended: every photo classified by every model, something failed or is pending, or
+// stopped by the user.
+enum class ScanStatus { kComplete, kIncomplete, kInterrupted };
+std::string_view status_name(ScanStatus status);  // "complete", "incomplete", "interrupted"
 
 struct ScanSummary {
   int files = 0;           // regular files found
@@ -71,6 +82,7 @@ struct ScanSummary {
   int models = 0;
 
   bool complete() const { return !interrupted && failed == 0 && pending == 0 && input_errors == 0; }
+  ScanStatus status() const;
   int total_new_results() const;
   // e.g. "scanned 42 files: 40 photos (38 classified, 2 already done), 1 skipped (not an image),
   // 1 failed; 76 new results from 2 models; 0 pending"

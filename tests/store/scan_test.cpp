@@ -78,7 +78,9 @@ TEST(Scan, StoresEachPhotoOncePerModelAndRecordsFailures) {
   auto models = models_of({&a, &b});
   std::vector<std::string> notes;
   auto options = quiet();
-  options.note = [&](const std::string& p, const std::string& n) { notes.push_back(p + ": " + n); };
+  options.note = [&](const std::string& p, NoteSeverity, const std::string& n) {
+    notes.push_back(p + ": " + n);
+  };
   const auto s = run_scan(&store, {fx.root}, models, options);
   EXPECT_EQ(s.files, 8);
   EXPECT_EQ(s.images, 7);
@@ -164,7 +166,7 @@ TEST(Scan, StopLeavesWholeBatchesAndARerunCompletesTheSameRows) {
   struct StoppingFake : test::FakeClassifier {
     std::atomic<bool>* flag;
     StoppingFake(std::atomic<bool>* f) : FakeClassifier("model-a", 10), flag(f) {}
-    std::vector<Classification> run(std::span<const PreparedInput> in, int k) override {
+    std::vector<ClassifyOutcome> run(std::span<const PreparedInput> in, int k) override {
       flag->store(true);
       return FakeClassifier::run(in, k);
     }
@@ -194,7 +196,9 @@ TEST(Scan, AFailingInferenceLeavesThatPhotoPendingOnly) {
   auto models = models_of({&a, &b});
   std::vector<std::string> notes;
   auto options = quiet(4);
-  options.note = [&](const std::string& p, const std::string& n) { notes.push_back(p + ": " + n); };
+  options.note = [&](const std::string& p, NoteSeverity, const std::string& n) {
+    notes.push_back(p + ": " + n);
+  };
   const auto s = run_scan(&store, {fx.root}, models, options);
   EXPECT_EQ(s.model_failures, 1);
   EXPECT_EQ(s.pending, 1);

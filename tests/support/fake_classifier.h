@@ -40,13 +40,14 @@ class FakeClassifier : public Classifier {
     return p;
   }
 
-  std::vector<Classification> run(std::span<const PreparedInput> inputs, int top_k) override {
+  std::vector<ClassifyOutcome> run(std::span<const PreparedInput> inputs, int top_k) override {
     ++runs;
-    std::vector<Classification> out;
+    std::vector<ClassifyOutcome> out;
     for (const auto& in : inputs) {
-      if (fail_names.count(in.name)) throw Error(ErrorKind::kNetwork, in.name, "fake failure");
-    }
-    for (const auto& in : inputs) {
+      if (fail_names.count(in.name)) {
+        out.push_back({std::nullopt, Error(ErrorKind::kNetwork, in.name, "fake failure")});
+        continue;
+      }
       ++classified;
       Classification c;
       // Logits from the features, normalised by softmax: different photos, different scores.
@@ -72,7 +73,7 @@ class FakeClassifier : public Classifier {
                          c.probabilities[static_cast<std::size_t>(id)]});
       }
       if (info_.remote) c.probabilities.clear();
-      out.push_back(std::move(c));
+      out.push_back({std::move(c), std::nullopt});
     }
     return out;
   }
