@@ -25,6 +25,7 @@
 #include "cli/model_flags.h"
 #include "hub/hub.h"
 #include "image/decode.h"
+#include "pipeline/photo.h"
 #include "pipeline/walk.h"
 #include "util/error.h"
 #include "util/file.h"
@@ -177,14 +178,16 @@ class TextWriter : public ResultWriter {
 
 // What decoding + preprocessing one image gave.
 struct Prepared {
-  std::optional<PreparedInput> input;
+  std::vector<PreparedInput> inputs;  // one per model, when every model's input is ready
   std::vector<std::string> warnings;  // e.g. malformed EXIF, ignored
   std::string error;                  // one line; empty on success
 };
 
-// Decodes and prepares jobs[begin, end) on up to `workers` threads (prepare() is thread-safe).
-std::vector<Prepared> prepare_batch(const Classifier& classifier, const std::vector<ImageJob>& jobs,
-                                    std::size_t begin, std::size_t end, int workers) {
+// Decodes each of jobs[begin, end) once and prepares it for every model, on up to `workers`
+// threads (prepare() is thread-safe).
+std::vector<Prepared> prepare_batch(std::span<const Classifier* const> models,
+                                    const std::vector<ImageJob>& jobs, std::size_t begin,
+                                    std::size_t end, int workers) {
   std::vector<Prepared> out(end - begin);
   std::atomic<std::size_t> next{begin};
   const auto work = [&] {
@@ -193,11 +196,20 @@ std::vector<Prepared> prepare_batch(const Classifier& classifier, const std::vec
       Prepared& p = out[i - begin];
       try {
         const auto bytes = read_file(job.path);
-        // As stored: the processors read through the orientation (no rotated copy).
-        const DecodedImage decoded =
-            decode_image(bytes, job.name, DecodeOptions{.apply_orientation = false});
-        for (const auto& w : decoded.warnings) p.warnings.push_back(job.name + ": " + w);
-        p.input = classifier.prepare(ClassifyInput{job.name, bytes, &decoded});
+        PreparedPhoto photo = prepare_photo(bytes, job.name, models);
+        if (photo.error) {
+          p.error = photo.error->what();
+          continue;
+        }
+        for (const auto& w : photo.decoded->warnings) p.warnings.push_back(job.name + ": " + w);
+        for (auto& m : photo.models) {
+          if (m.error) {
+            p.error = m.error->subject().empty() ? format_error_line(job.name, m.error->cause())
+                                                 : m.error->what();
+            break;
+          }
+          p.inputs.push_back(std::move(*m.input));
+        }
       } catch (const Error& e) {
         p.error = e.what();
       } catch (const std::exception& e) {
@@ -271,21 +283,20 @@ int run_compare(const ClassifyOptions& o) {
   BackendComparison summary;
   for (std::size_t begin = 0; begin < jobs.size(); begin += batch) {
     const std::size_t end = std::min(jobs.size(), begin + batch);
-    auto pl = prepare_batch(*local, jobs, begin, end, workers);
-    auto pr = prepare_batch(*remote, jobs, begin, end, workers);
+    const Classifier* both[] = {local.get(), remote.get()};
+    auto prepared = prepare_batch(both, jobs, begin, end, workers);
     std::vector<PreparedInput> in_local;
     std::vector<PreparedInput> in_remote;
     std::vector<std::string> names;
     for (std::size_t i = begin; i < end; ++i) {
-      auto& a = pl[i - begin];
-      auto& b = pr[i - begin];
-      for (const auto& w : a.warnings) print_warning(w);
-      if (!a.error.empty() || !b.error.empty()) {
-        print_error(!a.error.empty() ? a.error : b.error);
+      auto& p = prepared[i - begin];
+      for (const auto& w : p.warnings) print_warning(w);
+      if (!p.error.empty()) {
+        print_error(p.error);
         failed = true;
-      } else if (a.input && b.input) {
-        in_local.push_back(std::move(*a.input));
-        in_remote.push_back(std::move(*b.input));
+      } else {
+        in_local.push_back(std::move(p.inputs[0]));
+        in_remote.push_back(std::move(p.inputs[1]));
         names.push_back(jobs[i].name);
       }
     }
@@ -363,7 +374,8 @@ int run_classify(const ClassifyOptions& o) {
   const auto batch = static_cast<std::size_t>(o.model.remote ? std::max(o.batch, o.jobs) : o.batch);
   for (std::size_t begin = 0; begin < jobs.size(); begin += batch) {
     const std::size_t end = std::min(jobs.size(), begin + batch);
-    auto prepared = prepare_batch(*classifier, jobs, begin, end, workers);
+    const Classifier* one[] = {classifier.get()};
+    auto prepared = prepare_batch(one, jobs, begin, end, workers);
     std::vector<PreparedInput> ready;
     std::vector<std::size_t> ready_index;
     for (std::size_t i = begin; i < end; ++i) {
@@ -372,8 +384,8 @@ int run_classify(const ClassifyOptions& o) {
       if (!p.error.empty()) {
         print_error(p.error);
         failed = true;
-      } else if (p.input) {
-        ready.push_back(std::move(*p.input));
+      } else {
+        ready.push_back(std::move(p.inputs[0]));
         ready_index.push_back(i);
       }
     }

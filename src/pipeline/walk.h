@@ -1,6 +1,4 @@
-// Layer pipeline/ owns the way photos come in: finding them (files, folders) before they are
-// decoded and prepared for the models. May use: classify and everything below it (never store,
-// analysis, render or cli).
+// Part of the pipeline layer (see pipeline/photo.h).
 //
 // Finding the photos: a recursive walk over files and folders, and sniffing which are images.
 #pragma once

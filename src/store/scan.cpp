@@ -13,6 +13,7 @@
 #include <unordered_set>
 
 #include "image/decode.h"
+#include "pipeline/photo.h"
 #include "pipeline/walk.h"
 #include "util/digest.h"
 #include "util/error.h"
@@ -229,33 +230,29 @@ WorkItem Scanner::process(const FileEntry& file) {
 }
 
 void Scanner::decode_and_prepare(WorkItem& item, std::span<const std::uint8_t> bytes) {
-  const std::string path = item.file.path.string();
-  DecodedImage decoded;
-  try {
-    // As stored: the models' processors read through the orientation (no rotated copy).
-    decoded = decode_image(bytes, path, DecodeOptions{.apply_orientation = false});
-  } catch (const Error& e) {
+  std::vector<const Classifier*> wanted;
+  for (const int m : item.models) wanted.push_back(models_[static_cast<std::size_t>(m)].classifier);
+  PreparedPhoto photo = prepare_photo(bytes, item.file.path.string(), wanted);
+  if (photo.error) {
     item.kind = WorkItem::Kind::kFailed;
-    item.error = e.cause();
-    item.photo.error = e.cause();
+    item.error = photo.error->cause();
+    item.photo.error = photo.error->cause();
     item.store_photo = true;
     item.models.clear();
     return;
   }
-  fill_metadata(item.photo, decoded);
+  fill_metadata(item.photo, *photo.decoded);
   item.store_photo = true;
   item.kind = WorkItem::Kind::kWork;
-  const ClassifyInput input{path, bytes, &decoded};
-  for (const int m : item.models) {
-    const auto t0 = Clock::now();
-    try {
-      item.prepared.push_back(models_[static_cast<std::size_t>(m)].classifier->prepare(input));
+  for (auto& m : photo.models) {
+    if (m.input) {
+      item.prepared.push_back(std::move(*m.input));
       item.prepare_errors.emplace_back();
-    } catch (const std::exception& e) {
+    } else {
       item.prepared.emplace_back();
-      item.prepare_errors.emplace_back(e.what());
+      item.prepare_errors.emplace_back(m.error->what());
     }
-    item.prepare_ms.push_back(ms_since(t0));
+    item.prepare_ms.push_back(m.prepare_ms);
   }
 }
 
