@@ -1,3 +1,6 @@
+// Layer classify/ owns the Classifier interface and its two backends, local (engine) and remote
+// (Inference API), with softmax/top-k. May use: engine, model, preprocess, hub, image, util.
+//
 // Classifier: the one interface the application uses, whether the model runs here
 // (LocalClassifier: checkpoint + engine) or on Hugging Face (RemoteClassifier: Inference API).
 //
@@ -7,11 +10,13 @@
 #pragma once
 
 #include <cstdint>
+#include <optional>
 #include <span>
 #include <string>
 #include <vector>
 
 #include "image/decode.h"
+#include "util/error.h"
 
 namespace binscan {
 
@@ -30,7 +35,9 @@ struct Classification {
 struct ClassifyInput {
   std::string name;                          // path, for messages
   std::span<const std::uint8_t> file_bytes;  // the original file (what the remote API receives)
-  const DecodedImage* decoded = nullptr;     // oriented RGB (what the local engine receives)
+  // RGB as stored, with the EXIF orientation to read it through (decoded once, without
+  // rotating: DecodeOptions::apply_orientation = false), or already oriented.
+  const DecodedImage* decoded = nullptr;
 };
 
 struct PreparedInput {
@@ -42,9 +49,17 @@ struct PreparedInput {
   std::string content_type;         // remote: e.g. image/jpeg
 };
 
+// What a model made of one image: its classification, or the error that kept it from one. One
+// image failing never costs the others of its batch their results.
+struct ClassifyOutcome {
+  std::optional<Classification> result;
+  std::optional<Error> error;
+  bool ok() const { return result.has_value(); }
+};
+
 struct ModelInfo {
-  std::string id;        // "google/vit-base-patch16-224" or the directory given
-  std::string revision;  // commit hash, or "" for a plain local directory
+  std::string id;                   // "google/vit-base-patch16-224" or the directory given
+  std::string revision;             // commit hash, or "" for a plain local directory
   std::vector<std::string> labels;  // id2label when known (local); empty for remote
   bool remote = false;
 };
@@ -54,8 +69,8 @@ class Classifier {
   virtual ~Classifier() = default;
   virtual const ModelInfo& info() const = 0;
   virtual PreparedInput prepare(const ClassifyInput& input) const = 0;
-  // Results in the order of `inputs`. Throws Error for failures of the whole batch.
-  virtual std::vector<Classification> run(std::span<const PreparedInput> inputs, int top_k) = 0;
+  // One outcome per input, in the order of `inputs`: a result, or the error for that image.
+  virtual std::vector<ClassifyOutcome> run(std::span<const PreparedInput> inputs, int top_k) = 0;
 };
 
 }  // namespace binscan

@@ -35,7 +35,9 @@ PreparedInput LocalClassifier::prepare(const ClassifyInput& input) const {
     throw Error(ErrorKind::kInternal, input.name, "no decoded image for the local classifier");
   PreparedInput out;
   out.name = input.name;
-  const Image prepared = processor_.prepare(input.decoded->image);
+  // Read through the EXIF orientation when the photo is as stored: no rotated copy of it first.
+  const Image prepared =
+      processor_.prepare_oriented(input.decoded->image, input.decoded->pending_orientation());
   out.height = prepared.height;
   out.width = prepared.width;
   out.pixel_values.resize(static_cast<std::size_t>(3) * static_cast<std::size_t>(prepared.width) *
@@ -79,7 +81,8 @@ Tensor LocalClassifier::logits(std::span<const PreparedInput> inputs) {
   return all;
 }
 
-std::vector<Classification> LocalClassifier::run(std::span<const PreparedInput> inputs, int top_k) {
+std::vector<Classification> LocalClassifier::classify(std::span<const PreparedInput> inputs,
+                                                      int top_k) {
   const Tensor all = logits(inputs);
   const auto labels = static_cast<std::size_t>(config_.num_labels());
   std::vector<Classification> out;
@@ -87,6 +90,29 @@ std::vector<Classification> LocalClassifier::run(std::span<const PreparedInput> 
   for (std::size_t i = 0; i < inputs.size(); ++i)
     out.push_back(
         postprocess(std::span<const float>(all.data).subspan(i * labels, labels), config_, top_k));
+  return out;
+}
+
+std::vector<ClassifyOutcome> LocalClassifier::run(std::span<const PreparedInput> inputs,
+                                                  int top_k) {
+  std::vector<ClassifyOutcome> out(inputs.size());
+  // Classifies inputs[start, start + n); an error is kept when it belongs to one image.
+  const auto attempt = [&](std::size_t start, std::size_t n) {
+    try {
+      auto results = classify(inputs.subspan(start, n), top_k);
+      for (std::size_t k = 0; k < n; ++k) out[start + k].result = std::move(results[k]);
+      return true;
+    } catch (const Error& e) {
+      if (n == 1) out[start].error = e;
+    } catch (const std::exception& e) {
+      if (n == 1) out[start].error = Error(ErrorKind::kInternal, "", e.what());
+    }
+    return false;
+  };
+  // The whole batch in full forward passes; when that fails, each image alone, so the one at
+  // fault gets the error and the others their results.
+  if (inputs.empty() || attempt(0, inputs.size()) || inputs.size() == 1) return out;
+  for (std::size_t i = 0; i < inputs.size(); ++i) attempt(i, 1);
   return out;
 }
 

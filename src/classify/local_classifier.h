@@ -33,9 +33,10 @@ class LocalClassifier : public Classifier {
   const ModelConfig& config() const { return config_; }
   const ImageProcessor& processor() const { return processor_; }
 
-  // Preprocesses input.decoded (oriented RGB) into pixel_values. Thread-safe.
+  // Preprocesses input.decoded (as stored plus its orientation, or oriented) into pixel_values.
+  // Thread-safe.
   PreparedInput prepare(const ClassifyInput& input) const override;
-  std::vector<Classification> run(std::span<const PreparedInput> inputs, int top_k) override;
+  std::vector<ClassifyOutcome> run(std::span<const PreparedInput> inputs, int top_k) override;
 
   // The raw logits [N, num_labels] for prepared inputs (batched by max_batch).
   Tensor logits(std::span<const PreparedInput> inputs);
@@ -47,6 +48,8 @@ class LocalClassifier : public Classifier {
   int input_width() const { return width_; }
 
  private:
+  // The batch's results; throws when any image fails.
+  std::vector<Classification> classify(std::span<const PreparedInput> inputs, int top_k);
   ModelConfig config_;
   ImageProcessor processor_;
   std::unique_ptr<Engine> engine_;

@@ -1,7 +1,5 @@
 #include "classify/remote_classifier.h"
 
-#include <openssl/evp.h>
-
 #include <algorithm>
 #include <atomic>
 #include <chrono>
@@ -15,6 +13,7 @@
 #include "hub/http.h"
 #include "hub/hub.h"
 #include "image/decode.h"
+#include "util/text.h"
 
 namespace binscan {
 namespace {
@@ -43,14 +42,6 @@ std::string server_message(const std::string& body) {
   } catch (const nlohmann::json::exception&) {
   }
   return excerpt(body);
-}
-
-std::string base64(std::span<const std::uint8_t> bytes) {
-  std::string out(4 * ((bytes.size() + 2) / 3) + 1, '\0');
-  const int n = EVP_EncodeBlock(reinterpret_cast<unsigned char*>(out.data()), bytes.data(),
-                                static_cast<int>(bytes.size()));
-  out.resize(static_cast<std::size_t>(std::max(n, 0)));
-  return out;
 }
 
 double jittered(double seconds) {
@@ -104,19 +95,7 @@ Classification parse_predictions(const std::string& body, const std::string& nam
   return c;
 }
 
-std::string memo_key(const PreparedInput& input, int top_k) {
-  const std::string_view bytes(reinterpret_cast<const char*>(input.bytes.data()),
-                               input.bytes.size());
-  return input.name + '\0' + std::to_string(input.bytes.size()) + '\0' +
-         std::to_string(std::hash<std::string_view>{}(bytes)) + '\0' + std::to_string(top_k);
-}
-
 }  // namespace
-
-struct RemoteClassifier::Outcome {
-  std::optional<Classification> result;
-  std::optional<Error> error;
-};
 
 std::string default_inference_url(const std::string& model_id) {
   return "https://router.huggingface.co/hf-inference/models/" + model_id;
@@ -180,7 +159,8 @@ Classification RemoteClassifier::classify_one(const PreparedInput& input, int to
   std::string json_body;
   if (top_k > kApiDefaultTopK) {
     json_body =
-        nlohmann::json{{"inputs", base64(input.bytes)}, {"parameters", {{"top_k", top_k}}}}.dump();
+        nlohmann::json{{"inputs", base64_encode(input.bytes)}, {"parameters", {{"top_k", top_k}}}}
+            .dump();
     req.body = std::span(reinterpret_cast<const std::uint8_t*>(json_body.data()), json_body.size());
     req.headers = {{"Content-Type", "application/json"}, {"Accept", "application/json"}};
   } else {
@@ -295,20 +275,9 @@ Classification RemoteClassifier::classify_one(const PreparedInput& input, int to
   }
 }
 
-std::vector<Classification> RemoteClassifier::run(std::span<const PreparedInput> inputs,
-                                                  int top_k) {
-  if (inputs.empty()) return {};
-  if (inputs.size() == 1) {
-    // The caller retrying one input of the previous batch: answer from what that batch learned.
-    const auto it = last_batch_.find(memo_key(inputs[0], top_k));
-    if (it != last_batch_.end()) {
-      const auto outcome = it->second;
-      last_batch_.erase(it);
-      if (outcome->error) throw *outcome->error;
-      return {*outcome->result};
-    }
-  }
-  std::vector<std::shared_ptr<Outcome>> outcomes(inputs.size());
+std::vector<ClassifyOutcome> RemoteClassifier::run(std::span<const PreparedInput> inputs,
+                                                   int top_k) {
+  std::vector<ClassifyOutcome> outcomes(inputs.size());
   std::atomic<std::size_t> next{0};
   std::mutex fatal_mutex;
   std::optional<Error> fatal;  // 401/403/404: every other request would fail the same way
@@ -316,27 +285,25 @@ std::vector<Classification> RemoteClassifier::run(std::span<const PreparedInput>
     for (;;) {
       const std::size_t i = next.fetch_add(1);
       if (i >= inputs.size()) return;
-      auto outcome = std::make_shared<Outcome>();
+      ClassifyOutcome& outcome = outcomes[i];
       {
         std::lock_guard lock(fatal_mutex);
         if (fatal) {
-          outcome->error = Error(fatal->kind(), inputs[i].name, fatal->cause());
-          outcomes[i] = outcome;
+          outcome.error = Error(fatal->kind(), inputs[i].name, fatal->cause());
           continue;
         }
       }
       try {
-        outcome->result = classify_one(inputs[i], top_k);
+        outcome.result = classify_one(inputs[i], top_k);
       } catch (const Error& e) {
-        outcome->error = e;
+        outcome.error = e;
         if (e.kind() == ErrorKind::kAuth || e.kind() == ErrorKind::kNotFound) {
           std::lock_guard lock(fatal_mutex);
           if (!fatal) fatal = e;
         }
       } catch (const std::exception& e) {
-        outcome->error = Error(ErrorKind::kInternal, inputs[i].name, e.what());
+        outcome.error = Error(ErrorKind::kInternal, inputs[i].name, e.what());
       }
-      outcomes[i] = outcome;
     }
   };
   const std::size_t threads =
@@ -345,28 +312,7 @@ std::vector<Classification> RemoteClassifier::run(std::span<const PreparedInput>
   for (std::size_t t = 1; t < threads; ++t) pool.emplace_back(worker);
   worker();
   for (auto& t : pool) t.join();
-
-  last_batch_.clear();
-  std::vector<Classification> results;
-  std::optional<Error> first_error;
-  int failures = 0;
-  for (std::size_t i = 0; i < inputs.size(); ++i) {
-    if (inputs.size() > 1) last_batch_.emplace(memo_key(inputs[i], top_k), outcomes[i]);
-    if (outcomes[i]->error) {
-      ++failures;
-      if (!first_error) first_error = outcomes[i]->error;
-    } else {
-      results.push_back(*outcomes[i]->result);
-    }
-  }
-  if (first_error) {
-    if (failures == 1) throw *first_error;
-    throw Error(first_error->kind(), first_error->subject(),
-                first_error->cause() + " (and " + std::to_string(failures - 1) +
-                    " more of this batch failed)");
-  }
-  last_batch_.clear();  // all good: nothing will be asked again
-  return results;
+  return outcomes;
 }
 
 }  // namespace binscan

@@ -9,7 +9,6 @@
 #pragma once
 
 #include <filesystem>
-#include <map>
 #include <memory>
 #include <optional>
 #include <string>
@@ -45,21 +44,17 @@ class RemoteClassifier : public Classifier {
   const ModelInfo& info() const override { return info_; }
   const std::string& url() const { return url_; }
   PreparedInput prepare(const ClassifyInput& input) const override;
-  // Sends the batch's requests concurrently (up to `jobs` at a time). Throws the first failure
-  // (naming its image) when any failed; the outcome of every input of the batch is kept, so
-  // asking again for a single input of that batch answers without a new request.
-  std::vector<Classification> run(std::span<const PreparedInput> inputs, int top_k) override;
+  // Sends the batch's requests concurrently (up to `jobs` at a time): one outcome per input, a
+  // failure naming its image. 401/403/404 fail the requests not yet sent the same way.
+  std::vector<ClassifyOutcome> run(std::span<const PreparedInput> inputs, int top_k) override;
 
  private:
-  struct Outcome;
   Classification classify_one(const PreparedInput& input, int top_k) const;
 
   RemoteOptions options_;
   std::string url_;
   std::optional<std::string> token_;
   ModelInfo info_;
-  // Same photo twice in a batch: two entries.
-  std::multimap<std::string, std::shared_ptr<Outcome>> last_batch_;
 };
 
 }  // namespace binscan

@@ -14,6 +14,7 @@
 
 #include "classify/local_classifier.h"
 #include "cli/commands.h"
+#include "cli/model_flags.h"
 #include "hub/hub.h"
 #include "util/error.h"
 #include "util/tensor.h"
@@ -23,9 +24,8 @@ namespace binscan::cli {
 namespace {
 
 struct BenchOptions {
-  std::string model;
+  ModelFlags model;  // --model, --revision, --token-file, --threads
   int batch = 1;
-  int threads = 0;
   int iterations = 10;
   int warmup = 2;
   std::string format = "text";  // text | json
@@ -41,12 +41,11 @@ int run_bench(const BenchOptions& o) {
   if (o.batch < 1) throw Error(ErrorKind::kConfig, "--batch", "must be at least 1");
   if (o.iterations < 1) throw Error(ErrorKind::kConfig, "--iterations", "must be at least 1");
   if (o.warmup < 0) throw Error(ErrorKind::kConfig, "--warmup", "must be 0 or more");
-  if (o.threads < 0) throw Error(ErrorKind::kConfig, "--threads", "must be 0 (all cores) or more");
-  const int threads = resolve_thread_count(o.threads);
+  const int threads = resolve_thread_count(o.model.threads);
 
   using clock = std::chrono::steady_clock;
   // A directory as is, a model id from the Hub cache (downloaded when missing, not timed).
-  const ResolvedModel resolved = resolve_model(o.model, HubOptions{});
+  const ResolvedModel resolved = resolve_model(o.model.model(), hub_options(o.model));
   for (const auto& w : resolved.warnings) print_warning(w);
   const auto load_start = clock::now();
   LocalOptions local;
@@ -75,7 +74,8 @@ int run_bench(const BenchOptions& o) {
     const auto t0 = clock::now();
     const Tensor out = classifier->forward(input);
     ms.push_back(std::chrono::duration<double, std::milli>(clock::now() - t0).count());
-    if (out.data.empty()) throw Error(ErrorKind::kInternal, o.model, "the engine returned nothing");
+    if (out.data.empty())
+      throw Error(ErrorKind::kInternal, o.model.model(), "the engine returned nothing");
   }
   std::sort(ms.begin(), ms.end());
   const std::size_t n = ms.size();
@@ -84,14 +84,14 @@ int run_bench(const BenchOptions& o) {
   const double images_per_second = 1000.0 / ms_per_image;
 
   if (o.format == "json") {
-    const nlohmann::ordered_json j{{"model", o.model},
+    const nlohmann::ordered_json j{{"model", o.model.model()},
                                    {"batch", o.batch},
                                    {"threads", threads},
                                    {"ms_per_image", ms_per_image},
                                    {"images_per_second", images_per_second}};
     std::printf("%s\n", j.dump().c_str());
   } else {
-    std::printf("%s: %s, %d labels, input %dx%d\n", o.model.c_str(),
+    std::printf("%s: %s, %d labels, input %dx%d\n", o.model.model().c_str(),
                 classifier->config().architecture.c_str(), classifier->config().num_labels(), width,
                 height);
     std::printf("batch %d, %d thread%s: %.2f ms/image, %.1f images/s\n", o.batch, threads,
@@ -119,11 +119,10 @@ void add_bench_command(CLI::App& app, Runner& run) {
       "\n"
       "Example:\n"
       "  binscan bench --model ./resnet-50 --batch 8 --threads 2");
-  cmd->add_option("--model,-m", opts->model, "Hugging Face model directory or model id")
-      ->required();
+  ModelFlagsUse use;
+  use.remote = false;  // the local engine is what is measured
+  add_model_flags(*cmd, opts->model, use);
   cmd->add_option("--batch,-b", opts->batch, "Images per forward pass")->capture_default_str();
-  cmd->add_option("--threads,-j", opts->threads, "CPU threads (0: all cores)")
-      ->capture_default_str();
   cmd->add_option("--iterations,-n", opts->iterations, "Timed passes")->capture_default_str();
   cmd->add_option("--warmup", opts->warmup, "Untimed passes first")->capture_default_str();
   cmd->add_option("--format", opts->format, "Output: text or json")

@@ -17,14 +17,16 @@
 #include <thread>
 #include <vector>
 
+#include "analysis/backend_compare.h"
 #include "classify/classifier.h"
 #include "classify/local_classifier.h"
 #include "classify/remote_classifier.h"
 #include "cli/commands.h"
-#include "cli/scan_models.h"
+#include "cli/model_flags.h"
 #include "hub/hub.h"
 #include "image/decode.h"
-#include "survey/walk.h"
+#include "pipeline/photo.h"
+#include "pipeline/walk.h"
 #include "util/error.h"
 #include "util/file.h"
 #include "util/threads.h"
@@ -35,45 +37,26 @@ namespace {
 namespace fs = std::filesystem;
 
 struct ClassifyOptions {
-  std::string model;                // --model: checkpoint directory or Hub model id
+  ModelFlags model;                 // --model (directory or Hub id), Hub and Inference API flags
   std::vector<std::string> inputs;  // images and folders
   int top_k = 5;
-  int threads = 0;  // 0: all cores
   int batch = 8;
   std::string format = "text";  // text | jsonl
-  // Hub and Inference API (model ids, --remote, --compare-remote).
-  std::string revision = "main";
-  std::string token_file;
-  bool remote = false;
   bool compare_remote = false;
-  std::string endpoint;  // whole Inference API URL
-  int jobs = 4;          // remote requests in flight
-  double timeout = 60;   // seconds per remote request
-  int retries = 4;
+  int jobs = 4;  // remote requests in flight
 };
 
-std::unique_ptr<Classifier> open_remote_classifier(const ClassifyOptions& o) {
-  RemoteOptions r;
-  r.model_id = is_repo_id(o.model) ? o.model : "";
-  r.endpoint = o.endpoint;
-  if (!o.token_file.empty()) r.token_file = o.token_file;
-  r.jobs = o.jobs;
-  r.timeout_s = o.timeout;
-  r.max_retries = o.retries;
-  return std::make_unique<RemoteClassifier>(r);
+std::unique_ptr<RemoteClassifier> open_remote_classifier(const ClassifyOptions& o) {
+  const std::string& id = o.model.model();
+  return open_remote_model(is_repo_id(id) ? id : "", o.model, o.jobs);
 }
 
 std::unique_ptr<LocalClassifier> open_local(const ClassifyOptions& o) {
-  ModelOpenOptions open;
-  open.revision = o.revision;
-  open.token_file = o.token_file;
-  open.engine_threads = o.threads;
-  open.batch = o.batch;
-  return open_local_model(o.model, open);
+  return open_local_model(o.model.model(), o.model, o.model.threads, o.batch);
 }
 
 std::unique_ptr<Classifier> open_classifier(const ClassifyOptions& o) {
-  if (o.remote) return open_remote_classifier(o);
+  if (o.model.remote) return open_remote_classifier(o);
   return open_local(o);
 }
 
@@ -195,14 +178,16 @@ class TextWriter : public ResultWriter {
 
 // What decoding + preprocessing one image gave.
 struct Prepared {
-  std::optional<PreparedInput> input;
+  std::vector<PreparedInput> inputs;  // one per model, when every model's input is ready
   std::vector<std::string> warnings;  // e.g. malformed EXIF, ignored
   std::string error;                  // one line; empty on success
 };
 
-// Decodes and prepares jobs[begin, end) on up to `workers` threads (prepare() is thread-safe).
-std::vector<Prepared> prepare_batch(const Classifier& classifier, const std::vector<ImageJob>& jobs,
-                                    std::size_t begin, std::size_t end, int workers) {
+// Decodes each of jobs[begin, end) once and prepares it for every model, on up to `workers`
+// threads (prepare() is thread-safe).
+std::vector<Prepared> prepare_batch(std::span<const Classifier* const> models,
+                                    const std::vector<ImageJob>& jobs, std::size_t begin,
+                                    std::size_t end, int workers) {
   std::vector<Prepared> out(end - begin);
   std::atomic<std::size_t> next{begin};
   const auto work = [&] {
@@ -211,9 +196,20 @@ std::vector<Prepared> prepare_batch(const Classifier& classifier, const std::vec
       Prepared& p = out[i - begin];
       try {
         const auto bytes = read_file(job.path);
-        const DecodedImage decoded = decode_image(bytes, job.name);
-        for (const auto& w : decoded.warnings) p.warnings.push_back(job.name + ": " + w);
-        p.input = classifier.prepare(ClassifyInput{job.name, bytes, &decoded});
+        PreparedPhoto photo = prepare_photo(bytes, job.name, models);
+        if (photo.error) {
+          p.error = photo.error->what();
+          continue;
+        }
+        for (const auto& w : photo.decoded->warnings) p.warnings.push_back(job.name + ": " + w);
+        for (auto& m : photo.models) {
+          if (m.error) {
+            p.error = m.error->subject().empty() ? format_error_line(job.name, m.error->cause())
+                                                 : m.error->what();
+            break;
+          }
+          p.inputs.push_back(std::move(*m.input));
+        }
       } catch (const Error& e) {
         p.error = e.what();
       } catch (const std::exception& e) {
@@ -235,26 +231,16 @@ struct Outcome {
   std::string error;
 };
 
-// run() on a batch; when the batch fails, one image at a time to find which failed.
-std::vector<Outcome> run_each(Classifier& c, std::vector<PreparedInput>& inputs,
+// run() on a batch: each image's result, or its error as one line naming it.
+std::vector<Outcome> run_each(Classifier& c, const std::vector<PreparedInput>& inputs,
                               const std::vector<std::string>& names, int top_k) {
+  auto outcomes = c.run(inputs, top_k);
   std::vector<Outcome> out(inputs.size());
-  try {
-    auto results = c.run(inputs, top_k);
-    for (std::size_t k = 0; k < results.size() && k < out.size(); ++k)
-      out[k].result = std::move(results[k]);
-    return out;
-  } catch (const Error& e) {
-    if (inputs.size() == 1) {
-      out[0].error = format_error_line(names[0], e.cause());
-      return out;
-    }
-  }
-  for (std::size_t k = 0; k < inputs.size(); ++k) {
-    try {
-      out[k].result = c.run(std::span(&inputs[k], 1), top_k).at(0);
-    } catch (const Error& e) {
-      out[k].error = format_error_line(names[k], e.cause());
+  for (std::size_t k = 0; k < out.size() && k < outcomes.size(); ++k) {
+    if (outcomes[k].ok()) {
+      out[k].result = std::move(outcomes[k].result);
+    } else {
+      out[k].error = format_error_line(names[k], outcomes[k].error->cause());
     }
   }
   return out;
@@ -264,42 +250,6 @@ nlohmann::ordered_json predictions_json(const Classification& c) {
   nlohmann::ordered_json preds = nlohmann::ordered_json::array();
   for (const auto& p : c.top) preds.push_back({{"label", p.label}, {"score", p.score}});
   return preds;
-}
-
-// How far the local result is from the remote one: over the labels the API returned, the
-// largest |local - remote| score (the local engine knows every label's probability).
-struct Difference {
-  double max_abs = 0;
-  std::string label;
-  bool top1_agrees = false;
-};
-
-Difference compare_results(const Classification& local, const Classification& remote,
-                           const std::vector<std::string>& labels) {
-  Difference d;
-  d.top1_agrees =
-      !local.top.empty() && !remote.top.empty() && local.top[0].label == remote.top[0].label;
-  for (const auto& r : remote.top) {
-    std::optional<double> mine;
-    for (std::size_t id = 0; id < labels.size() && id < local.probabilities.size(); ++id) {
-      if (labels[id] == r.label) {
-        mine = local.probabilities[id];
-        break;
-      }
-    }
-    if (!mine) {
-      for (const auto& l : local.top) {
-        if (l.label == r.label) mine = l.score;
-      }
-    }
-    if (!mine) mine = 0.0;  // a label the local model does not have: it scores nothing
-    const double diff = std::abs(*mine - r.score);
-    if (d.label.empty() || diff > d.max_abs) {
-      d.max_abs = diff;
-      d.label = r.label;
-    }
-  }
-  return d;
 }
 
 std::string cell(const Prediction* p) {
@@ -312,8 +262,8 @@ std::string cell(const Prediction* p) {
 
 // --compare-remote: the local engine and the Inference API on the same photos, side by side.
 int run_compare(const ClassifyOptions& o) {
-  if (!is_repo_id(o.model) && o.endpoint.empty()) {
-    throw Error(ErrorKind::kConfig, o.model,
+  if (!is_repo_id(o.model.model()) && o.model.endpoint.empty()) {
+    throw Error(ErrorKind::kConfig, o.model.model(),
                 "--compare-remote needs a Hub model id such as google/vit-base-patch16-224 (or "
                 "--endpoint URL for the remote side)");
   }
@@ -326,31 +276,27 @@ int run_compare(const ClassifyOptions& o) {
   const std::string local_name =
       local->info().id +
       (local->info().revision.empty() ? "" : " @ " + local->info().revision.substr(0, 12));
-  const auto remote_url = static_cast<const RemoteClassifier&>(*remote).url();
+  const auto remote_url = remote->url();
 
-  const int workers = resolve_thread_count(o.threads);
+  const int workers = resolve_thread_count(o.model.threads);
   const auto batch = static_cast<std::size_t>(std::max(o.batch, o.jobs));
-  double worst = -1;
-  std::string worst_where;
-  int compared = 0;
-  int agree = 0;
+  BackendComparison summary;
   for (std::size_t begin = 0; begin < jobs.size(); begin += batch) {
     const std::size_t end = std::min(jobs.size(), begin + batch);
-    auto pl = prepare_batch(*local, jobs, begin, end, workers);
-    auto pr = prepare_batch(*remote, jobs, begin, end, workers);
+    const Classifier* both[] = {local.get(), remote.get()};
+    auto prepared = prepare_batch(both, jobs, begin, end, workers);
     std::vector<PreparedInput> in_local;
     std::vector<PreparedInput> in_remote;
     std::vector<std::string> names;
     for (std::size_t i = begin; i < end; ++i) {
-      auto& a = pl[i - begin];
-      auto& b = pr[i - begin];
-      for (const auto& w : a.warnings) print_warning(w);
-      if (!a.error.empty() || !b.error.empty()) {
-        print_error(!a.error.empty() ? a.error : b.error);
+      auto& p = prepared[i - begin];
+      for (const auto& w : p.warnings) print_warning(w);
+      if (!p.error.empty()) {
+        print_error(p.error);
         failed = true;
-      } else if (a.input && b.input) {
-        in_local.push_back(std::move(*a.input));
-        in_remote.push_back(std::move(*b.input));
+      } else {
+        in_local.push_back(std::move(p.inputs[0]));
+        in_remote.push_back(std::move(p.inputs[1]));
         names.push_back(jobs[i].name);
       }
     }
@@ -366,13 +312,7 @@ int run_compare(const ClassifyOptions& o) {
       }
       const Classification& l = *lo[k].result;
       const Classification& r = *ro[k].result;
-      const Difference d = compare_results(l, r, labels);
-      ++compared;
-      agree += d.top1_agrees ? 1 : 0;
-      if (d.max_abs > worst) {
-        worst = d.max_abs;
-        worst_where = names[k] + ", " + d.label;
-      }
+      const ScoreDifference d = summary.add(names[k], l, r, labels);
       if (o.format == "jsonl") {
         const nlohmann::ordered_json line{{"image", names[k]},
                                           {"model", local->info().id},
@@ -384,7 +324,7 @@ int run_compare(const ClassifyOptions& o) {
         std::printf("%s\n",
                     line.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace).c_str());
       } else {
-        std::printf("%s%s\n", compared == 1 ? "" : "\n", names[k].c_str());
+        std::printf("%s%s\n", summary.compared == 1 ? "" : "\n", names[k].c_str());
         std::printf("  %-42s  %s\n", ("local: " + local_name).c_str(),
                     ("remote: " + remote_url).c_str());
         for (std::size_t row = 0; row < std::max(l.top.size(), r.top.size()); ++row) {
@@ -399,10 +339,11 @@ int run_compare(const ClassifyOptions& o) {
       std::fflush(stdout);
     }
   }
-  if (o.format != "jsonl" && compared > 1) {
+  if (o.format != "jsonl" && summary.compared > 1) {
     std::printf(
         "\n%d images compared: largest score difference %.4g (%s); top-1 agrees on %d of %d\n",
-        compared, worst, worst_where.c_str(), agree, compared);
+        summary.compared, summary.worst, summary.worst_where.c_str(), summary.agree,
+        summary.compared);
   }
   return failed ? 1 : 0;
 }
@@ -410,11 +351,8 @@ int run_compare(const ClassifyOptions& o) {
 int run_classify(const ClassifyOptions& o) {
   if (o.top_k < 1) throw Error(ErrorKind::kConfig, "--top-k", "must be at least 1");
   if (o.batch < 1) throw Error(ErrorKind::kConfig, "--batch", "must be at least 1");
-  if (o.threads < 0) throw Error(ErrorKind::kConfig, "--threads", "must be 0 (all cores) or more");
   if (o.jobs < 1) throw Error(ErrorKind::kConfig, "--jobs", "must be at least 1");
-  if (o.retries < 0) throw Error(ErrorKind::kConfig, "--retries", "must be 0 or more");
-  if (!(o.timeout > 0)) throw Error(ErrorKind::kConfig, "--timeout", "must be more than 0 seconds");
-  if (o.remote && o.compare_remote) {
+  if (o.model.remote && o.compare_remote) {
     throw Error(ErrorKind::kConfig, "--compare-remote", "runs both backends; leave out --remote");
   }
   if (o.compare_remote) return run_compare(o);
@@ -431,12 +369,13 @@ int run_classify(const ClassifyOptions& o) {
     writer = std::make_unique<TextWriter>();
   }
 
-  const int workers = resolve_thread_count(o.threads);
+  const int workers = resolve_thread_count(o.model.threads);
   // Remote requests of a batch run concurrently: a batch must hold at least --jobs of them.
-  const auto batch = static_cast<std::size_t>(o.remote ? std::max(o.batch, o.jobs) : o.batch);
+  const auto batch = static_cast<std::size_t>(o.model.remote ? std::max(o.batch, o.jobs) : o.batch);
   for (std::size_t begin = 0; begin < jobs.size(); begin += batch) {
     const std::size_t end = std::min(jobs.size(), begin + batch);
-    auto prepared = prepare_batch(*classifier, jobs, begin, end, workers);
+    const Classifier* one[] = {classifier.get()};
+    auto prepared = prepare_batch(one, jobs, begin, end, workers);
     std::vector<PreparedInput> ready;
     std::vector<std::size_t> ready_index;
     for (std::size_t i = begin; i < end; ++i) {
@@ -445,8 +384,8 @@ int run_classify(const ClassifyOptions& o) {
       if (!p.error.empty()) {
         print_error(p.error);
         failed = true;
-      } else if (p.input) {
-        ready.push_back(std::move(*p.input));
+      } else {
+        ready.push_back(std::move(p.inputs[0]));
         ready_index.push_back(i);
       }
     }
@@ -504,37 +443,22 @@ void add_classify_command(CLI::App& app, Runner& run) {
       "  binscan classify --model google/vit-base-patch16-224 photo.jpg\n"
       "  binscan classify --remote --model google/vit-base-patch16-224 photo.jpg\n"
       "  binscan classify --model microsoft/resnet-50 --compare-remote photos/");
-  cmd->add_option("--model,-m", opts->model,
-                  "Hugging Face model directory (config.json, preprocessor_config.json,\n"
-                  "model.safetensors or model.safetensors.index.json), or a model id")
-      ->required();
+  ModelFlagsUse use;
+  use.model_help =
+      "Hugging Face model directory (config.json, preprocessor_config.json,\n"
+      "model.safetensors or model.safetensors.index.json), or a model id";
+  add_model_flags(*cmd, opts->model, use);
   cmd->add_option("images", opts->inputs, "Photos or folders of photos")->required();
   cmd->add_option("--top-k,-k", opts->top_k, "Labels per image (capped at the model's labels)")
-      ->capture_default_str();
-  cmd->add_option("--threads,-j", opts->threads, "CPU threads (0: all cores)")
       ->capture_default_str();
   cmd->add_option("--batch,-b", opts->batch, "Images per forward pass")->capture_default_str();
   cmd->add_option("--format", opts->format, "Output: text (a table with bars) or jsonl")
       ->check(CLI::IsMember({"text", "jsonl"}))
       ->capture_default_str();
-  cmd->add_option("--revision", opts->revision, "Hub revision of a model id: branch, tag or commit")
-      ->capture_default_str();
-  cmd->add_option("--token-file", opts->token_file,
-                  "File holding the Hugging Face token (else $HF_TOKEN, else $HF_HOME/token)")
-      ->check(CLI::ExistingFile);
-  cmd->add_flag("--remote", opts->remote, "Classify with the Hugging Face Inference API instead");
   cmd->add_flag("--compare-remote", opts->compare_remote,
                 "Classify locally and with the Inference API, side by side, with the largest "
                 "score difference");
-  cmd->add_option("--endpoint", opts->endpoint,
-                  "Inference API URL (whole URL; default "
-                  "https://router.huggingface.co/hf-inference/models/MODEL)");
   cmd->add_option("--jobs", opts->jobs, "Remote requests in flight at once")->capture_default_str();
-  cmd->add_option("--timeout", opts->timeout, "Seconds to wait for each remote answer")
-      ->capture_default_str();
-  cmd->add_option("--retries", opts->retries,
-                  "Retries of a remote request after 429, 5xx, timeouts or connection failures")
-      ->capture_default_str();
   cmd->callback([opts, &run] { run = [opts] { return run_classify(*opts); }; });
 }
 

@@ -7,10 +7,11 @@
 #include <string>
 #include <vector>
 
+#include "analysis/compare.h"
 #include "cli/commands.h"
 #include "cli/photo_preview.h"
-#include "survey/compare.h"
-#include "survey/report.h"
+#include "render/report.h"
+#include "store/store.h"
 
 namespace binscan::cli {
 namespace {
@@ -25,8 +26,8 @@ struct CompareOptions {
 };
 
 int run_compare(const CompareOptions& o) {
-  Store store(o.db, Store::Mode::kReadOnly);
-  const Comparison c = compare_models(store, o.models, o.threshold);
+  const auto store = open_store(o.db, Store::Mode::kReadOnly);
+  const Comparison c = compare_models(*store, o.models, o.threshold);
   std::fputs(comparison_text(c).c_str(), stdout);
   if (!o.csv.empty()) {
     write_output(o.csv, comparison_csv(c));

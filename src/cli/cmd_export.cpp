@@ -4,7 +4,8 @@
 #include <string>
 
 #include "cli/commands.h"
-#include "survey/export.h"
+#include "render/export.h"
+#include "store/store.h"
 #include "util/file.h"
 
 namespace binscan::cli {
@@ -18,8 +19,8 @@ struct ExportOptions {
 
 int run_export(const ExportOptions& o) {
   const ExportFormat format = parse_export_format(o.format);
-  Store store(o.db, Store::Mode::kReadOnly);
-  const std::string text = export_survey(store, format);
+  const auto store = open_store(o.db, Store::Mode::kReadOnly);
+  const std::string text = export_survey(*store, format);
   if (o.output.empty() || o.output == "-") {
     std::fwrite(text.data(), 1, text.size(), stdout);
   } else {

@@ -6,10 +6,11 @@
 #include <string>
 #include <vector>
 
+#include "analysis/locate.h"
 #include "cli/commands.h"
 #include "cli/photo_preview.h"
-#include "survey/locate.h"
-#include "survey/map.h"
+#include "render/map.h"
+#include "store/store.h"
 
 namespace binscan::cli {
 namespace {
@@ -26,8 +27,8 @@ struct LocateCliOptions {
 };
 
 int run_locate(const LocateCliOptions& o) {
-  Store store(o.db, Store::Mode::kReadOnly);
-  const Comparison c = compare_models(store, o.models, o.threshold);
+  const auto store = open_store(o.db, Store::Mode::kReadOnly);
+  const Comparison c = compare_models(*store, o.models, o.threshold);
   LocateOptions lo = o.locate;
   lo.rule = o.rule == "all" ? LocateRule::kAll : LocateRule::kAny;
   const Located located = locate_bins(c, lo);

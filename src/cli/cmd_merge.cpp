@@ -6,7 +6,7 @@
 #include <vector>
 
 #include "cli/commands.h"
-#include "survey/store.h"
+#include "store/store.h"
 
 namespace binscan::cli {
 namespace {
@@ -17,9 +17,9 @@ struct MergeOptions {
 };
 
 int run_merge(const MergeOptions& o) {
-  Store target(o.db);
+  const auto target = open_store(o.db);
   return for_each_input(o.sources, [&](const std::string& source) {
-    const MergeCounts c = target.merge_from(source);
+    const MergeCounts c = target->merge_from(source);
     std::printf(
         "merged %s: %lld new photos, %lld new results (%lld already there), %lld run "
         "records\n",

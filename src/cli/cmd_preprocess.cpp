@@ -7,6 +7,7 @@
 #include <string>
 
 #include "cli/commands.h"
+#include "cli/model_flags.h"
 #include "hub/hub.h"
 #include "image/decode.h"
 #include "image/encode.h"
@@ -18,7 +19,7 @@ namespace binscan::cli {
 namespace {
 
 struct PreprocessOptions {
-  std::string model;
+  ModelFlags model;  // --model, --revision, --token-file
   std::string image;
   std::string npy;
   std::string png;
@@ -85,9 +86,10 @@ int run_preprocess(const PreprocessOptions& o) {
     throw Error(ErrorKind::kConfig, o.npy, "--npy and --png name the same file");
   }
   // A model id needs only its preprocessor_config.json from the Hub cache (fetched if missing).
-  std::string config_path = o.model;
-  if (std::error_code ec; !std::filesystem::exists(o.model, ec) && is_repo_id(o.model)) {
-    config_path = resolve_file(o.model, "preprocessor_config.json", HubOptions{}).string();
+  std::string config_path = o.model.model();
+  if (std::error_code ec; !std::filesystem::exists(config_path, ec) && is_repo_id(config_path)) {
+    config_path =
+        resolve_file(config_path, "preprocessor_config.json", hub_options(o.model)).string();
   }
   const ProcessorConfig config = ProcessorConfig::from_file(config_path);
   const ImageProcessor processor(config);
@@ -105,7 +107,7 @@ int run_preprocess(const PreprocessOptions& o) {
     prepared = processor.prepare_oriented(decoded.image, decoded.exif.orientation, &info);
   } catch (const Error& e) {
     // Processing errors come from the configuration (e.g. a crop_pct that empties the image).
-    throw Error(e.kind(), e.subject().empty() ? o.model : e.subject(), e.cause());
+    throw Error(e.kind(), e.subject().empty() ? o.model.model() : e.subject(), e.cause());
   }
 
   if (!o.npy.empty()) {
@@ -158,10 +160,13 @@ void add_preprocess_command(CLI::App& app, Runner& run) {
       "      --npy pixel_values.npy --png seen.png\n"
       "\n"
       "Outputs are written atomically; on any error no output file is left behind.");
-  cmd->add_option("--model,-m", opts->model,
-                  "Hugging Face model directory containing preprocessor_config.json (or the\n"
-                  "path of a preprocessor_config.json), or a Hub model id")
-      ->required();
+  ModelFlagsUse use;
+  use.remote = false;  // only the model's preprocessor_config.json is read
+  use.threads = false;
+  use.model_help =
+      "Hugging Face model directory containing preprocessor_config.json (or the\n"
+      "path of a preprocessor_config.json), or a Hub model id";
+  add_model_flags(*cmd, opts->model, use);
   cmd->add_option("image", opts->image, "Photo to prepare (JPEG, PNG or WebP)")->required();
   cmd->add_option("--npy", opts->npy, "Write pixel_values here (.npy, float32 [1,3,H,W])");
   cmd->add_option("--png", opts->png, "Write the image the model sees here (PNG)");

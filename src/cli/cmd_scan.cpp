@@ -14,8 +14,8 @@
 
 #include "classify/classifier.h"
 #include "cli/commands.h"
-#include "cli/scan_models.h"
-#include "survey/scan.h"
+#include "cli/model_flags.h"
+#include "store/scan.h"
 #include "util/error.h"
 #include "util/threads.h"
 
@@ -24,14 +24,9 @@ namespace {
 
 struct ScanCliOptions {
   std::vector<std::string> paths;
-  std::vector<std::string> models;
-  bool remote = false;
-  std::string revision = "main";
-  std::string token_file;
-  std::string endpoint;
+  ModelFlags model;  // --model (repeatable), Hub and Inference API flags, --threads
   std::string db = "binscan.db";
   int batch = 8;
-  int threads = 0;
   int top_k = 5;
   std::vector<std::string> bin_labels;
   double threshold = kDefaultBinThreshold;
@@ -70,19 +65,11 @@ extern "C" void on_stop_signal(int sig) {
 
 int run_scan_command(const ScanCliOptions& o) {
   const std::pair<int, int> shard = o.shard.empty() ? std::pair{1, 1} : parse_shard(o.shard);
-  const PipelineThreads threads = plan_pipeline_threads(resolve_thread_count(o.threads));
-  ModelOpenOptions open;
-  open.remote = o.remote;
-  open.revision = o.revision;
-  open.token_file = o.token_file;
-  open.endpoint = o.endpoint;
-  open.engine_threads = threads.engine;
-  open.batch = o.batch;
-  open.show_progress = !o.quiet;
+  const PipelineThreads threads = plan_pipeline_threads(resolve_thread_count(o.model.threads));
   std::vector<std::unique_ptr<Classifier>> classifiers;
   std::vector<ScanModel> models;
-  for (const auto& spec : o.models) {
-    classifiers.push_back(open_scan_model(spec, open));
+  for (const auto& spec : o.model.models) {
+    classifiers.push_back(open_scan_model(spec, o.model, threads.engine, o.batch, !o.quiet));
     ScanModel m;
     m.classifier = classifiers.back().get();
     m.key = model_key_for(m.classifier->info());
@@ -104,8 +91,8 @@ int run_scan_command(const ScanCliOptions& o) {
   so.inference = !o.decode_only;
   so.stop = &g_stop;
   std::tie(so.shard, so.shards) = shard;
-  so.note = [&](const std::string& path, const std::string& note) {
-    if (note.rfind("skipped", 0) == 0) {
+  so.note = [&](const std::string& path, NoteSeverity severity, const std::string& note) {
+    if (severity == NoteSeverity::kInfo) {
       if (!o.quiet) std::fprintf(stderr, "binscan: %s: %s\n", path.c_str(), note.c_str());
     } else {
       print_warning(path + ": " + note);
@@ -115,10 +102,10 @@ int run_scan_command(const ScanCliOptions& o) {
   std::unique_ptr<Store> store;
   std::int64_t run_id = 0;
   if (!o.decode_only) {
-    store = std::make_unique<Store>(o.db);
-    nlohmann::json args{{"paths", o.paths},           {"models", o.models},
-                        {"remote", o.remote},         {"batch", o.batch},
-                        {"threads", o.threads},       {"top_k", o.top_k},
+    store = open_store(o.db);
+    nlohmann::json args{{"paths", o.paths},           {"models", o.model.models},
+                        {"remote", o.model.remote},   {"batch", o.batch},
+                        {"threads", o.model.threads}, {"top_k", o.top_k},
                         {"bin_labels", o.bin_labels}, {"threshold", o.threshold}};
     run_id = store->begin_run(args.dump());
   }
@@ -137,8 +124,7 @@ int run_scan_command(const ScanCliOptions& o) {
   }
   std::signal(SIGINT, SIG_DFL);
   std::signal(SIGTERM, SIG_DFL);
-  const std::string status =
-      summary.interrupted ? "interrupted" : (summary.complete() ? "complete" : "incomplete");
+  const std::string status(status_name(summary.status()));
   if (store) store->end_run(run_id, status, summary.to_json().dump());
   if (o.format == "json") {
     auto j = summary.to_json();
@@ -169,24 +155,22 @@ void add_scan_command(CLI::App& app, Runner& run) {
       "Exit status: 0 when every photo was classified by every model, 1 when something failed "
       "or is pending, 130 when interrupted. The last line on stdout says which.");
   cmd->add_option("paths", o->paths, "Photos or folders")->required();
-  cmd->add_option("--model,-m", o->models,
-                  "Model directory or Hugging Face id; repeat for several models. Prefix with "
-                  "remote: to use the Inference API for this one only")
-      ->required();
-  cmd->add_flag("--remote", o->remote,
-                "Classify with the Hugging Face Inference API instead of locally (needs a token: "
-                "HF_TOKEN or --token-file)");
-  cmd->add_option("--revision", o->revision, "Hub revision for model ids")->capture_default_str();
-  cmd->add_option("--token-file", o->token_file, "File holding the Hugging Face token");
-  cmd->add_option("--endpoint", o->endpoint, "Inference API URL (replaces the whole URL)");
+  ModelFlagsUse use;
+  use.several = true;
+  use.model_help =
+      "Model directory or Hugging Face id; repeat for several models. Prefix with "
+      "remote: to use the Inference API for this one only";
+  use.remote_help =
+      "Classify with the Hugging Face Inference API instead of locally (needs a token: "
+      "HF_TOKEN or --token-file)";
+  use.threads_help =
+      "Threads for the whole pipeline (engine and decoders are sized together; "
+      "default: all cores)";
+  add_model_flags(*cmd, o->model, use);
   cmd->add_option("--db", o->db, "SQLite database for the results")->capture_default_str();
   cmd->add_option("--batch,-b", o->batch, "Photos per model run and per database transaction")
       ->capture_default_str()
       ->check(CLI::Range(1, 256));
-  cmd->add_option("--threads,-j", o->threads,
-                  "Threads for the whole pipeline (engine and decoders are sized together; "
-                  "default: all cores)")
-      ->check(CLI::Range(0, 256));
   cmd->add_option("--top-k", o->top_k, "Predictions stored per photo and model")
       ->capture_default_str()
       ->check(CLI::Range(1, 100));

@@ -1,3 +1,6 @@
+// Layer cli/ owns the binscan program: flags (the model flags once, in cli/model_flags.h), one file
+// per subcommand, messages and exit codes. May use: every layer.
+//
 // Subcommands of the binscan program. Each lives in its own cmd_*.cpp: it declares its flags on
 // the CLI11 app and, when selected, stores in `run` the function that does the work and returns
 // the process exit code. Errors thrown as binscan::Error become one line on stderr in main.cpp.
@@ -11,6 +14,11 @@
 namespace binscan::cli {
 
 using Runner = std::function<int()>;
+
+// The exit status of every usage error, in every command: an unknown flag, a missing argument, a
+// value out of range (checked while parsing), or a configuration a command refuses before it
+// starts (Error(kConfig), see util/error.h). 2, as POSIX tools use for usage errors.
+inline constexpr int kUsageExit = 2;
 
 void add_info_command(CLI::App& app, Runner& run);
 void add_preprocess_command(CLI::App& app, Runner& run);

@@ -69,7 +69,9 @@ int main(int argc, char** argv) {
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
-    return app.exit(e);
+    // Prints the message (or the help); CLI11's own codes (105, 106, ...) become the one usage
+    // status, so a mistake exits the same in every command.
+    return app.exit(e) == 0 ? 0 : cli::kUsageExit;
   }
   if (!run) return 0;
   try {

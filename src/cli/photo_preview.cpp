@@ -1,7 +1,8 @@
 #include "cli/photo_preview.h"
 
 #include "image/thumbnail.h"
-#include "survey/walk.h"
+#include "pipeline/walk.h"
+#include "util/digest.h"
 #include "util/error.h"
 #include "util/file.h"
 

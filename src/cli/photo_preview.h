@@ -5,7 +5,7 @@
 #include <optional>
 #include <vector>
 
-#include "survey/store.h"
+#include "store/store.h"
 
 namespace binscan::cli {
 

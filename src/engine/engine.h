@@ -1,3 +1,6 @@
+// Layer engine/ owns the oneDNN forward passes (ViT, ResNet). May use: model, preprocess, image,
+// util.
+//
 // The inference engine: runs a checkpoint's forward pass on the CPU with oneDNN.
 // Knows nothing of files or JSON beyond the Checkpoint it is built from.
 #pragma once

@@ -9,17 +9,11 @@
 #include "util/error.h"
 #include "util/file.h"
 #include "util/json.h"
+#include "util/text.h"
 
 namespace binscan {
 namespace fs = std::filesystem;
 namespace {
-
-std::string trim(std::string s) {
-  while (!s.empty() && std::isspace(static_cast<unsigned char>(s.back()))) s.pop_back();
-  std::size_t i = 0;
-  while (i < s.size() && std::isspace(static_cast<unsigned char>(s[i]))) ++i;
-  return s.substr(i);
-}
 
 // "models--org--name" -> "org/name"
 std::string repo_id_of(const std::string& folder) {

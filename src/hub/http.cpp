@@ -11,6 +11,7 @@
 #include <mutex>
 
 #include "util/error.h"
+#include "util/text.h"
 
 namespace binscan::http {
 namespace {
@@ -36,18 +37,6 @@ struct UrlDeleter {
 using Easy = std::unique_ptr<CURL, EasyDeleter>;
 using Slist = std::unique_ptr<curl_slist, SlistDeleter>;
 using Url = std::unique_ptr<CURLU, UrlDeleter>;
-
-std::string lower(std::string s) {
-  std::transform(s.begin(), s.end(), s.begin(),
-                 [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
-  return s;
-}
-
-std::string trim(std::string_view s) {
-  while (!s.empty() && std::isspace(static_cast<unsigned char>(s.front()))) s.remove_prefix(1);
-  while (!s.empty() && std::isspace(static_cast<unsigned char>(s.back()))) s.remove_suffix(1);
-  return std::string(s);
-}
 
 Url parse_url(std::string_view text) {
   global_init();
@@ -87,7 +76,7 @@ std::size_t on_header(char* data, std::size_t size, std::size_t count, void* use
   }
   const auto colon = line.find(':');
   if (colon == std::string_view::npos) return n;
-  auto name = lower(trim(line.substr(0, colon)));
+  auto name = ascii_lower(trim(line.substr(0, colon)));
   auto value = trim(line.substr(colon + 1));
   auto [it, inserted] = t->response.headers.emplace(name, value);
   if (!inserted) it->second += ", " + value;
@@ -273,8 +262,8 @@ std::string display_url(std::string_view url) {
 std::string origin_of(std::string_view url) {
   Url u = parse_url(url);
   if (!u) return "";
-  return lower(url_part(u.get(), CURLUPART_SCHEME)) + "://" +
-         lower(url_part(u.get(), CURLUPART_HOST)) + ":" +
+  return ascii_lower(url_part(u.get(), CURLUPART_SCHEME)) + "://" +
+         ascii_lower(url_part(u.get(), CURLUPART_HOST)) + ":" +
          url_part(u.get(), CURLUPART_PORT, CURLU_DEFAULT_PORT);
 }
 

@@ -18,12 +18,13 @@
 #include <set>
 #include <thread>
 
-#include "hub/digest.h"
 #include "hub/http.h"
+#include "util/digest.h"
 #include "util/error.h"
 #include "util/file.h"
 #include "util/json.h"
 #include "util/progress.h"
+#include "util/text.h"
 
 namespace binscan {
 namespace fs = std::filesystem;
@@ -36,14 +37,6 @@ std::optional<std::string> env(const char* name) {
   const char* v = std::getenv(name);
   if (v == nullptr || *v == '\0') return std::nullopt;
   return std::string(v);
-}
-
-std::string trim(std::string s) {
-  auto is_space = [](unsigned char c) { return std::isspace(c) != 0; };
-  while (!s.empty() && is_space(static_cast<unsigned char>(s.back()))) s.pop_back();
-  std::size_t i = 0;
-  while (i < s.size() && is_space(static_cast<unsigned char>(s[i]))) ++i;
-  return s.substr(i);
 }
 
 fs::path home_dir() {

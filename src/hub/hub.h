@@ -1,3 +1,6 @@
+// Layer hub/ owns turning model ids into local directories: the Hugging Face cache, downloads,
+// tokens, HTTP. May use: util.
+//
 // Hugging Face Hub: resolve a model id or directory to a local checkpoint directory, using
 // and filling the cache exactly as huggingface_hub lays it out:
 //

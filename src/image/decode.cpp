@@ -157,6 +157,7 @@ DecodedImage decode_image(std::span<const std::uint8_t> bytes, const std::string
     out.image = apply_exif_orientation(r.image, out.exif.orientation);
   } else {
     out.image = std::move(r.image);
+    out.oriented = out.exif.orientation == 1;
   }
   return out;
 }

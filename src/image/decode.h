@@ -1,3 +1,7 @@
+// Layer image/ owns decoding files into RGB (libjpeg-turbo, libpng, libwebp), EXIF (orientation,
+// GPS, bearing, camera), orientation, thumbnails and PNG/JPEG encoding. It knows nothing of models.
+// May use: util.
+//
 // Decoding image files by content into RGB, the way transformers' load_image sees them
 // (PIL.Image.open -> ImageOps.exif_transpose -> convert("RGB")).
 #pragma once
@@ -32,12 +36,21 @@ struct DecodeOptions {
 };
 
 struct DecodedImage {
-  Image image;  // RGB, orientation applied when DecodeOptions::apply_orientation
+  Image image;           // RGB, orientation applied when DecodeOptions::apply_orientation
+  bool oriented = true;  // image is as displayed (orientation applied, or none to apply)
   ImageFormat format{};
   int stored_width = 0;  // dimensions as stored in the file, before orientation
   int stored_height = 0;
   Exif exif;
   std::vector<std::string> warnings;  // e.g. "ignored malformed EXIF: ..."
+
+  // The orientation still to apply to `image` (1 when it is as displayed), for the processors
+  // that read through it (ImageProcessor::prepare_oriented).
+  int pending_orientation() const { return oriented ? 1 : exif.orientation; }
+  // The size as displayed, after the EXIF orientation (swapped for orientations 5..8).
+  int display_width() const { return swapped() ? stored_height : stored_width; }
+  int display_height() const { return swapped() ? stored_width : stored_height; }
+  bool swapped() const { return exif.orientation >= 5 && exif.orientation <= 8; }
 };
 
 // Decodes bytes; `name` is used in error messages (normally the path).

@@ -1,3 +1,6 @@
+// Layer model/ owns reading a checkpoint: config.json, safetensors (mmap, F32/F16/BF16, shards)
+// and the processor config beside them. May use: preprocess, image, util.
+//
 // A Hugging Face model directory: config.json + preprocessor_config.json + safetensors weights.
 #pragma once
 

@@ -1,3 +1,7 @@
+// Layer preprocess/ owns turning an RGB image into a model's pixel_values as transformers does:
+// preprocessor_config.json, Pillow-exact resampling (read through the EXIF orientation), crop,
+// rescale, normalise. May use: image, util.
+//
 // The Hugging Face image processor, driven by preprocessor_config.json, reproducing
 // transformers' PIL-based ViTImageProcessor and ConvNextImageProcessor exactly.
 #pragma once

@@ -36,7 +36,7 @@ Error::Error(ErrorKind kind, std::string subject, std::string cause)
 int exit_code_for(ErrorKind kind) {
   switch (kind) {
     case ErrorKind::kConfig:
-      return 2;  // usage / configuration problems, like CLI11's own usage errors
+      return 2;  // usage / configuration problems: cli/ gives every usage error this status
     case ErrorKind::kInterrupted:
       return 130;
     case ErrorKind::kInternal:

@@ -1,3 +1,7 @@
+// Layer util/ owns what every layer shares: the error type, whole-file reading and atomic writing,
+// progress bars, the thread plan, tensors and .npy, digests (sha256), text helpers (trim, base64).
+// May use: nothing else of binscan (the standard library, nlohmann::json, OpenSSL).
+//
 // binscan::Error — the one error type of the project.
 //
 // Created where a problem is detected, carrying what went wrong and which file, tensor or URL it

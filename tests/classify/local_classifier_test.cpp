@@ -177,10 +177,12 @@ TEST(LocalClassifier, InfoAndLabels) {
   const auto bytes = read_file(photo);
   const auto decoded = decode_image(bytes, photo.string());
   std::vector<PreparedInput> in{c->prepare({photo.string(), bytes, &decoded})};
-  const auto results = c->run(in, 5);
-  ASSERT_EQ(results.size(), 1u);
-  ASSERT_EQ(results[0].top.size(), 2u);
-  EXPECT_NEAR(results[0].probabilities[0] + results[0].probabilities[1], 1.0, 1e-6);
+  const auto outcomes = c->run(in, 5);
+  ASSERT_EQ(outcomes.size(), 1u);
+  ASSERT_TRUE(outcomes[0].ok());
+  const auto& result = *outcomes[0].result;
+  ASSERT_EQ(result.top.size(), 2u);
+  EXPECT_NEAR(result.probabilities[0] + result.probabilities[1], 1.0, 1e-6);
   EXPECT_TRUE(c->run({}, 5).empty());
 }
 

@@ -54,15 +54,28 @@ class Remote : public ::testing::Test {
     in.file_bytes = photo;
     return c.prepare(in);
   }
+  // The first error of the batch's outcomes.
   Error error_of(RemoteClassifier& c, const std::vector<PreparedInput>& inputs,
                  int top_k = 5) const {
-    try {
-      c.run(inputs, top_k);
-    } catch (const Error& e) {
-      return e;
+    for (const auto& outcome : c.run(inputs, top_k)) {
+      if (!outcome.ok()) return *outcome.error;
     }
     ADD_FAILURE() << "no error";
     return Error(ErrorKind::kInternal, "", "");
+  }
+  // The batch's results, each of which must have succeeded.
+  std::vector<Classification> results_of(RemoteClassifier& c,
+                                         const std::vector<PreparedInput>& inputs,
+                                         int top_k) const {
+    std::vector<Classification> out;
+    for (const auto& outcome : c.run(inputs, top_k)) {
+      if (!outcome.ok()) {
+        ADD_FAILURE() << outcome.error->what();
+        continue;
+      }
+      out.push_back(*outcome.result);
+    }
+    return out;
   }
 
   test::TempDir tmp;
@@ -80,7 +93,7 @@ TEST_F(Remote, PostsTheImageBytesAndParsesTheAnswer) {
   EXPECT_EQ(c.info().id, "org/model");
   const auto in = input(c);
   EXPECT_EQ(in.content_type, "image/jpeg");
-  const auto out = c.run(std::vector{in}, 2);
+  const auto out = results_of(c, std::vector{in}, 2);
   ASSERT_EQ(out.size(), 1u);
   ASSERT_EQ(out[0].top.size(), 2u);  // sorted by score, cut to top_k
   EXPECT_EQ(out[0].top[0].label, "Egyptian cat");
@@ -111,7 +124,7 @@ TEST_F(Remote, MoreThanFiveLabelsAreAskedForWithTheJsonForm) {
   server.script(
       {{200, test::FakeInference::predictions_json({{"a", 0.5}, {"b", 0.3}, {"c", 0.1}})}});
   RemoteClassifier c(options());
-  c.run(std::vector{input(c)}, 10);
+  results_of(c, std::vector{input(c)}, 10);
   const auto reqs = server.requests();
   ASSERT_EQ(reqs.size(), 1u);
   EXPECT_EQ(reqs[0].header("content-type"), "application/json");
@@ -126,7 +139,7 @@ TEST_F(Remote, ModelLoading503ThenAnswer) {
        {503, R"({"error": "Model org/model is currently loading", "estimated_time": 0.1})"},
        {200, test::FakeInference::predictions_json({{"Egyptian cat", 0.9}})}});
   RemoteClassifier c(options());
-  const auto out = c.run(std::vector{input(c)}, 5);
+  const auto out = results_of(c, std::vector{input(c)}, 5);
   EXPECT_EQ(out[0].top[0].label, "Egyptian cat");
   const auto reqs = server.requests();
   ASSERT_EQ(reqs.size(), 3u);
@@ -149,7 +162,7 @@ TEST_F(Remote, RateLimited429HonoursRetryAfter) {
   server.script({{429, R"({"error": "Rate limit reached"})", {{"Retry-After", "1"}}},
                  {200, test::FakeInference::predictions_json({{"Egyptian cat", 0.9}})}});
   RemoteClassifier c(options());
-  const auto out = c.run(std::vector{input(c)}, 5);
+  const auto out = results_of(c, std::vector{input(c)}, 5);
   EXPECT_EQ(out[0].top[0].label, "Egyptian cat");
   const auto reqs = server.requests();
   ASSERT_EQ(reqs.size(), 2u);
@@ -247,27 +260,31 @@ TEST_F(Remote, RequestsRunConcurrentlyUpToJobs) {
   RemoteClassifier c(o);
   std::vector<PreparedInput> inputs;
   for (int i = 0; i < 7; ++i) inputs.push_back(input(c, "photo" + std::to_string(i) + ".jpg"));
-  const auto out = c.run(inputs, 5);
+  const auto out = results_of(c, inputs, 5);
   EXPECT_EQ(out.size(), 7u);
   EXPECT_EQ(server.requests().size(), 7u);
   EXPECT_EQ(server.max_in_flight(), 3);
 }
 
-TEST_F(Remote, OneFailureInABatchIsAttributedAndRemembered) {
+TEST_F(Remote, OneFailureInABatchIsAttributedToItsImage) {
   const std::string ok = test::FakeInference::predictions_json({{"Egyptian cat", 0.9}});
   server.script({{200, ok}, {400, R"({"error": "cannot identify image file"})"}, {200, ok}});
   auto o = options();
   o.jobs = 1;  // deterministic order
   RemoteClassifier c(o);
   std::vector<PreparedInput> inputs{input(c, "a.jpg"), input(c, "b.jpg"), input(c, "c.jpg")};
-  const Error e = error_of(c, inputs);
+  const auto outcomes = c.run(inputs, 5);
+  ASSERT_EQ(outcomes.size(), 3u);
+  ASSERT_FALSE(outcomes[1].ok());
+  const Error& e = *outcomes[1].error;
   EXPECT_EQ(e.subject(), "b.jpg");
   EXPECT_EQ(e.kind(), ErrorKind::kFormat);
   EXPECT_THAT(e.what(), HasSubstr("cannot identify image file"));
-  // Asking again one by one (as the scan pipeline does) needs no new request.
-  EXPECT_EQ(c.run(std::vector{inputs[0]}, 5)[0].top[0].label, "Egyptian cat");
-  EXPECT_THROW(c.run(std::vector{inputs[1]}, 5), Error);
-  EXPECT_EQ(c.run(std::vector{inputs[2]}, 5)[0].top[0].label, "Egyptian cat");
+  // The others of the batch have their results, from one request each.
+  ASSERT_TRUE(outcomes[0].ok());
+  ASSERT_TRUE(outcomes[2].ok());
+  EXPECT_EQ(outcomes[0].result->top[0].label, "Egyptian cat");
+  EXPECT_EQ(outcomes[2].result->top[0].label, "Egyptian cat");
   EXPECT_EQ(server.requests().size(), 3u);
 }
 

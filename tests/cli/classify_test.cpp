@@ -19,9 +19,7 @@ namespace fs = std::filesystem;
 using nlohmann::json;
 
 test::CommandResult binscan(const std::vector<std::string>& args) {
-  std::vector<std::string> argv{test::binscan_binary().string()};
-  argv.insert(argv.end(), args.begin(), args.end());
-  return test::run_command(argv);
+  return test::run_binscan(args);
 }
 
 std::vector<json> json_lines(const std::string& text) {

@@ -36,8 +36,7 @@ class HubClassify : public ::testing::Test {
   }
   test::CommandResult binscan(std::vector<std::string> args,
                               const std::vector<std::string>& extra = {}) const {
-    args.insert(args.begin(), test::binscan_binary().string());
-    return test::run_command(args, env(extra));
+    return test::run_binscan(args, env(extra));
   }
   std::vector<std::string> remote(std::vector<std::string> more) const {
     std::vector<std::string> args{"classify",  "--remote",   "--model",

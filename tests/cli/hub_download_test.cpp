@@ -61,8 +61,7 @@ class HubCli : public ::testing::Test {
   }
   test::CommandResult binscan(std::vector<std::string> args,
                               const std::vector<std::string>& extra = {}) const {
-    args.insert(args.begin(), test::binscan_binary().string());
-    return test::run_command(args, env(extra));
+    return test::run_binscan(args, env(extra));
   }
   fs::path snapshot() const {
     return tmp / "hf" / "hub" / "models--org--tiny" / "snapshots" / kCommit;

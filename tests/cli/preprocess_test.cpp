@@ -21,9 +21,7 @@ const std::string kVit = "google--vit-base-patch16-224";
 const std::string kResnet = "microsoft--resnet-50";
 
 test::CommandResult binscan(const std::vector<std::string>& args) {
-  std::vector<std::string> argv{test::binscan_binary().string()};
-  argv.insert(argv.end(), args.begin(), args.end());
-  return test::run_command(argv);
+  return test::run_binscan(args);
 }
 
 std::vector<std::string> files_in(const std::filesystem::path& dir) {

@@ -16,8 +16,8 @@
 #include <random>
 #include <thread>
 
+#include "support/sql_helpers.h"
 #include "support/test_support.h"
-#include "survey/sql_helpers.h"
 
 extern char** environ;
 

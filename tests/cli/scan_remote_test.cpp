@@ -5,8 +5,8 @@
 #include <filesystem>
 
 #include "support/fake_hub.h"
+#include "support/sql_helpers.h"
 #include "support/test_support.h"
-#include "survey/sql_helpers.h"
 
 namespace binscan {
 namespace {

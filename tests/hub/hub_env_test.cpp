@@ -4,10 +4,10 @@
 
 #include <fstream>
 
-#include "hub/digest.h"
 #include "hub/http.h"
 #include "hub/hub.h"
 #include "hub/hub_test_util.h"
+#include "util/digest.h"
 #include "util/error.h"
 
 namespace binscan {

@@ -1,6 +1,7 @@
 #include "support/test_support.h"
 
 #include <fcntl.h>
+#include <gtest/gtest.h>
 #include <spawn.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -9,8 +10,6 @@
 #include <cstdlib>
 #include <fstream>
 #include <sstream>
-
-#include <gtest/gtest.h>
 
 extern char** environ;
 
@@ -60,8 +59,10 @@ CommandResult run_command(const std::vector<std::string>& argv,
   posix_spawn_file_actions_t actions;
   posix_spawn_file_actions_init(&actions);
   posix_spawn_file_actions_addopen(&actions, 0, "/dev/null", O_RDONLY, 0);
-  posix_spawn_file_actions_addopen(&actions, 1, out_path.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
-  posix_spawn_file_actions_addopen(&actions, 2, err_path.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
+  posix_spawn_file_actions_addopen(&actions, 1, out_path.c_str(), O_WRONLY | O_CREAT | O_TRUNC,
+                                   0644);
+  posix_spawn_file_actions_addopen(&actions, 2, err_path.c_str(), O_WRONLY | O_CREAT | O_TRUNC,
+                                   0644);
   std::vector<std::string> env_strings;
   for (char** e = environ; *e; ++e) env_strings.emplace_back(*e);
   for (const auto& kv : extra_env) {
@@ -90,6 +91,13 @@ CommandResult run_command(const std::vector<std::string>& argv,
   result.out = slurp(out_path);
   result.err = slurp(err_path);
   return result;
+}
+
+CommandResult run_binscan(const std::vector<std::string>& args,
+                          const std::vector<std::string>& extra_env) {
+  std::vector<std::string> argv{binscan_binary().string()};
+  argv.insert(argv.end(), args.begin(), args.end());
+  return run_command(argv, extra_env);
 }
 
 CommandResult run_python(const std::string& script, const std::vector<std::string>& args) {

@@ -51,6 +51,10 @@ struct CommandResult {
 CommandResult run_command(const std::vector<std::string>& argv,
                           const std::vector<std::string>& extra_env = {});
 
+// Runs the binscan program under test with `args` (and extra environment entries "K=V").
+CommandResult run_binscan(const std::vector<std::string>& args,
+                          const std::vector<std::string>& extra_env = {});
+
 // Runs `/usr/bin/python3 tests/reference/<script> args...`; fails the test (ADD_FAILURE) and
 // returns the result when the script exits non-zero.
 CommandResult run_python(const std::string& script, const std::vector<std::string>& args);

@@ -1,0 +1,71 @@
+// Layer analysis/ owns what a survey means: the trash-bin verdict, comparing models, locating the
+// bins. It reads surveys through SurveyReader (below) and stores nothing. May use: pipeline,
+// classify and below (never store, render or cli).
+//
+// What a survey holds, as analysis and rendering read it: the photos (by content hash, with their
+// EXIF facts), the models (id and revision) and each model's result for each photo. The store
+// persists these records; SurveyReader is the read side analysis works on, so analysis never
+// needs to know how (or whether) they are stored.
+#pragma once
+
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <vector>
+
+namespace binscan {
+
+struct PhotoRecord {
+  std::string sha256;  // lowercase hex of the file content
+  std::string path;    // the path last seen (absolute)
+  std::int64_t size = 0;
+  std::optional<std::string> format;  // "JPEG", "PNG", "WEBP"
+  std::optional<int> width, height;   // oriented, as the models see it
+  std::optional<int> orientation;
+  std::optional<std::string> taken_at;  // EXIF DateTimeOriginal, local time
+  std::optional<std::string> gps_time;  // UTC
+  std::optional<double> lat, lon, alt;
+  std::optional<double> bearing;
+  std::optional<std::string> bearing_ref;  // "T" | "M"
+  std::optional<std::string> make, camera_model;
+  std::optional<std::string> error;  // why it could not be decoded
+  std::optional<int> focal_35mm;     // EXIF FocalLengthIn35mmFilm (schema 2 on)
+};
+
+struct ModelKey {
+  std::string id;
+  std::string revision;
+  bool operator==(const ModelKey&) const = default;
+  std::string display() const { return revision.empty() ? id : id + "@" + revision; }
+};
+
+struct ResultRecord {
+  std::string sha256;
+  ModelKey model;
+  bool remote = false;
+  std::string top_json;  // [{"label":..., "class_id":..., "score":...}, ...] best first
+  std::string top1_label;
+  double top1_score = 0;
+  double bin_score = 0;
+  bool bin_score_exact = true;  // false: a lower bound (only the top-k were known)
+  std::optional<int> bin_rank;  // nullopt: not among the known ranks
+  int known_ranks = 0;
+  std::string bin_labels_json;  // the labels counted as bins
+  double threshold = 0;
+  bool verdict = false;
+  double prepare_ms = 0;  // this photo's preprocessing for this model
+  double infer_ms = 0;    // the batch's inference time divided by its size
+  int batch_size = 0;
+  std::string created_at;  // UTC, ISO 8601
+};
+
+// Reading a survey back, in a stable order (path, then model).
+class SurveyReader {
+ public:
+  virtual ~SurveyReader() = default;
+  virtual std::vector<PhotoRecord> photos() = 0;
+  virtual std::vector<ResultRecord> results() = 0;
+  virtual std::vector<ModelKey> models() = 0;  // in the order they first appeared
+};
+
+}  // namespace binscan

@@ -1,0 +1,91 @@
+#include "cli/model_flags.h"
+
+#include <algorithm>
+
+#include "cli/commands.h"
+#include "util/error.h"
+
+namespace binscan::cli {
+
+const char* const kTokenHelp =
+    "File holding the Hugging Face token (else $HF_TOKEN, else $HF_HOME/token)";
+
+void add_model_flags(CLI::App& cmd, ModelFlags& flags, const ModelFlagsUse& use) {
+  if (use.several) {
+    cmd.add_option("--model,-m", flags.models, use.model_help)->required();
+  } else {
+    cmd.add_option_function<std::string>(
+           "--model,-m", [&flags](const std::string& m) { flags.models = {m}; }, use.model_help)
+        ->required();
+  }
+  cmd.add_option("--revision", flags.revision, "Hub revision of a model id: branch, tag or commit")
+      ->capture_default_str();
+  cmd.add_option("--token-file", flags.token_file, kTokenHelp)->check(CLI::ExistingFile);
+  if (use.threads) {
+    cmd.add_option("--threads,-j", flags.threads, use.threads_help)
+        ->capture_default_str()
+        ->check(CLI::Range(0, 256));
+  }
+  if (use.remote) {
+    cmd.add_flag("--remote", flags.remote, use.remote_help);
+    cmd.add_option("--endpoint", flags.endpoint,
+                   "Inference API URL (whole URL; default "
+                   "https://router.huggingface.co/hf-inference/models/MODEL)");
+    cmd.add_option("--timeout", flags.timeout, "Seconds to wait for each remote answer")
+        ->capture_default_str()
+        ->check(CLI::PositiveNumber);
+    cmd.add_option("--retries", flags.retries,
+                   "Retries of a remote request after 429, 5xx, timeouts or connection failures")
+        ->capture_default_str()
+        ->check(CLI::Range(0, 100));
+  }
+}
+
+HubOptions hub_options(const ModelFlags& flags, bool show_progress) {
+  HubOptions hub;
+  hub.revision = flags.revision;
+  if (!flags.token_file.empty()) hub.token_file = flags.token_file;
+  hub.show_progress = show_progress;
+  return hub;
+}
+
+std::unique_ptr<LocalClassifier> open_local_model(const std::string& name, const ModelFlags& flags,
+                                                  int engine_threads, int batch,
+                                                  bool show_progress) {
+  const ResolvedModel resolved = resolve_model(name, hub_options(flags, show_progress));
+  // e.g. "the Hub could not be reached; using the cached snapshot"
+  for (const auto& warning : resolved.warnings) print_warning(warning);
+  LocalOptions l;
+  l.threads = engine_threads;
+  l.max_batch = batch;
+  l.model_id = resolved.model_id;
+  l.revision = resolved.revision;
+  return open_local_classifier(resolved.dir, l);
+}
+
+std::unique_ptr<RemoteClassifier> open_remote_model(const std::string& model_id,
+                                                    const ModelFlags& flags, int jobs) {
+  RemoteOptions r;
+  r.model_id = model_id;
+  r.endpoint = flags.endpoint;
+  if (!flags.token_file.empty()) r.token_file = flags.token_file;
+  r.jobs = jobs;
+  r.timeout_s = flags.timeout;
+  r.max_retries = flags.retries;
+  return std::make_unique<RemoteClassifier>(r);
+}
+
+std::unique_ptr<Classifier> open_scan_model(const std::string& spec, const ModelFlags& flags,
+                                            int engine_threads, int batch, bool show_progress) {
+  static constexpr std::string_view kRemotePrefix = "remote:";
+  const bool prefixed = spec.rfind(kRemotePrefix, 0) == 0;
+  const std::string name = prefixed ? spec.substr(kRemotePrefix.size()) : spec;
+  if (name.empty()) throw Error(ErrorKind::kConfig, spec, "empty model name");
+  if (flags.remote || prefixed) {
+    // The remote API answers one photo per request; a batch's requests run concurrently.
+    return open_remote_model(name, flags, std::max(1, std::min(batch, 8)));
+  }
+  return open_local_model(name, flags, engine_threads, batch, show_progress);
+}
+
+}  // namespace binscan::cli

@@ -1,0 +1,65 @@
+// The flags that choose a model and say how to open it, declared once for every command that
+// opens one (scan, classify, bench, preprocess): --model, --revision, --token-file, --endpoint,
+// --timeout, --retries, --remote, --threads. Their values are checked while the command line is
+// parsed, so a bad one is a usage error (exit status kUsageExit, see cli/commands.h) before any
+// work starts, the same in every command.
+#pragma once
+
+#include <CLI/CLI.hpp>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "classify/classifier.h"
+#include "classify/local_classifier.h"
+#include "classify/remote_classifier.h"
+#include "hub/hub.h"
+
+namespace binscan::cli {
+
+struct ModelFlags {
+  std::vector<std::string> models;  // --model: directories or Hub ids (scan: several)
+  std::string revision = "main";    // --revision
+  std::string token_file;           // --token-file
+  std::string endpoint;             // --endpoint: the whole Inference API URL
+  double timeout = 60;              // --timeout: seconds per remote request
+  int retries = 4;                  // --retries of a remote request
+  bool remote = false;              // --remote: the Inference API instead of the local engine
+  int threads = 0;                  // --threads: 0 = all cores
+
+  // The model of a command that takes one.
+  const std::string& model() const { return models.at(0); }
+};
+
+// Which of the flags a command has, and its own words for --model and --threads.
+struct ModelFlagsUse {
+  bool several = false;  // --model is repeatable (scan)
+  bool remote = true;    // --remote, --endpoint, --timeout, --retries
+  bool threads = true;   // --threads
+  std::string model_help = "Hugging Face model directory or model id";
+  std::string remote_help = "Classify with the Hugging Face Inference API instead";
+  std::string threads_help = "CPU threads (0: all cores)";
+};
+
+void add_model_flags(CLI::App& cmd, ModelFlags& flags, const ModelFlagsUse& use = {});
+
+// Where a token comes from, for a command's --help.
+extern const char* const kTokenHelp;
+
+HubOptions hub_options(const ModelFlags& flags, bool show_progress = true);
+
+// A local checkpoint: a directory as is, or a Hub id from the cache (downloaded when missing);
+// the hub's warnings (e.g. cached copy used while offline) are printed.
+std::unique_ptr<LocalClassifier> open_local_model(const std::string& name, const ModelFlags& flags,
+                                                  int engine_threads, int batch,
+                                                  bool show_progress = true);
+
+// The Inference API for `model_id` (the URL's model and ModelInfo::id), `jobs` requests at once.
+std::unique_ptr<RemoteClassifier> open_remote_model(const std::string& model_id,
+                                                    const ModelFlags& flags, int jobs);
+
+// One --model of scan: remote with --remote or a "remote:" prefix, else local.
+std::unique_ptr<Classifier> open_scan_model(const std::string& spec, const ModelFlags& flags,
+                                            int engine_threads, int batch, bool show_progress);
+
+}  // namespace binscan::cli

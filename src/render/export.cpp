@@ -1,0 +1,119 @@
+#include "render/export.h"
+
+#include <map>
+#include <nlohmann/json.hpp>
+
+#include "analysis/compare.h"
+#include "util/error.h"
+
+namespace binscan {
+namespace {
+
+using json = nlohmann::ordered_json;
+
+// One export row as JSON values keyed by column (null for empty).
+json row_json(const PhotoRecord& p, const ResultRecord* r) {
+  auto opt_d = [](const std::optional<double>& v) { return v ? json(*v) : json(nullptr); };
+  auto opt_s = [](const std::optional<std::string>& v) { return v ? json(*v) : json(nullptr); };
+  auto opt_i = [](const std::optional<int>& v) { return v ? json(*v) : json(nullptr); };
+  json o = json::object();
+  o["path"] = p.path;
+  o["sha256"] = p.sha256;
+  o["model"] = r ? json(r->model.id) : json(nullptr);
+  o["top1_label"] = r ? json(r->top1_label) : json(nullptr);
+  o["top1_score"] = r ? json(r->top1_score) : json(nullptr);
+  o["bin_score"] = r ? json(r->bin_score) : json(nullptr);
+  o["bin_rank"] = r ? opt_i(r->bin_rank) : json(nullptr);
+  o["verdict"] = r ? json(r->verdict) : json(nullptr);
+  o["lat"] = opt_d(p.lat);
+  o["lon"] = opt_d(p.lon);
+  o["bearing"] = opt_d(p.bearing);
+  o["taken_at"] = opt_s(p.taken_at);
+  o["revision"] = r ? json(r->model.revision) : json(nullptr);
+  o["bin_score_exact"] = r ? json(r->bin_score_exact) : json(nullptr);
+  o["threshold"] = r ? json(r->threshold) : json(nullptr);
+  o["alt"] = opt_d(p.alt);
+  o["bearing_ref"] = opt_s(p.bearing_ref);
+  o["make"] = opt_s(p.make);
+  o["camera_model"] = opt_s(p.camera_model);
+  o["width"] = opt_i(p.width);
+  o["height"] = opt_i(p.height);
+  o["error"] = opt_s(p.error);
+  return o;
+}
+
+std::string csv_value(const json& v) {
+  if (v.is_null()) return "";
+  if (v.is_boolean()) return v.get<bool>() ? "true" : "false";
+  if (v.is_number_integer()) return std::to_string(v.get<std::int64_t>());
+  if (v.is_number()) return format_number(v.get<double>());
+  return csv_field(v.get<std::string>());
+}
+
+}  // namespace
+
+const std::vector<std::string>& export_columns() {
+  static const std::vector<std::string> kColumns{
+      "path",         "sha256",          "model",     "top1_label", "top1_score",  "bin_score",
+      "bin_rank",     "verdict",         "lat",       "lon",        "bearing",     "taken_at",
+      "revision",     "bin_score_exact", "threshold", "alt",        "bearing_ref", "make",
+      "camera_model", "width",           "height",    "error"};
+  return kColumns;
+}
+
+ExportFormat parse_export_format(const std::string& name) {
+  if (name == "csv") return ExportFormat::kCsv;
+  if (name == "jsonl") return ExportFormat::kJsonl;
+  if (name == "geojson") return ExportFormat::kGeoJson;
+  throw Error(ErrorKind::kConfig, name, "unknown export format (csv, jsonl or geojson)");
+}
+
+std::string export_survey(SurveyReader& store, ExportFormat format) {
+  const auto photos = store.photos();
+  const auto results = store.results();
+  std::map<std::string, std::vector<const ResultRecord*>> by_photo;
+  for (const auto& r : results) by_photo[r.sha256].push_back(&r);
+  std::vector<json> rows;
+  for (const auto& p : photos) {
+    const auto it = by_photo.find(p.sha256);
+    if (it == by_photo.end() || it->second.empty()) {
+      rows.push_back(row_json(p, nullptr));
+      continue;
+    }
+    for (const ResultRecord* r : it->second) rows.push_back(row_json(p, r));
+  }
+  std::string out;
+  switch (format) {
+    case ExportFormat::kCsv: {
+      const auto& cols = export_columns();
+      for (std::size_t i = 0; i < cols.size(); ++i) out += (i ? "," : "") + cols[i];
+      out += "\r\n";
+      for (const auto& row : rows) {
+        for (std::size_t i = 0; i < cols.size(); ++i) {
+          if (i) out += ',';
+          out += csv_value(row.at(cols[i]));
+        }
+        out += "\r\n";
+      }
+      break;
+    }
+    case ExportFormat::kJsonl:
+      for (const auto& row : rows) out += row.dump() + "\n";
+      break;
+    case ExportFormat::kGeoJson: {
+      json features = json::array();
+      for (const auto& row : rows) {
+        if (row["lat"].is_null() || row["lon"].is_null()) continue;
+        features.push_back(
+            {{"type", "Feature"},
+             {"geometry", {{"type", "Point"}, {"coordinates", {row["lon"], row["lat"]}}}},
+             {"properties", row}});
+      }
+      out = json{{"type", "FeatureCollection"}, {"features", features}}.dump(1) + "\n";
+      break;
+    }
+  }
+  return out;
+}
+
+}  // namespace binscan

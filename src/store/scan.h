@@ -1,0 +1,114 @@
+// The scan pipeline: walk the inputs, decode each photo once on worker threads, prepare it for
+// every model that still needs it, run the models on full batches on the calling thread, and
+// commit each batch (photos, paths, results) to the Store in one transaction.
+//
+//   walk ─► workers (read, sha256, look up the store, decode, prepare per model) ─► bounded queue
+//        ─► this thread: batch of B photos ─► each model's run() ─► verdicts ─► one transaction
+//
+// The queue holds at most 2 batches, so memory stays bounded (decoded photos are dropped as soon
+// as every model's input is prepared) and the workers decode the next batch while the models
+// run the current one.
+#pragma once
+
+#include <atomic>
+#include <cstdint>
+#include <filesystem>
+#include <functional>
+#include <nlohmann/json.hpp>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "analysis/verdict.h"
+#include "classify/classifier.h"
+#include "store/store.h"
+
+namespace binscan {
+
+struct ScanModel {
+  Classifier* classifier = nullptr;  // not owned
+  ModelKey key;                      // how its results are stored (id, revision)
+  BinLabels bins;
+};
+
+// How much a per-file note matters: kInfo for what is left alone on purpose (a file that is not
+// an image), kWarning for what went wrong (unreadable input, undecodable photo, a failed model).
+enum class NoteSeverity { kInfo, kWarning };
+
+struct ScanOptions {
+  int batch = 8;    // photos per model run and per transaction
+  int workers = 2;  // decode + prepare threads
+  // Linux nice value of the worker threads relative to the model thread (0: same priority).
+  // A positive value lets them fill the cores the engine leaves idle without slowing it down.
+  int worker_nice = 0;
+  int top_k = 5;
+  double threshold = kDefaultBinThreshold;
+  bool retry_failed = false;  // decode again photos stored with an error
+  bool show_progress = true;
+  // false: decode and prepare only; nothing is run or stored (to time the input side alone).
+  bool inference = true;
+  const std::atomic<bool>* stop = nullptr;  // set (e.g. by SIGINT) to stop after the batch
+  // Several machines share the work: this run takes shard `shard` (1-based) of `shards`, the
+  // files whose path relative to the input they were found under hashes to it (see shard_of).
+  int shard = 1;
+  int shards = 1;
+  // Per-file notes ("skipped: not an image", "failed: ..."), called on the calling thread, with
+  // how much they matter.
+  std::function<void(const std::string& path, NoteSeverity severity, const std::string& note)> note;
+};
+
+// How a scan ended: every photo classified by every model, something failed or is pending, or
+// stopped by the user.
+enum class ScanStatus { kComplete, kIncomplete, kInterrupted };
+std::string_view status_name(ScanStatus status);  // "complete", "incomplete", "interrupted"
+
+struct ScanSummary {
+  int files = 0;           // regular files found
+  int input_errors = 0;    // inputs that could not be walked
+  int images = 0;          // files that are images by content
+  int not_images = 0;      // skipped
+  int failed = 0;          // unreadable or undecodable (stored with their error when readable)
+  int already_done = 0;    // photos every model had already classified
+  int classified = 0;      // photos that got at least one new result
+  int duplicates = 0;      // same content as another photo of this run
+  int relocated = 0;       // stored photos found at a new path
+  int not_reached = 0;     // photos not looked at because the run was interrupted
+  int other_shards = 0;    // files left to the other shards (--shard)
+  int model_failures = 0;  // (photo, model) inferences that failed
+  std::vector<int> new_results;  // per model
+  int pending = 0;               // (photo, model) pairs that may still lack a result
+  bool interrupted = false;
+  double seconds = 0;
+  int models = 0;
+
+  bool complete() const { return !interrupted && failed == 0 && pending == 0 && input_errors == 0; }
+  ScanStatus status() const;
+  int total_new_results() const;
+  // e.g. "scanned 42 files: 40 photos (38 classified, 2 already done), 1 skipped (not an image),
+  // 1 failed; 76 new results from 2 models; 0 pending"
+  std::string line() const;
+  nlohmann::json to_json() const;
+};
+
+// Which of `shards` shards (1-based) a file belongs to: a hash (64-bit FNV-1a, the same on every
+// machine and compiler) of its path relative to the input root it was found under, or of its
+// file name when it was given directly — so machines that mount the photos at different places
+// still split them the same way.
+int shard_of(const std::filesystem::path& file, const std::vector<std::filesystem::path>& roots,
+             int shards);
+
+// Runs the scan. Per-file problems become notes and counts; throws Error only for problems of
+// the whole run (database not writable, a model that fails every batch is still per-photo).
+ScanSummary run_scan(Store* store, const std::vector<std::filesystem::path>& inputs,
+                     std::vector<ScanModel>& models, const ScanOptions& options);
+
+// How a model's results are keyed in the store: its id and revision when it has one (Hub models);
+// for a plain local directory, the absolute directory and "sha256:" + the first 16 hex digits of
+// a hash over its config.json, preprocessor_config.json and weight files, so new weights written
+// into the same directory count as a new model (their results are not mixed with the old ones).
+ModelKey model_key_for(const ModelInfo& info);
+
+// The JSON stored for a result's top-k: [{"label": ..., "score": ..., "class_id": ...}, ...].
+std::string top_to_json(const std::vector<Prediction>& top);
+
+}  // namespace binscan

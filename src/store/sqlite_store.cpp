@@ -1,0 +1,665 @@
+#include "store/sqlite_store.h"
+
+#include <sqlite3.h>
+
+#include <chrono>
+#include <ctime>
+#include <utility>
+
+#include "store/columns.h"
+#include "util/error.h"
+
+namespace binscan {
+namespace {
+
+// Thin RAII around a prepared statement; binds by position, 1-based as SQLite does.
+class Stmt {
+ public:
+  Stmt(sqlite3* db, const char* sql, const std::filesystem::path& file) : db_(db), file_(file) {
+    if (sqlite3_prepare_v2(db, sql, -1, &stmt_, nullptr) != SQLITE_OK) fail("prepare");
+  }
+  ~Stmt() { sqlite3_finalize(stmt_); }
+  Stmt(const Stmt&) = delete;
+  Stmt& operator=(const Stmt&) = delete;
+
+  Stmt& bind(int i, const std::string& v) {
+    check(sqlite3_bind_text(stmt_, i, v.data(), static_cast<int>(v.size()), SQLITE_TRANSIENT));
+    return *this;
+  }
+  Stmt& bind(int i, const char* v) { return bind(i, std::string(v)); }
+  Stmt& bind(int i, std::int64_t v) {
+    check(sqlite3_bind_int64(stmt_, i, v));
+    return *this;
+  }
+  Stmt& bind(int i, int v) { return bind(i, static_cast<std::int64_t>(v)); }
+  Stmt& bind(int i, bool v) { return bind(i, static_cast<std::int64_t>(v ? 1 : 0)); }
+  Stmt& bind(int i, double v) {
+    check(sqlite3_bind_double(stmt_, i, v));
+    return *this;
+  }
+  template <typename T>
+  Stmt& bind(int i, const std::optional<T>& v) {
+    if (v) return bind(i, *v);
+    check(sqlite3_bind_null(stmt_, i));
+    return *this;
+  }
+
+  Stmt& bind(int i, const columns::Value& v) {
+    if (const auto* t = std::get_if<std::string>(&v)) return bind(i, *t);
+    if (const auto* n = std::get_if<std::int64_t>(&v)) return bind(i, *n);
+    if (const auto* d = std::get_if<double>(&v)) return bind(i, *d);
+    check(sqlite3_bind_null(stmt_, i));
+    return *this;
+  }
+
+  // True while a row is available.
+  bool step() {
+    const int rc = sqlite3_step(stmt_);
+    if (rc == SQLITE_ROW) return true;
+    if (rc == SQLITE_DONE) return false;
+    fail("step");
+  }
+  void run() {
+    while (step()) {
+    }
+    sqlite3_reset(stmt_);
+    sqlite3_clear_bindings(stmt_);
+  }
+
+  bool is_null(int c) const { return sqlite3_column_type(stmt_, c) == SQLITE_NULL; }
+  std::string text(int c) const {
+    const auto* p = sqlite3_column_text(stmt_, c);
+    return p ? std::string(reinterpret_cast<const char*>(p),
+                           static_cast<std::size_t>(sqlite3_column_bytes(stmt_, c)))
+             : std::string();
+  }
+  std::int64_t i64(int c) const { return sqlite3_column_int64(stmt_, c); }
+  double f64(int c) const { return sqlite3_column_double(stmt_, c); }
+  std::optional<std::string> opt_text(int c) const {
+    return is_null(c) ? std::nullopt : std::optional(text(c));
+  }
+  std::optional<double> opt_f64(int c) const {
+    return is_null(c) ? std::nullopt : std::optional(f64(c));
+  }
+  std::optional<int> opt_int(int c) const {
+    return is_null(c) ? std::nullopt : std::optional(static_cast<int>(i64(c)));
+  }
+  // Column c read as the declared type says (NULL as monostate).
+  columns::Value value(int c, columns::Type type) const {
+    if (is_null(c)) return {};
+    switch (type) {
+      case columns::Type::kText:
+        return text(c);
+      case columns::Type::kInteger:
+        return i64(c);
+      case columns::Type::kReal:
+        return f64(c);
+    }
+    return {};
+  }
+
+ private:
+  void check(int rc) {
+    if (rc != SQLITE_OK) fail("bind");
+  }
+  [[noreturn]] void fail(const char* what) {
+    if (sqlite3_errcode(db_) == SQLITE_NOTADB) {
+      throw Error(ErrorKind::kFormat, file_.string(), "not a binscan database (not SQLite)");
+    }
+    throw Error(ErrorKind::kIo, file_.string(),
+                std::string("database ") + what + " failed: " + sqlite3_errmsg(db_));
+  }
+  sqlite3* db_;
+  sqlite3_stmt* stmt_ = nullptr;
+  const std::filesystem::path& file_;
+};
+
+// --- SQL generated from the column lists (store/columns.h) ---
+
+std::string join(const std::vector<std::string>& parts, std::string_view sep) {
+  std::string out;
+  for (std::size_t i = 0; i < parts.size(); ++i) {
+    if (i) out += sep;
+    out += parts[i];
+  }
+  return out;
+}
+
+std::vector<std::string> names(std::span<const std::string_view> list, std::string_view prefix = {},
+                               std::string_view suffix = {}) {
+  std::vector<std::string> out;
+  for (const auto n : list)
+    out.push_back(std::string(prefix) + std::string(n) + std::string(suffix));
+  return out;
+}
+
+std::string_view type_name(columns::Type type) {
+  switch (type) {
+    case columns::Type::kText:
+      return "TEXT";
+    case columns::Type::kInteger:
+      return "INTEGER";
+    case columns::Type::kReal:
+      return "REAL";
+  }
+  return "TEXT";
+}
+
+template <typename Row>
+std::string declaration(const columns::Column<Row>& c) {
+  std::string d(type_name(c.type));
+  if (c.key == columns::Key::kPrimary) {
+    d += " PRIMARY KEY";
+  } else if (!c.nullable) {
+    d += " NOT NULL";
+  }
+  if (c.key == columns::Key::kPhotoSha256)
+    d += " REFERENCES " + std::string(columns::photos().name) + "(sha256)";
+  return d;
+}
+
+// The alignment of the column declarations binscan has always written, so a new file's
+// sqlite_master reads exactly as before.
+std::size_t name_width(std::string_view table) {
+  if (table == "paths") return 8;
+  if (table == "results") return 15;
+  return 11;
+}
+
+template <typename Row>
+bool is_primary_key(const columns::Table<Row>& t, std::span<const std::string_view> cols) {
+  if (cols.size() != 1) return false;
+  for (const auto& c : t.columns) {
+    if (c.name == cols[0]) return c.key == columns::Key::kPrimary;
+  }
+  return false;
+}
+
+template <typename Row>
+std::string create_table(const columns::Table<Row>& t) {
+  std::vector<std::string> lines;
+  for (const auto& c : t.columns) {
+    std::string name(c.name);
+    name.resize(std::max(name.size(), name_width(t.name)), ' ');
+    lines.push_back("  " + name + " " + declaration(c));
+  }
+  if (!t.unique.empty() && !is_primary_key(t, t.unique)) {
+    lines.push_back("  UNIQUE (" + join(names(t.unique), ", ") + ")");
+  }
+  std::string sql =
+      "CREATE TABLE IF NOT EXISTS " + std::string(t.name) + " (\n" + join(lines, ",\n") + "\n);\n";
+  for (const auto& ix : columns::indexes()) {
+    if (ix.table != t.name) continue;
+    sql += "CREATE INDEX IF NOT EXISTS " + std::string(ix.name) + " ON " + std::string(ix.table) +
+           "(" + std::string(ix.column) + ");\n";
+  }
+  return sql;
+}
+
+std::string create_schema() {
+  return "\n" + create_table(columns::photos()) + create_table(columns::paths()) +
+         create_table(columns::results()) + create_table(columns::runs());
+}
+
+// ALTER TABLE statements bringing a survey of schema `from` to the current one.
+template <typename Row>
+std::string upgrade_table(const columns::Table<Row>& t, int from) {
+  std::string sql;
+  for (const auto& c : t.columns) {
+    if (c.since_schema > from) {
+      sql += "ALTER TABLE " + std::string(t.name) + " ADD COLUMN " + std::string(c.name) + " " +
+             declaration(c) + ";\n";
+    }
+  }
+  return sql;
+}
+
+std::string upgrade_schema(int from) {
+  return upgrade_table(columns::photos(), from) + upgrade_table(columns::paths(), from) +
+         upgrade_table(columns::results(), from) + upgrade_table(columns::runs(), from);
+}
+
+// The names the schema gives to tables and indexes (anything else in a file is not ours).
+std::string schema_object_names() {
+  std::vector<std::string> all;
+  for (const auto n : {columns::photos().name, columns::paths().name, columns::results().name,
+                       columns::runs().name}) {
+    all.push_back("'" + std::string(n) + "'");
+  }
+  for (const auto& ix : columns::indexes()) all.push_back("'" + std::string(ix.name) + "'");
+  return "(" + join(all, ",") + ")";
+}
+
+// The columns of a table as a survey of schema `version` has them; the others read as NULL.
+template <typename Row>
+std::string select_list(const columns::Table<Row>& t, int version, std::string_view prefix = {}) {
+  std::vector<std::string> out;
+  for (const auto& c : t.columns) {
+    out.push_back(c.since_schema <= version ? std::string(prefix) + std::string(c.name) : "NULL");
+  }
+  return join(out, ", ");
+}
+
+template <typename Row>
+std::string column_list(const columns::Table<Row>& t) {
+  std::vector<std::string> out;
+  for (const auto& c : t.columns) out.emplace_back(c.name);
+  return join(out, ", ");
+}
+
+// "ON CONFLICT (key) DO UPDATE SET ... | DO NOTHING"; empty for a table without a key.
+template <typename Row>
+std::string on_conflict(const columns::Table<Row>& t) {
+  if (t.unique.empty()) return {};
+  std::string sql = " ON CONFLICT (" + join(names(t.unique), ", ") + ") DO ";
+  if (t.refreshed.empty()) return sql + "NOTHING";
+  std::vector<std::string> sets;
+  for (const auto n : t.refreshed) sets.push_back(std::string(n) + " = excluded." + std::string(n));
+  return sql + "UPDATE SET " + join(sets, ", ");
+}
+
+// INSERT of one row, parameters ?1..?n in column order.
+template <typename Row>
+std::string insert_row(const columns::Table<Row>& t) {
+  std::vector<std::string> params;
+  for (std::size_t i = 1; i <= t.columns.size(); ++i) params.push_back("?" + std::to_string(i));
+  return "INSERT INTO " + std::string(t.name) + " (" + column_list(t) + ") VALUES (" +
+         join(params, ", ") + ")" + on_conflict(t);
+}
+
+template <typename Row>
+void bind_row(Stmt& s, const columns::Table<Row>& t, const Row& row) {
+  int i = 1;
+  for (const auto& c : t.columns) s.bind(i++, c.get(row));
+}
+
+template <typename Row>
+Row read_row(const Stmt& s, const columns::Table<Row>& t) {
+  Row row;
+  int i = 0;
+  for (const auto& c : t.columns) {
+    c.set(row, s.value(i, c.type));
+    ++i;
+  }
+  return row;
+}
+
+// Copies the rows of the attached survey "src" (of schema `source_version`) into this one, by
+// column name: what the source lacks arrives as NULL. A row already here is refreshed when the
+// source's is newer (tables with refreshed columns), or kept (the others); tables without a key
+// take a row unless one with the same identity is here.
+template <typename Row>
+std::string merge_table(const columns::Table<Row>& t, int source_version) {
+  const std::string name(t.name);
+  if (t.unique.empty()) {
+    std::vector<std::string> cols, match;
+    for (const auto& c : t.columns) {
+      if (c.key != columns::Key::kPrimary) {
+        cols.push_back(c.since_schema <= source_version ? "s." + std::string(c.name) : "NULL");
+      }
+    }
+    std::vector<std::string> targets;
+    for (const auto& c : t.columns) {
+      if (c.key != columns::Key::kPrimary) targets.emplace_back(c.name);
+    }
+    for (const auto n : t.identity) {
+      match.push_back("m." + std::string(n) + " = s." + std::string(n));
+    }
+    std::string sql = "INSERT INTO " + name + " (" + join(targets, ", ") + ") SELECT " +
+                      join(cols, ", ") + " FROM src." + name + " AS s";
+    if (!match.empty()) {
+      sql +=
+          " WHERE NOT EXISTS (SELECT 1 FROM " + name + " AS m WHERE " + join(match, " AND ") + ")";
+    }
+    for (const auto& c : t.columns) {
+      if (c.key == columns::Key::kPrimary) sql += " ORDER BY s." + std::string(c.name);
+    }
+    return sql + ";\n";
+  }
+  // "WHERE true" keeps SQLite from reading ON CONFLICT as part of the SELECT's join.
+  std::string sql = "INSERT INTO " + name + " (" + column_list(t) + ") SELECT " +
+                    select_list(t, source_version) + " FROM src." + name + " WHERE true" +
+                    on_conflict(t);
+  if (!t.refreshed.empty() && !t.newer_by.empty()) {
+    const std::string by(t.newer_by);
+    sql += " WHERE excluded." + by + " > " + name + "." + by;
+  }
+  return sql + ";\n";
+}
+
+}  // namespace
+
+std::string utc_now_iso() {
+  const auto now = std::chrono::system_clock::now();
+  const auto secs = std::chrono::system_clock::to_time_t(now);
+  const auto ms =
+      std::chrono::duration_cast<std::chrono::milliseconds>(now.time_since_epoch()) % 1000;
+  std::tm tm{};
+  gmtime_r(&secs, &tm);
+  char buf[80];
+  std::snprintf(buf, sizeof buf, "%04d-%02d-%02dT%02d:%02d:%02d.%03dZ", tm.tm_year + 1900,
+                tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec,
+                static_cast<int>(ms.count()));
+  return buf;
+}
+
+SqliteStore::SqliteStore(const std::filesystem::path& path, Mode mode) : path_(path) {
+  const int flags =
+      mode == Mode::kReadOnly ? SQLITE_OPEN_READONLY : (SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE);
+  if (mode == Mode::kReadOnly && !std::filesystem::exists(path)) {
+    throw Error(ErrorKind::kIo, path.string(),
+                "no such database (run 'binscan scan' first, or give --db FILE)");
+  }
+  // No SQLite mutex: mutex_ is the one lock around the connection.
+  if (sqlite3_open_v2(path.c_str(), &db_, flags | SQLITE_OPEN_NOMUTEX, nullptr) != SQLITE_OK) {
+    const std::string msg = db_ ? sqlite3_errmsg(db_) : "out of memory";
+    sqlite3_close(db_);
+    db_ = nullptr;
+    throw Error(ErrorKind::kIo, path.string(), "cannot open database: " + msg);
+  }
+  // Another binscan writing the same file waits rather than failing at once.
+  sqlite3_busy_timeout(db_, 30000);
+  try {
+    if (mode == Mode::kReadWrite) {
+      // WAL: readers never block the writer and a crash leaves the last committed state.
+      // synchronous=NORMAL is durable against process crashes (kill -9); a power loss may drop
+      // the last transactions but never corrupts the file.
+      exec("PRAGMA journal_mode=WAL");
+      exec("PRAGMA synchronous=NORMAL");
+    }
+    exec("PRAGMA foreign_keys=ON");
+    migrate();
+  } catch (...) {
+    sqlite3_close(db_);
+    db_ = nullptr;
+    throw;
+  }
+}
+
+SqliteStore::~SqliteStore() {
+  if (db_) sqlite3_close(db_);
+}
+
+std::vector<std::filesystem::path> SqliteStore::own_files() const {
+  const std::string db = path_.string();
+  return {path_, db + "-wal", db + "-shm", db + "-journal"};
+}
+
+void SqliteStore::in_transaction(const std::function<void()>& body) {
+  exec("BEGIN IMMEDIATE");
+  try {
+    body();
+    exec("COMMIT");
+  } catch (...) {
+    sqlite3_exec(db_, "ROLLBACK", nullptr, nullptr, nullptr);
+    throw;
+  }
+}
+
+void SqliteStore::exec(const std::string& sql) {
+  char* err = nullptr;
+  if (sqlite3_exec(db_, sql.c_str(), nullptr, nullptr, &err) != SQLITE_OK) {
+    std::string msg = err ? err : sqlite3_errmsg(db_);
+    sqlite3_free(err);
+    const bool not_db = sqlite3_errcode(db_) == SQLITE_NOTADB;
+    throw Error(not_db ? ErrorKind::kFormat : ErrorKind::kIo, path_.string(),
+                not_db ? "not a binscan database (not SQLite)" : "database error: " + msg);
+  }
+}
+
+void SqliteStore::migrate() {
+  int version = 0;
+  {
+    Stmt s(db_, "PRAGMA user_version", path_);
+    if (s.step()) version = static_cast<int>(s.i64(0));
+  }
+  if (version > kSchemaVersion) {
+    throw Error(ErrorKind::kUnsupported, path_.string(),
+                "database schema version " + std::to_string(version) +
+                    " was written by a newer binscan (this one reads up to " +
+                    std::to_string(kSchemaVersion) + ")");
+  }
+  version_ = version;
+  if (version == kSchemaVersion) return;
+  if (sqlite3_db_readonly(db_, "main") == 1) {
+    if (version >= 1) return;  // an older survey, read as it is
+    throw Error(ErrorKind::kFormat, path_.string(),
+                "no binscan survey in this database (run 'binscan scan' first)");
+  }
+  if (version == 0) {
+    // A fresh file, or an SQLite file that is not ours.
+    Stmt s(
+        db_,
+        ("SELECT count(*) FROM sqlite_master WHERE name NOT IN " + schema_object_names()).c_str(),
+        path_);
+    if (s.step() && s.i64(0) > 0) {
+      throw Error(ErrorKind::kFormat, path_.string(),
+                  "not a binscan database (it has other tables); give another --db FILE");
+    }
+  }
+  in_transaction([&] {
+    // An older survey gains the columns added since, appended as a fresh schema has them (last).
+    if (version >= 1) exec(upgrade_schema(version));
+    exec(create_schema());
+    exec("PRAGMA user_version=" + std::to_string(kSchemaVersion));
+  });
+  version_ = kSchemaVersion;
+}
+
+void SqliteStore::commit(const CommitBatch& batch) {
+  if (batch.empty()) return;
+  std::lock_guard lock(mutex_);
+  const std::string now = utc_now_iso();
+  in_transaction([&] {
+    {
+      const auto& table = columns::photos();
+      Stmt s(db_, insert_row(table).c_str(), path_);
+      for (const auto& p : batch.photos) {
+        bind_row(s, table, columns::PhotoRow{p, now, now});
+        s.run();
+      }
+    }
+    {
+      const auto& table = columns::paths();
+      Stmt s(db_, insert_row(table).c_str(), path_);
+      for (const auto& p : batch.paths) {
+        bind_row(s, table, columns::PathRow{p, now});
+        s.run();
+      }
+    }
+    {
+      Stmt s(db_, "UPDATE photos SET path = ?2, last_seen = ?3 WHERE sha256 = ?1", path_);
+      for (const auto& [sha, path] : batch.relocations) {
+        s.bind(1, sha).bind(2, path).bind(3, now);
+        s.run();
+      }
+    }
+    {
+      const auto& table = columns::results();
+      Stmt s(db_, insert_row(table).c_str(), path_);
+      for (const auto& r : batch.results) {
+        if (r.created_at.empty()) {
+          columns::ResultRow row = r;
+          row.created_at = now;
+          bind_row(s, table, row);
+        } else {
+          bind_row(s, table, r);
+        }
+        s.run();
+      }
+    }
+  });
+}
+
+MergeCounts SqliteStore::merge_from(const std::filesystem::path& source) {
+  int source_version = 0;
+  {
+    // A readable binscan database of a schema this binscan knows, or a clear error naming it.
+    const SqliteStore check(source, Mode::kReadOnly);
+    source_version = check.schema_version();
+  }
+  std::error_code ec;
+  if (std::filesystem::equivalent(source, path_, ec)) {
+    throw Error(ErrorKind::kConfig, source.string(), "is the database being merged into");
+  }
+  std::lock_guard lock(mutex_);
+  auto count = [&](const std::string& sql) {
+    Stmt s(db_, sql.c_str(), path_);
+    return s.step() ? s.i64(0) : 0;
+  };
+  {
+    Stmt attach(db_, "ATTACH DATABASE ?1 AS src", path_);
+    attach.bind(1, source.string());
+    attach.run();
+  }
+  const std::string photos(columns::photos().name), results(columns::results().name),
+      runs(columns::runs().name);
+  MergeCounts counts;
+  const auto photos_before = count("SELECT count(*) FROM " + photos);
+  const auto results_before = count("SELECT count(*) FROM " + results);
+  const auto runs_before = count("SELECT count(*) FROM " + runs);
+  const auto results_offered = count("SELECT count(*) FROM src." + results);
+  try {
+    in_transaction([&] {
+      std::string sql = merge_table(columns::photos(), source_version);
+      if (const auto earliest = std::string(columns::photos().keep_earliest); !earliest.empty()) {
+        // The key of photos is its sha256: the earlier first sighting of the two is kept.
+        sql += "UPDATE " + photos + " SET " + earliest + " = s." + earliest + " FROM src." +
+               photos + " AS s WHERE s.sha256 = " + photos + ".sha256 AND s." + earliest + " < " +
+               photos + "." + earliest + ";\n";
+      }
+      sql += merge_table(columns::paths(), source_version);
+      sql += merge_table(columns::results(), source_version);
+      sql += merge_table(columns::runs(), source_version);
+      exec(sql);
+    });
+  } catch (...) {
+    sqlite3_exec(db_, "DETACH DATABASE src", nullptr, nullptr, nullptr);
+    throw;
+  }
+  exec("DETACH DATABASE src");
+  counts.photos = count("SELECT count(*) FROM " + photos) - photos_before;
+  counts.results = count("SELECT count(*) FROM " + results) - results_before;
+  counts.results_known = results_offered - counts.results;
+  counts.runs = count("SELECT count(*) FROM " + runs) - runs_before;
+  return counts;
+}
+
+std::optional<PathRecord> SqliteStore::find_path(const std::string& path) {
+  std::lock_guard lock(mutex_);
+  Stmt s(db_, "SELECT sha256, size, mtime_ns FROM paths WHERE path = ?1", path_);
+  s.bind(1, path);
+  if (!s.step()) return std::nullopt;
+  return PathRecord{path, s.text(0), s.i64(1), s.i64(2)};
+}
+
+PhotoState SqliteStore::photo_state(const std::string& sha256) {
+  std::lock_guard lock(mutex_);
+  PhotoState st;
+  {
+    Stmt s(db_, "SELECT path, error FROM photos WHERE sha256 = ?1", path_);
+    s.bind(1, sha256);
+    if (!s.step()) return st;
+    st.known = true;
+    st.path = s.text(0);
+    st.error = s.opt_text(1);
+  }
+  Stmt s(db_, "SELECT model_id, revision FROM results WHERE sha256 = ?1", path_);
+  s.bind(1, sha256);
+  while (s.step()) st.models_done.push_back({s.text(0), s.text(1)});
+  return st;
+}
+
+int SqliteStore::prune_missing_paths(const std::vector<std::filesystem::path>& roots) {
+  std::vector<std::string> gone;
+  {
+    std::lock_guard lock(mutex_);
+    Stmt s(db_, "SELECT path FROM paths", path_);
+    while (s.step()) {
+      const std::string p = s.text(0);
+      bool under = false;
+      for (const auto& root : roots) {
+        const std::string r = root.string();
+        if (p == r || (p.size() > r.size() && p.compare(0, r.size(), r) == 0 &&
+                       (r.back() == '/' || p[r.size()] == '/'))) {
+          under = true;
+          break;
+        }
+      }
+      std::error_code ec;
+      if (under && !std::filesystem::exists(p, ec) && !ec) gone.push_back(p);
+    }
+  }
+  if (gone.empty()) return 0;
+  std::lock_guard lock(mutex_);
+  in_transaction([&] {
+    Stmt s(db_, "DELETE FROM paths WHERE path = ?1", path_);
+    for (const auto& p : gone) {
+      s.bind(1, p);
+      s.run();
+    }
+  });
+  return static_cast<int>(gone.size());
+}
+
+std::vector<PhotoRecord> SqliteStore::photos() {
+  std::lock_guard lock(mutex_);
+  const auto& table = columns::photos();
+  Stmt s(db_,
+         ("SELECT " + select_list(table, version_) + " FROM " + std::string(table.name) +
+          " ORDER BY path, sha256")
+             .c_str(),
+         path_);
+  std::vector<PhotoRecord> out;
+  while (s.step()) out.push_back(std::move(read_row(s, table).record));
+  return out;
+}
+
+std::vector<ResultRecord> SqliteStore::results() {
+  std::lock_guard lock(mutex_);
+  const auto& table = columns::results();
+  Stmt s(db_,
+         ("SELECT " + select_list(table, version_, "r.") + " FROM " + std::string(table.name) +
+          " r JOIN photos p ON p.sha256 = r.sha256 ORDER BY p.path, r.sha256, r.rowid")
+             .c_str(),
+         path_);
+  std::vector<ResultRecord> out;
+  while (s.step()) out.push_back(read_row(s, table));
+  return out;
+}
+
+std::vector<ModelKey> SqliteStore::models() {
+  std::lock_guard lock(mutex_);
+  Stmt s(db_, R"sql(
+    SELECT model_id, revision FROM results GROUP BY model_id, revision ORDER BY min(rowid))sql",
+         path_);
+  std::vector<ModelKey> out;
+  while (s.step()) out.push_back({s.text(0), s.text(1)});
+  return out;
+}
+
+std::int64_t SqliteStore::begin_run(const std::string& args_json) {
+  std::lock_guard lock(mutex_);
+  Stmt s(db_, "INSERT INTO runs (started_at, status, args) VALUES (?1, 'running', ?2)", path_);
+  s.bind(1, utc_now_iso()).bind(2, args_json);
+  s.run();
+  return sqlite3_last_insert_rowid(db_);
+}
+
+void SqliteStore::end_run(std::int64_t run_id, const std::string& status,
+                          const std::string& summary_json) {
+  std::lock_guard lock(mutex_);
+  Stmt s(db_, "UPDATE runs SET finished_at = ?2, status = ?3, summary = ?4 WHERE id = ?1", path_);
+  s.bind(1, run_id).bind(2, utc_now_iso()).bind(3, status).bind(4, summary_json);
+  s.run();
+}
+
+}  // namespace binscan
+
+namespace binscan {
+
+std::unique_ptr<Store> open_store(const std::filesystem::path& location, Store::Mode mode) {
+  return std::make_unique<SqliteStore>(location, mode);
+}
+
+}  // namespace binscan

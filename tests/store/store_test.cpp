@@ -1,0 +1,308 @@
+#include <gtest/gtest.h>
+
+#include <fstream>
+
+#include "store/sqlite_store.h"
+#include "support/sql_helpers.h"
+#include "support/test_support.h"
+#include "util/error.h"
+
+namespace binscan {
+namespace {
+
+ResultRecord result(const std::string& sha, const std::string& model) {
+  ResultRecord r;
+  r.sha256 = sha;
+  r.model = {model, "r1"};
+  r.top_json = R"([{"label":"a","score":0.5}])";
+  r.top1_label = "a";
+  r.top1_score = 0.5;
+  r.bin_score = 0.25;
+  r.bin_rank = 2;
+  r.known_ranks = 10;
+  r.bin_labels_json = R"(["b"])";
+  r.threshold = 0.1;
+  r.verdict = true;
+  return r;
+}
+
+PhotoRecord photo(const std::string& sha, const std::string& path) {
+  PhotoRecord p;
+  p.sha256 = sha;
+  p.path = path;
+  p.size = 123;
+  p.lat = 52.5;
+  p.lon = 4.25;
+  return p;
+}
+
+TEST(Store, CreatesAVersionedSchemaInWalMode) {
+  test::TempDir dir;
+  const auto db = dir / "s.db";
+  { SqliteStore store(db); }
+  EXPECT_EQ(test::sql_rows(db, "PRAGMA user_version").at(0), std::to_string(Store::kSchemaVersion));
+  EXPECT_EQ(test::sql_rows(db, "PRAGMA journal_mode").at(0), "wal");
+  EXPECT_EQ(test::sql_count(db,
+                            "SELECT count(*) FROM sqlite_master WHERE name IN "
+                            "('photos','paths','results','runs')"),
+            4);
+}
+
+TEST(Store, RefusesNewerSchemasAndForeignFiles) {
+  test::TempDir dir;
+  const auto db = dir / "s.db";
+  { SqliteStore store(db); }
+  {
+    sqlite3* h = nullptr;
+    sqlite3_open(db.c_str(), &h);
+    sqlite3_exec(h, "PRAGMA user_version=99", nullptr, nullptr, nullptr);
+    sqlite3_close(h);
+  }
+  try {
+    SqliteStore store(db);
+    FAIL();
+  } catch (const Error& e) {
+    EXPECT_EQ(e.kind(), ErrorKind::kUnsupported);
+  }
+  const auto other = dir / "other.db";
+  {
+    sqlite3* h = nullptr;
+    sqlite3_open(other.c_str(), &h);
+    sqlite3_exec(h, "CREATE TABLE t(x)", nullptr, nullptr, nullptr);
+    sqlite3_close(h);
+  }
+  EXPECT_THROW(SqliteStore s(other), Error);
+  const auto text = dir / "text.db";
+  {
+    std::FILE* f = std::fopen(text.c_str(), "w");
+    std::fputs(
+        "hello, this is not sqlite at "
+        "all....................................................................................",
+        f);
+    std::fclose(f);
+  }
+  EXPECT_THROW(SqliteStore s(text), Error);
+  EXPECT_THROW(SqliteStore s(dir / "missing.db", Store::Mode::kReadOnly), Error);
+}
+
+TEST(Store, ResultsAreUniquePerPhotoAndModel) {
+  test::TempDir dir;
+  const auto db = dir / "s.db";
+  SqliteStore store(db);
+  CommitBatch b;
+  b.photos = {photo("aa", "/p/a.jpg")};
+  b.results = {result("aa", "m1"), result("aa", "m2")};
+  store.commit(b);
+  store.commit(b);  // again: nothing duplicated
+  EXPECT_EQ(test::sql_count(db, "SELECT count(*) FROM results"), 2);
+  EXPECT_EQ(test::sql_count(db, "SELECT count(*) FROM photos"), 1);
+  const auto st = store.photo_state("aa");
+  EXPECT_TRUE(st.known);
+  EXPECT_EQ(st.models_done.size(), 2u);
+  EXPECT_FALSE(store.photo_state("bb").known);
+}
+
+TEST(Store, ABatchIsAllOrNothing) {
+  test::TempDir dir;
+  const auto db = dir / "s.db";
+  SqliteStore store(db);
+  CommitBatch b;
+  b.photos = {photo("aa", "/p/a.jpg")};
+  b.results = {result("aa", "m1"), result("zz", "m1")};  // "zz" has no photo row: FK violation
+  EXPECT_THROW(store.commit(b), Error);
+  EXPECT_EQ(test::sql_count(db, "SELECT count(*) FROM photos"), 0);
+  EXPECT_EQ(test::sql_count(db, "SELECT count(*) FROM results"), 0);
+}
+
+TEST(Store, RelocationAndPruningOfVanishedPaths) {
+  test::TempDir dir;
+  const auto db = dir / "s.db";
+  SqliteStore store(db);
+  const auto kept = dir / "kept.jpg";
+  {
+    std::FILE* f = std::fopen(kept.c_str(), "w");
+    std::fclose(f);
+  }
+  CommitBatch b;
+  b.photos = {photo("aa", (dir / "gone.jpg").string())};
+  b.paths = {{(dir / "gone.jpg").string(), "aa", 1, 2},
+             {kept.string(), "aa", 1, 3},
+             {"/elsewhere/x.jpg", "aa", 1, 4}};
+  b.relocations = {{"aa", kept.string()}};
+  store.commit(b);
+  EXPECT_EQ(store.photos().at(0).path, kept.string());
+  EXPECT_EQ(store.prune_missing_paths({dir.path()}), 1);  // gone.jpg; /elsewhere is not under it
+  EXPECT_EQ(test::sql_rows(db, "SELECT path FROM paths ORDER BY path"),
+            (std::vector<std::string>{"/elsewhere/x.jpg", kept.string()}));
+  const auto rec = store.find_path(kept.string());
+  ASSERT_TRUE(rec);
+  EXPECT_EQ(rec->mtime_ns, 3);
+}
+
+void sql_exec(const std::filesystem::path& db, const std::string& sql) {
+  sqlite3* h = nullptr;
+  sqlite3_open(db.c_str(), &h);
+  ASSERT_EQ(sqlite3_exec(h, sql.c_str(), nullptr, nullptr, nullptr), SQLITE_OK) << sql;
+  sqlite3_close(h);
+}
+
+TEST(StoreMerge, JoinsTwoMachinesDatabasesOnceAndKeepsTheLatestSighting) {
+  test::TempDir dir;
+  const auto a = dir / "a.db", b = dir / "b.db", city = dir / "city.db";
+  {
+    SqliteStore s(a);
+    CommitBatch batch;
+    batch.photos = {photo("s1", "/m1/one.jpg"), photo("s2", "/m1/two.jpg")};
+    batch.paths = {{"/m1/one.jpg", "s1", 123, 1}, {"/m1/two.jpg", "s2", 123, 1}};
+    batch.results = {result("s1", "vit"), result("s2", "vit")};
+    s.commit(batch);
+    s.end_run(s.begin_run("{\"machine\":1}"), "complete", "{}");
+  }
+  {
+    SqliteStore s(b);
+    CommitBatch batch;
+    auto moved = photo("s2", "/m2/two-renamed.jpg");
+    moved.lat = 10.0;
+    batch.photos = {moved, photo("s3", "/m2/three.jpg")};
+    batch.paths = {{"/m2/two-renamed.jpg", "s2", 123, 2}, {"/m2/three.jpg", "s3", 123, 2}};
+    auto other = result("s2", "vit");
+    other.bin_score = 0.75;  // a different result for a (photo, model) the target already has
+    batch.results = {other, result("s3", "vit"), result("s2", "resnet")};
+    s.commit(batch);
+    s.end_run(s.begin_run("{\"machine\":2}"), "complete", "{}");
+  }
+  // Machine 2 saw s2 later; machine 1 saw it first.
+  sql_exec(a,
+           "UPDATE photos SET first_seen='2026-01-01T00:00:00.000Z', "
+           "last_seen='2026-01-01T00:00:00.000Z'");
+  sql_exec(b,
+           "UPDATE photos SET first_seen='2026-02-01T00:00:00.000Z', "
+           "last_seen='2026-02-01T00:00:00.000Z'");
+
+  SqliteStore target(city);
+  const MergeCounts from_a = target.merge_from(a);
+  EXPECT_EQ(from_a.photos, 2);
+  EXPECT_EQ(from_a.results, 2);
+  EXPECT_EQ(from_a.runs, 1);
+  const MergeCounts from_b = target.merge_from(b);
+  EXPECT_EQ(from_b.photos, 1);
+  EXPECT_EQ(from_b.results, 2);
+  EXPECT_EQ(from_b.results_known, 1);
+  EXPECT_EQ(from_b.runs, 1);
+
+  EXPECT_EQ(test::sql_rows(city,
+                           "SELECT sha256, path, lat, first_seen, last_seen FROM photos "
+                           "ORDER BY sha256"),
+            (std::vector<std::string>{
+                "s1|/m1/one.jpg|52.5|2026-01-01T00:00:00.000Z|2026-01-01T00:00:00.000Z",
+                "s2|/m2/two-renamed.jpg|10.0|2026-01-01T00:00:00.000Z|2026-02-01T00:00:00.000Z",
+                "s3|/m2/three.jpg|52.5|2026-02-01T00:00:00.000Z|2026-02-01T00:00:00.000Z"}));
+  EXPECT_EQ(test::sql_rows(city,
+                           "SELECT sha256, model_id, bin_score FROM results "
+                           "ORDER BY sha256, model_id"),
+            (std::vector<std::string>{"s1|vit|0.25", "s2|resnet|0.25", "s2|vit|0.25",
+                                      "s3|vit|0.25"}));  // the first result for s2/vit is kept
+  EXPECT_EQ(test::sql_count(city, "SELECT count(*) FROM paths"), 4);
+  EXPECT_EQ(test::sql_rows(city, "SELECT args FROM runs ORDER BY id"),
+            (std::vector<std::string>{"{\"machine\":1}", "{\"machine\":2}"}));
+
+  // Again: nothing new, nothing changed.
+  const auto before = test::sql_rows(city, "SELECT * FROM photos ORDER BY sha256");
+  const MergeCounts again = target.merge_from(b);
+  EXPECT_EQ(again.photos + again.results + again.runs, 0);
+  EXPECT_EQ(again.results_known, 3);
+  EXPECT_EQ(test::sql_rows(city, "SELECT * FROM photos ORDER BY sha256"), before);
+  EXPECT_EQ(target.merge_from(a).photos, 0);
+  EXPECT_EQ(test::sql_rows(city, "SELECT path FROM photos WHERE sha256='s2'").at(0),
+            "/m2/two-renamed.jpg");  // the older sighting does not win back
+}
+
+TEST(StoreMerge, SaysWhichSourceCannotBeMerged) {
+  test::TempDir dir;
+  const auto city = dir / "city.db";
+  SqliteStore target(city);
+  auto kind_of = [&](const std::filesystem::path& source) {
+    try {
+      target.merge_from(source);
+    } catch (const Error& e) {
+      EXPECT_NE(std::string(e.what()).find(source.filename().string()), std::string::npos)
+          << e.what();
+      return e.kind();
+    }
+    return ErrorKind::kInternal;
+  };
+  EXPECT_EQ(kind_of(dir / "missing.db"), ErrorKind::kIo);
+  std::ofstream(dir / "text.db") << "not a database at all, just some text to fill a page";
+  EXPECT_EQ(kind_of(dir / "text.db"), ErrorKind::kFormat);
+  const auto newer = dir / "newer.db";
+  { SqliteStore s(newer); }
+  sql_exec(newer, "PRAGMA user_version=99");
+  EXPECT_EQ(kind_of(newer), ErrorKind::kUnsupported);
+  EXPECT_EQ(kind_of(city), ErrorKind::kConfig);  // itself
+  EXPECT_EQ(test::sql_count(city, "SELECT count(*) FROM photos"), 0);
+}
+
+// A survey written by binscan with schema 1 (before photos.focal_35mm): made here from a current
+// one by dropping the column, as schema 1 had exactly the other columns.
+void make_schema1(const std::filesystem::path& db, const std::string& sha) {
+  {
+    SqliteStore s(db);
+    CommitBatch batch;
+    batch.photos = {photo(sha, "/old/" + sha + ".jpg")};
+    batch.results = {result(sha, "vit")};
+    s.commit(batch);
+  }
+  sql_exec(db, "ALTER TABLE photos DROP COLUMN focal_35mm");
+  sql_exec(db, "PRAGMA user_version=1");
+}
+
+TEST(StoreSchema, ASchema1SurveyIsReadAsItIsAndUpgradedWhenWritten) {
+  test::TempDir dir;
+  const auto old_db = dir / "old.db";
+  make_schema1(old_db, "s1");
+  {
+    SqliteStore read(old_db, Store::Mode::kReadOnly);
+    EXPECT_EQ(read.schema_version(), 1);
+    const auto photos = read.photos();
+    ASSERT_EQ(photos.size(), 1u);
+    EXPECT_EQ(photos[0].path, "/old/s1.jpg");
+    EXPECT_FALSE(photos[0].focal_35mm);
+    EXPECT_EQ(read.results().size(), 1u);
+  }
+  EXPECT_EQ(test::sql_rows(old_db, "PRAGMA user_version").at(0), "1");  // reading changed nothing
+
+  // Merged into a current survey: its photos and results come along.
+  const auto city = dir / "city.db";
+  {
+    SqliteStore target(city);
+    CommitBatch batch;
+    auto p = photo("s2", "/new/s2.jpg");
+    p.focal_35mm = 27;
+    batch.photos = {p};
+    target.commit(batch);
+    const MergeCounts c = target.merge_from(old_db);
+    EXPECT_EQ(c.photos, 1);
+    EXPECT_EQ(c.results, 1);
+  }
+  EXPECT_EQ(test::sql_rows(city, "SELECT sha256, focal_35mm FROM photos ORDER BY sha256"),
+            (std::vector<std::string>{"s1|", "s2|27"}));
+
+  // Opened for writing: upgraded in place, nothing lost.
+  {
+    SqliteStore write(old_db);
+    EXPECT_EQ(write.schema_version(), Store::kSchemaVersion);
+    CommitBatch batch;
+    auto p = photo("s3", "/old/s3.jpg");
+    p.focal_35mm = 26;
+    batch.photos = {p};
+    write.commit(batch);
+  }
+  EXPECT_EQ(test::sql_rows(old_db, "PRAGMA user_version").at(0),
+            std::to_string(Store::kSchemaVersion));
+  EXPECT_EQ(test::sql_rows(old_db, "SELECT sha256, path, focal_35mm FROM photos ORDER BY sha256"),
+            (std::vector<std::string>{"s1|/old/s1.jpg|", "s3|/old/s3.jpg|26"}));
+  EXPECT_EQ(test::sql_count(old_db, "SELECT count(*) FROM results"), 1);
+}
+
+}  // namespace
+}  // namespace binscan
