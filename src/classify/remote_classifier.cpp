@@ -13,6 +13,7 @@
 #include "hub/http.h"
 #include "hub/hub.h"
 #include "image/decode.h"
+#include "util/json.h"
 #include "util/text.h"
 
 namespace binscan {
@@ -33,13 +34,11 @@ std::string excerpt(const std::string& body, std::size_t max = 160) {
 
 // The "error" text of an API error body ({"error": "..."}), or an excerpt of the body.
 std::string server_message(const std::string& body) {
-  try {
-    const auto j = nlohmann::json::parse(body);
-    if (j.is_object() && j.contains("error")) {
-      const auto& e = j["error"];
-      return excerpt(e.is_string() ? e.get<std::string>() : e.dump());
-    }
-  } catch (const nlohmann::json::exception&) {
+  if (!json_depth_within(body, kMaxJsonDepth)) return excerpt(body);
+  const auto j = nlohmann::json::parse(body, nullptr, /*allow_exceptions=*/false);
+  if (j.is_object() && j.contains("error")) {
+    const auto& e = j["error"];
+    return e.is_string() ? excerpt(e.get<std::string>()) : json_excerpt(e);
   }
   return excerpt(body);
 }
@@ -67,14 +66,11 @@ Classification parse_predictions(const std::string& body, const std::string& nam
     return Error(ErrorKind::kFormat, name,
                  shown_url + ": malformed answer (" + why + "): " + excerpt(body));
   };
-  nlohmann::json j;
-  try {
-    j = nlohmann::json::parse(body);
-  } catch (const nlohmann::json::exception&) {
-    throw malformed("not JSON");
-  }
+  if (!json_depth_within(body, kMaxJsonDepth)) throw malformed("JSON nested too deep");
+  nlohmann::json j = nlohmann::json::parse(body, nullptr, /*allow_exceptions=*/false);
+  if (j.is_discarded()) throw malformed("not JSON");
   // A batched answer nests the list: [[{...}, ...]].
-  if (j.is_array() && j.size() == 1 && j[0].is_array()) j = j[0];
+  if (j.is_array() && j.size() == 1 && j[0].is_array()) j = nlohmann::json(j[0]);
   if (!j.is_array()) throw malformed("expected a list of {label, score}");
   Classification c;
   for (const auto& p : j) {
@@ -238,12 +234,11 @@ Classification RemoteClassifier::classify_one(const PreparedInput& input, int to
       }
       case 503: {
         double estimated = -1;
-        try {
-          const auto j = nlohmann::json::parse(r.body);
-          if (j.is_object() && j.contains("estimated_time") && j["estimated_time"].is_number()) {
-            estimated = j["estimated_time"].get<double>();
-          }
-        } catch (const nlohmann::json::exception&) {
+        const auto j = json_depth_within(r.body, kMaxJsonDepth)
+                           ? nlohmann::json::parse(r.body, nullptr, /*allow_exceptions=*/false)
+                           : nlohmann::json();
+        if (j.is_object() && j.contains("estimated_time") && j["estimated_time"].is_number()) {
+          estimated = j["estimated_time"].get<double>();
         }
         if (estimated >= 0) {
           // The model is being loaded: wait about as long as announced, within the budget.

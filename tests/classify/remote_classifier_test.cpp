@@ -251,6 +251,25 @@ TEST_F(Remote, NotFoundAndMalformedAnswers) {
   }
 }
 
+// 100k nested brackets once overflowed the stack (SIGSEGV) in the parser and in copies; as an
+// answer, an error body or a 503's body they are now a one-line error.
+TEST_F(Remote, DeeplyNestedRepliesAreRefusedWithoutCrashing) {
+  const std::string deep = std::string(100'000, '[') + std::string(100'000, ']');
+  const std::string deep_error = R"({"error": )" + deep + "}";
+  for (const Reply& reply : {Reply{200, deep}, Reply{400, deep_error}, Reply{503, deep_error}}) {
+    server.script({reply});
+    auto o = options();
+    o.max_loading_wait_s = 0;
+    o.max_retries = 0;
+    RemoteClassifier c(o);
+    const Error e = error_of(c, {input(c)});
+    EXPECT_LT(std::string(e.what()).size(), 1000u) << reply.status;
+    if (reply.status == 200) {
+      EXPECT_THAT(e.what(), HasSubstr("nested too deep"));
+    }
+  }
+}
+
 TEST_F(Remote, RequestsRunConcurrentlyUpToJobs) {
   Reply slow{200, test::FakeInference::predictions_json({{"Egyptian cat", 0.9}})};
   slow.delay_ms = 300;
