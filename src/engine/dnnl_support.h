@@ -66,8 +66,8 @@ std::size_t float_count(const dnnl::memory::desc& desc);
 // are cut into fixed chunks (by `rows_per_item` alone) and each chunk is one single-threaded
 // problem (a primitive called inside a parallel region runs on the calling thread), so a row is
 // always computed by the same kernel at the same place. The chunks of all items are spread over
-// the threads. Cost, measured on ViT-B/16 at batch 8 on one thread: +10% at about 128 rows a
-// chunk (197 tokens: 99 + 98, so batch 1 still keeps two threads busy), +15% at 64.
+// the threads. Cost, measured on ViT-B/16 at batch 8 on one thread: +13% at about 128 rows a
+// chunk (197 tokens: 99 + 98, so batch 1 still keeps two threads busy), +16% at 64.
 class RowChunkedMatmul {
  public:
   RowChunkedMatmul() = default;
