@@ -6,6 +6,8 @@
 #include <map>
 
 #include "util/error.h"
+#include "util/escape.h"
+#include "util/json.h"
 
 namespace binscan {
 namespace {
@@ -136,16 +138,6 @@ std::string_view group_key(CompareGroup g) {
   return "";
 }
 
-std::string csv_field(std::string_view s) {
-  if (s.find_first_of(",\"\r\n") == std::string_view::npos) return std::string(s);
-  std::string out = "\"";
-  for (const char c : s) {
-    if (c == '"') out += '"';
-    out += c;
-  }
-  return out + "\"";
-}
-
 std::string format_number(double v) {
   if (!std::isfinite(v)) return "";
   char buf[64];
@@ -258,7 +250,7 @@ std::string comparison_csv(const Comparison& c) {
   }
   out += "\r\n";
   for (const auto& row : c.rows) {
-    out += csv_field(row.photo.path) + "," + row.photo.sha256 + "," +
+    out += csv_field(row.photo.path) + "," + csv_field(row.photo.sha256) + "," +
            std::string(group_key(row.group));
     for (std::size_t i = 0; i < c.models.size(); ++i) {
       out += "," + csv_field(c.models[i].display());
@@ -319,7 +311,7 @@ nlohmann::json comparison_json(const Comparison& c) {
                      {"bin_score", r.bin_score},
                      {"bin_score_exact", r.bin_score_exact},
                      {"bin_rank", r.bin_rank ? json(*r.bin_rank) : json(nullptr)},
-                     {"top", json::parse(r.top_json)}});
+                     {"top", parse_stored_json(r.top_json)}});
     }
     photos.push_back({{"path", row.photo.path},
                       {"sha256", row.photo.sha256},

@@ -66,8 +66,7 @@ nlohmann::json comparison_json(const Comparison& c);
 std::string comparison_text(const Comparison& c);
 
 // Helpers shared with export and the report.
-std::string csv_field(std::string_view s);  // RFC 4180 quoting when needed
-std::string format_number(double v);        // shortest text that reads back as the same double
+std::string format_number(double v);  // shortest text that reads back as the same double
 std::string model_label(const Comparison& c, std::size_t i);  // "A: id" etc.
 
 }  // namespace binscan

@@ -6,6 +6,8 @@
 #include <map>
 #include <numbers>
 
+#include "util/escape.h"
+
 namespace binscan {
 namespace {
 

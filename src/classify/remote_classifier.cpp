@@ -22,6 +22,8 @@ namespace {
 constexpr const char* kTokenPage = "https://huggingface.co/settings/tokens";
 // Without parameters the API returns its default top 5; asking for more needs the JSON form.
 constexpr int kApiDefaultTopK = 5;
+constexpr std::size_t kMaxReplyBytes = std::size_t{16} << 20;       // 16 MB
+constexpr std::size_t kMaxErrorReplyBytes = std::size_t{64} << 10;  // 64 KB
 
 std::string excerpt(const std::string& body, std::size_t max = 160) {
   std::string s = body.substr(0, max);
@@ -60,8 +62,10 @@ std::string seconds_text(double s) {
   return buf;
 }
 
-Classification parse_predictions(const std::string& body, const std::string& name,
-                                 const std::string& shown_url, int top_k) {
+}  // namespace
+
+Classification parse_inference_reply(const std::string& body, const std::string& name,
+                                     const std::string& shown_url, int top_k) {
   auto malformed = [&](const std::string& why) {
     return Error(ErrorKind::kFormat, name,
                  shown_url + ": malformed answer (" + why + "): " + excerpt(body));
@@ -90,8 +94,6 @@ Classification parse_predictions(const std::string& body, const std::string& nam
     c.top.resize(static_cast<std::size_t>(top_k));
   return c;
 }
-
-}  // namespace
 
 std::string default_inference_url(const std::string& model_id) {
   return "https://router.huggingface.co/hf-inference/models/" + model_id;
@@ -152,6 +154,10 @@ Classification RemoteClassifier::classify_one(const PreparedInput& input, int to
   req.connect_timeout_s = std::min(options_.connect_timeout_s, options_.timeout_s);
   req.timeout_s = options_.timeout_s;
   req.follow_redirects = false;
+  // A reply is a short JSON list; an error body is only shown as an excerpt (a 2 GB reply once
+  // reached 4.2 GB of memory).
+  req.max_body_bytes = kMaxReplyBytes;
+  req.max_error_body_bytes = kMaxErrorReplyBytes;
   std::string json_body;
   if (top_k > kApiDefaultTopK) {
     json_body =
@@ -192,13 +198,14 @@ Classification RemoteClassifier::classify_one(const PreparedInput& input, int to
     try {
       r = http::perform(req);
     } catch (const Error& e) {
+      if (e.kind() == ErrorKind::kTooLarge) throw fail(ErrorKind::kTooLarge, e.cause());
       if (e.kind() != ErrorKind::kNetwork) throw;
       if (retry_after(backoff(), e.cause())) continue;
       throw gave_up(ErrorKind::kNetwork);
     }
     const std::string status = "HTTP " + std::to_string(r.status);
     if (r.status >= 200 && r.status < 300)
-      return parse_predictions(r.body, input.name, shown, top_k);
+      return parse_inference_reply(r.body, input.name, shown, top_k);
     switch (r.status) {
       case 401:
         throw fail(

@@ -35,6 +35,12 @@ struct RemoteOptions {
 // https://router.huggingface.co/hf-inference/models/ORG/NAME (Inference Providers, hf-inference).
 std::string default_inference_url(const std::string& model_id);
 
+// The Inference API's answer [{"label", "score"}, ...] (or the batched [[...]]) as the top_k
+// predictions by score (top_k < 0: all). Throws Error(kFormat) naming `name` and `shown_url` with
+// a bounded excerpt of the body. Public so the fuzz target can reach it.
+Classification parse_inference_reply(const std::string& body, const std::string& name,
+                                     const std::string& shown_url, int top_k);
+
 class RemoteClassifier : public Classifier {
  public:
   // Throws Error(kOffline) when HF_HUB_OFFLINE is set, Error(kConfig) for a bad endpoint.

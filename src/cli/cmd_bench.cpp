@@ -37,8 +37,17 @@ double peak_rss_mb() {
   return static_cast<double>(usage.ru_maxrss) / 1024.0;  // kilobytes on Linux
 }
 
+constexpr int kMaxBenchBatch = 1024;
+
 int run_bench(const BenchOptions& o) {
   if (o.batch < 1) throw Error(ErrorKind::kConfig, "--batch", "must be at least 1");
+  // A batch is held in memory whole (input and activations): 1000000 ended in bad_alloc.
+  if (o.batch > kMaxBenchBatch)
+    throw Error(ErrorKind::kConfig, "--batch",
+                "must be at most " + std::to_string(kMaxBenchBatch) + " (got " +
+                    std::to_string(o.batch) +
+                    "; one pass holds every image of the batch in "
+                    "memory, about 2.4 MB of input each at 224x224 before activations)");
   if (o.iterations < 1) throw Error(ErrorKind::kConfig, "--iterations", "must be at least 1");
   if (o.warmup < 0) throw Error(ErrorKind::kConfig, "--warmup", "must be 0 or more");
   const int threads = resolve_thread_count(o.model.threads);

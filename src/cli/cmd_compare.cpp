@@ -12,6 +12,7 @@
 #include "cli/photo_preview.h"
 #include "render/report.h"
 #include "store/store.h"
+#include "util/escape.h"
 
 namespace binscan::cli {
 namespace {
@@ -28,12 +29,12 @@ struct CompareOptions {
 int run_compare(const CompareOptions& o) {
   const auto store = open_store(o.db, Store::Mode::kReadOnly);
   const Comparison c = compare_models(*store, o.models, o.threshold);
-  std::fputs(comparison_text(c).c_str(), stdout);
+  std::fputs(terminal_text(comparison_text(c), /*keep_newlines=*/true).c_str(), stdout);
   if (!o.csv.empty()) {
     write_output(o.csv, comparison_csv(c));
   }
   if (!o.json.empty()) {
-    write_output(o.json, comparison_json(c).dump(1) + "\n");
+    write_output(o.json, json_text(comparison_json(c), 1) + "\n");
   }
   if (!o.html.empty()) {
     ReportOptions r;

@@ -8,6 +8,7 @@
 #include "cli/commands.h"
 #include "hub/hub.h"
 #include "util/error.h"
+#include "util/escape.h"
 
 namespace binscan::cli {
 namespace {
@@ -28,7 +29,7 @@ int run_download(const DownloadOptions& opt) {
     const ResolvedModel r = resolve_model(model, hub);
     for (const auto& w : r.warnings) print_warning(w);
     // The snapshot directory on stdout, like `huggingface-cli download`, for scripts.
-    std::printf("%s\n", r.dir.string().c_str());
+    std::printf("%s\n", terminal_text(r.dir.string()).c_str());
   });
 }
 

@@ -9,6 +9,7 @@
 #include "cli/commands.h"
 #include "image/decode.h"
 #include "util/error.h"
+#include "util/escape.h"
 
 namespace binscan::cli {
 namespace {
@@ -138,12 +139,10 @@ int run_info(const InfoOptions& opt) {
       info = probe_image_file(path);
     }
     if (opt.format == "json") {
-      std::printf("%s\n",
-                  to_json(path, info)
-                      .dump(-1, ' ', false, nlohmann::ordered_json::error_handler_t::replace)
-                      .c_str());
+      std::printf("%s\n", json_text(to_json(path, info)).c_str());
     } else {
-      std::printf("%s%s", first ? "" : "\n", to_text(path, info).c_str());
+      std::printf("%s%s", first ? "" : "\n",
+                  terminal_text(to_text(path, info), /*keep_newlines=*/true).c_str());
       for (const auto& w : info.warnings) print_warning(path + ": " + w);
     }
     first = false;

@@ -11,6 +11,7 @@
 #include "cli/photo_preview.h"
 #include "render/map.h"
 #include "store/store.h"
+#include "util/escape.h"
 
 namespace binscan::cli {
 namespace {
@@ -32,9 +33,9 @@ int run_locate(const LocateCliOptions& o) {
   LocateOptions lo = o.locate;
   lo.rule = o.rule == "all" ? LocateRule::kAll : LocateRule::kAny;
   const Located located = locate_bins(c, lo);
-  std::fputs(located_text(located).c_str(), stdout);
+  std::fputs(terminal_text(located_text(located), /*keep_newlines=*/true).c_str(), stdout);
   if (!o.geojson.empty()) {
-    write_output(o.geojson, located_geojson(located).dump(1) + "\n");
+    write_output(o.geojson, json_text(located_geojson(located), 1) + "\n");
   }
   if (!o.csv.empty()) {
     write_output(o.csv, located_csv(located));

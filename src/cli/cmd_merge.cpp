@@ -7,6 +7,7 @@
 
 #include "cli/commands.h"
 #include "store/store.h"
+#include "util/escape.h"
 
 namespace binscan::cli {
 namespace {
@@ -23,8 +24,9 @@ int run_merge(const MergeOptions& o) {
     std::printf(
         "merged %s: %lld new photos, %lld new results (%lld already there), %lld run "
         "records\n",
-        source.c_str(), static_cast<long long>(c.photos), static_cast<long long>(c.results),
-        static_cast<long long>(c.results_known), static_cast<long long>(c.runs));
+        terminal_text(source).c_str(), static_cast<long long>(c.photos),
+        static_cast<long long>(c.results), static_cast<long long>(c.results_known),
+        static_cast<long long>(c.runs));
   });
 }
 

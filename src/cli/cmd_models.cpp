@@ -7,6 +7,7 @@
 #include "cli/commands.h"
 #include "hub/hub.h"
 #include "util/error.h"
+#include "util/escape.h"
 
 namespace binscan::cli {
 namespace {
@@ -79,17 +80,17 @@ int run_models(const ModelsOptions& opt) {
     total += m.size_on_disk;
     if (m.revisions.empty()) {
       std::printf("%-*s  %-12s  %-10s  %5d  %10s  %s\n", static_cast<int>(width),
-                  m.model_id.c_str(), "-", "-", 0, human_size(m.incomplete_bytes).c_str(),
-                  "no snapshot");
+                  terminal_text(m.model_id).c_str(), "-", "-", 0,
+                  human_size(m.incomplete_bytes).c_str(), "no snapshot");
     }
     for (const auto& r : m.revisions) {
       std::string status = r.complete ? "ready" : "partial";
       if (m.incomplete_bytes > 0)
         status += " (+" + human_size(m.incomplete_bytes) + " downloading/interrupted)";
       std::printf("%-*s  %-12s  %-10s  %5d  %10s  %s\n", static_cast<int>(width),
-                  m.model_id.c_str(), r.commit.substr(0, 12).c_str(),
-                  r.refs.empty() ? "-" : join(r.refs).c_str(), r.files, human_size(r.size).c_str(),
-                  status.c_str());
+                  terminal_text(m.model_id).c_str(), terminal_text(r.commit.substr(0, 12)).c_str(),
+                  r.refs.empty() ? "-" : terminal_text(join(r.refs)).c_str(), r.files,
+                  human_size(r.size).c_str(), status.c_str());
     }
   }
   std::printf("\n%zu model%s, %s in %s\n", models.size(), models.size() == 1 ? "" : "s",

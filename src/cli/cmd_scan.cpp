@@ -17,6 +17,7 @@
 #include "cli/model_flags.h"
 #include "store/scan.h"
 #include "util/error.h"
+#include "util/escape.h"
 #include "util/threads.h"
 
 namespace binscan::cli {
@@ -107,7 +108,7 @@ int run_scan_command(const ScanCliOptions& o) {
                         {"remote", o.model.remote},   {"batch", o.batch},
                         {"threads", o.model.threads}, {"top_k", o.top_k},
                         {"bin_labels", o.bin_labels}, {"threshold", o.threshold}};
-    run_id = store->begin_run(args.dump());
+    run_id = store->begin_run(json_text(args));  // a path need not be UTF-8
   }
   g_stop = false;
   std::signal(SIGINT, on_stop_signal);
@@ -125,12 +126,12 @@ int run_scan_command(const ScanCliOptions& o) {
   std::signal(SIGINT, SIG_DFL);
   std::signal(SIGTERM, SIG_DFL);
   const std::string status(status_name(summary.status()));
-  if (store) store->end_run(run_id, status, summary.to_json().dump());
+  if (store) store->end_run(run_id, status, json_text(summary.to_json()));
   if (o.format == "json") {
     auto j = summary.to_json();
     j["database"] = o.db;
     j["status"] = status;
-    std::printf("%s\n", j.dump().c_str());
+    std::printf("%s\n", json_text(j).c_str());
   } else {
     std::printf("%s\n", summary.line().c_str());
     if (o.decode_only && summary.seconds > 0) {

@@ -3,9 +3,11 @@
 #include <cstdio>
 #include <exception>
 #include <iostream>
+#include <new>
 
 #include "cli/commands.h"
 #include "util/error.h"
+#include "util/escape.h"
 #include "util/file.h"
 
 namespace binscan::cli {
@@ -35,7 +37,7 @@ int for_each_input(const std::vector<std::string>& inputs,
 
 void write_output(const std::string& path, const std::string& text) {
   write_file_atomically(path, text);
-  std::fprintf(stderr, "wrote %s\n", path.c_str());
+  std::fprintf(stderr, "wrote %s\n", terminal_text(path).c_str());
 }
 
 }  // namespace binscan::cli
@@ -79,6 +81,10 @@ int main(int argc, char** argv) {
   } catch (const Error& e) {
     cli::print_error(e.what());
     return exit_code_for(e.kind());
+  } catch (const std::bad_alloc&) {
+    // Not a bug to report but a request too large for this machine: say so plainly.
+    cli::print_error("out of memory: the request needs more memory than is available");
+    return 1;
   } catch (const std::exception& e) {
     cli::print_error(std::string("internal error: ") + e.what());
     return exit_code_for(ErrorKind::kInternal);

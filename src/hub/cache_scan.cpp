@@ -9,6 +9,7 @@
 #include "util/error.h"
 #include "util/file.h"
 #include "util/json.h"
+#include "util/shard_index.h"
 #include "util/text.h"
 
 namespace binscan {
@@ -40,9 +41,9 @@ bool snapshot_complete(const fs::path& snapshot) {
   const fs::path index = snapshot / "model.safetensors.index.json";
   if (!fs::exists(index, ec)) return false;
   try {
-    const auto json = parse_json(read_text_file(index), index.string());
-    for (const auto& [tensor, file] : json.at("weight_map").items()) {
-      if (!file.is_string() || !fs::exists(snapshot / file.get<std::string>(), ec)) return false;
+    // The loader's own reading of the index: an invalid shard name ("/etc/passwd") is not ready.
+    for (const auto& [shard, tensors] : parse_shard_index(read_text_file(index), index.string())) {
+      if (!fs::is_regular_file(snapshot / shard, ec)) return false;
     }
     return true;
   } catch (const std::exception&) {

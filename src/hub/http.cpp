@@ -17,8 +17,8 @@ namespace binscan::http {
 namespace {
 
 constexpr int kMaxRedirects = 10;
-// An error body is only ever shown as a short excerpt; do not let a hostile server fill memory.
-constexpr std::size_t kMaxErrorBody = 1 << 20;
+// Headers are kept in a map: bound their total too (curl bounds each line at 100 KB).
+constexpr std::size_t kMaxHeaderBytes = 256 << 10;
 
 void global_init() {
   static std::once_flag once;
@@ -62,12 +62,25 @@ struct Transfer {
   Response response;
   std::exception_ptr sink_error;
   bool status_known = false;
+  bool error_body_full = false;  // stopped on purpose: a non-2xx body reached its bound
+  std::size_t header_bytes = 0;
 };
+
+std::string bytes_text(std::size_t n) {
+  return n >= (1u << 20) ? std::to_string(n >> 20) + " MB" : std::to_string(n >> 10) + " KB";
+}
 
 std::size_t on_header(char* data, std::size_t size, std::size_t count, void* user) {
   auto* t = static_cast<Transfer*>(user);
   const std::size_t n = size * count;
   const std::string_view line(data, n);
+  t->header_bytes += n;
+  if (t->header_bytes > kMaxHeaderBytes) {
+    t->sink_error = std::make_exception_ptr(
+        Error(ErrorKind::kTooLarge, display_url(t->request->url),
+              "response headers larger than " + bytes_text(kMaxHeaderBytes)));
+    return 0;  // aborts the transfer
+  }
   if (line.rfind("HTTP/", 0) == 0) {
     // A new response (after a 100 Continue or a redirect): forget the previous one's headers.
     t->response.headers.clear();
@@ -102,7 +115,25 @@ std::size_t on_body(char* data, std::size_t size, std::size_t count, void* user)
     }
     return n;
   }
-  if (t->request->sink && t->response.body.size() >= kMaxErrorBody) return n;
+  if (!success) {
+    // Error bodies are only shown as an excerpt: keep the start, then stop the transfer.
+    const std::size_t room = t->request->max_error_body_bytes -
+                             std::min(t->request->max_error_body_bytes, t->response.body.size());
+    t->response.body.append(data, std::min(n, room));
+    if (n > room) {
+      t->response.body_truncated = true;
+      t->error_body_full = true;
+      return 0;
+    }
+    return n;
+  }
+  if (t->response.body.size() + n > t->request->max_body_bytes) {
+    t->sink_error = std::make_exception_ptr(
+        Error(ErrorKind::kTooLarge, display_url(t->request->url),
+              "reply larger than " + bytes_text(t->request->max_body_bytes) +
+                  " (the limit for this request); refusing to read more"));
+    return 0;
+  }
   t->response.body.append(data, n);
   return n;
 }
@@ -121,6 +152,9 @@ std::string seconds_text(double s) {
     case CURLE_OPERATION_TIMEDOUT:
       if (request.timeout_s > 0 && detail.find("Operation timed out") != std::string::npos) {
         cause = "no answer within " + seconds_text(request.timeout_s) + " (" + detail + ")";
+      } else if (request.stall_timeout_s > 0 && detail.find("too slow") != std::string::npos) {
+        cause = "stalled: under 1 byte/s for " + seconds_text(request.stall_timeout_s) + " (" +
+                detail + ")";
       } else {
         cause = "timed out (" + detail + ")";
       }
@@ -131,6 +165,15 @@ std::string seconds_text(double s) {
       break;
     case CURLE_COULDNT_CONNECT:
       cause = "cannot connect (" + detail + ")";
+      break;
+    case CURLE_OUT_OF_MEMORY:
+      // What curl reports for one header line over its 100 KB limit, far likelier than memory.
+      cause =
+          "response header too large: curl accepts at most 100 KB per header line (or "
+          "memory ran out)";
+      break;
+    case CURLE_UNSUPPORTED_PROTOCOL:
+      cause = "unsupported protocol: binscan speaks only http and https (" + detail + ")";
       break;
     case CURLE_PARTIAL_FILE:
     case CURLE_RECV_ERROR:
@@ -201,7 +244,8 @@ Response perform_once(const Request& request, const std::string& url, bool send_
 
   const CURLcode code = curl_easy_perform(c);
   if (t.sink_error) std::rethrow_exception(t.sink_error);
-  if (code != CURLE_OK) throw_transport(code, errbuf, request, url);
+  if (code != CURLE_OK && !(code == CURLE_WRITE_ERROR && t.error_body_full))
+    throw_transport(code, errbuf, request, url);
   curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &t.response.status);
   char* effective = nullptr;
   curl_easy_getinfo(c, CURLINFO_EFFECTIVE_URL, &effective);
@@ -234,6 +278,13 @@ Response perform(const Request& request) {
       throw Error(ErrorKind::kNetwork, display_url(request.url), "too many redirects");
     }
     url = response.redirect_url;
+    // A redirect elsewhere than http(s) (file://, ftp://...) is refused at once, not retried.
+    const auto scheme = ascii_lower(url.substr(0, url.find(':')));
+    if (scheme != "http" && scheme != "https") {
+      throw Error(
+          ErrorKind::kUnsupported, display_url(request.url),
+          "redirected to a " + scheme + ": URL; binscan follows only http and https redirects");
+    }
     // Like huggingface_hub and browsers: credentials stay with the origin they were meant for.
     // A CDN's signed URL needs none, and must never receive the user's token.
     if (origin_of(url) != token_origin) send_token = false;

@@ -5,6 +5,7 @@
 // curl's verbose mode is never enabled, and no message built here contains a request header.
 #pragma once
 
+#include <cstddef>
 #include <cstdint>
 #include <functional>
 #include <map>
@@ -17,12 +18,17 @@
 
 namespace binscan::http {
 
+// Default limits of Request (each use may choose its own): JSON API replies are kilobytes.
+inline constexpr std::size_t kDefaultMaxBody = std::size_t{16} << 20;       // 16 MB
+inline constexpr std::size_t kDefaultMaxErrorBody = std::size_t{64} << 10;  // 64 KB
+
 struct Response {
   long status = 0;
   std::map<std::string, std::string> headers;  // of the final response; names lower-cased
   std::string body;                            // empty when a sink consumed it
-  std::string effective_url;                   // after redirects
-  std::string redirect_url;                    // a 3xx's Location made absolute, else ""
+  bool body_truncated = false;  // an error (non-2xx) body cut at Request::max_error_body_bytes
+  std::string effective_url;    // after redirects
+  std::string redirect_url;     // a 3xx's Location made absolute, else ""
 
   // The header's value or "" when absent (`name` lower-case).
   std::string header(const std::string& name) const;
@@ -38,6 +44,12 @@ struct Request {
   double connect_timeout_s = 10;
   double timeout_s = 0;        // whole request; 0: no limit
   double stall_timeout_s = 0;  // abort when fewer than 1 byte/s arrives for this long; 0: off
+  // The one bound on what a server can make binscan hold in memory (every body read goes through
+  // perform()): a 2xx body kept in Response::body larger than max_body_bytes aborts the transfer
+  // with Error(kTooLarge) naming the limit; a non-2xx body (only ever shown as an excerpt) is
+  // kept up to max_error_body_bytes, the transfer then stopped and body_truncated set.
+  std::size_t max_body_bytes = kDefaultMaxBody;
+  std::size_t max_error_body_bytes = kDefaultMaxErrorBody;
   // When set, the body of a 2xx response is passed here chunk by chunk instead of being kept in
   // Response::body (error bodies are still kept, capped). `head` has the status and headers.
   // May throw; the transfer is aborted and the exception re-thrown from perform().

@@ -12,6 +12,8 @@
 #include <algorithm>
 #include <cctype>
 #include <cerrno>
+#include <chrono>
+#include <cstdio>
 #include <cstdlib>
 #include <cstring>
 #include <nlohmann/json.hpp>
@@ -24,6 +26,7 @@
 #include "util/file.h"
 #include "util/json.h"
 #include "util/progress.h"
+#include "util/shard_index.h"
 #include "util/text.h"
 
 namespace binscan {
@@ -31,7 +34,10 @@ namespace fs = std::filesystem;
 namespace {
 
 constexpr const char* kTokenPage = "https://huggingface.co/settings/tokens";
-constexpr int kDownloadRetries = 5;  // like huggingface_hub's http_get: resume up to 5 times
+constexpr int kDownloadRetries = 5;
+// The slowest average download rate accepted (bytes/s) before the overall deadline fires.
+constexpr double kDownloadMinRate =
+    16 * 1024;  // like huggingface_hub's http_get: resume up to 5 times
 
 std::optional<std::string> env(const char* name) {
   const char* v = std::getenv(name);
@@ -472,14 +478,37 @@ class HubSession {
     const std::string shown = http::display_url(meta.location);
     int retries_left = kDownloadRetries;
     bool restarted_on_416 = false;
+    // Two limits: the stall check (under 1 byte/s for HF_HUB_DOWNLOAD_TIMEOUT s) and an overall
+    // deadline scaled to the announced size, so a server dribbling bytes cannot keep a download
+    // going for days: 6 stall periods plus the size at kDownloadMinRate.
+    const double stall_s = env_seconds("HF_HUB_DOWNLOAD_TIMEOUT", 10);
+    const double min_rate = env_seconds("BINSCAN_DOWNLOAD_MIN_RATE", kDownloadMinRate);
+    const double budget_s =
+        6 * stall_s + static_cast<double>(std::max<std::int64_t>(meta.size, 0)) / min_rate;
+    const auto deadline =
+        std::chrono::steady_clock::now() + std::chrono::duration<double>(budget_s);
+    auto deadline_error = [&] {
+      char buf[160];
+      std::snprintf(buf, sizeof buf,
+                    "download deadline of %.0f s passed (%.0f s + %lld announced bytes at %.0f "
+                    "bytes/s) with %lld of them received",
+                    budget_s, 6 * stall_s, static_cast<long long>(meta.size), min_rate,
+                    static_cast<long long>(written));
+      return Error(ErrorKind::kNetwork, shown,
+                   std::string(buf) + "; run the command again to resume");
+    };
     for (;;) {
       if (written == meta.size && meta.size > 0) break;  // an earlier run got everything
+      const double left_s =
+          std::chrono::duration<double>(deadline - std::chrono::steady_clock::now()).count();
+      if (left_s <= 0) throw deadline_error();
       http::Request req;
       req.url = meta.location;
       req.follow_redirects = true;
       if (same_origin) req.bearer_token = token_;
       req.connect_timeout_s = 10;
-      req.stall_timeout_s = env_seconds("HF_HUB_DOWNLOAD_TIMEOUT", 10);
+      req.stall_timeout_s = stall_s;
+      req.timeout_s = std::max(0.001, left_s);
       const std::int64_t resume_from = written;
       if (resume_from > 0)
         req.headers.push_back({"Range", "bytes=" + std::to_string(resume_from) + "-"});
@@ -531,6 +560,7 @@ class HubSession {
           throw Error(ErrorKind::kNetwork, e.subject(),
                       e.cause() + "; the partial file was deleted");
         }
+        if (std::chrono::steady_clock::now() >= deadline) throw deadline_error();
         if (e.kind() == ErrorKind::kNetwork && retries_left-- > 0) {
           std::this_thread::sleep_for(std::chrono::seconds(1));
           continue;  // resume from what has been written
@@ -561,9 +591,10 @@ class HubSession {
     progress.finish();
     if (::fsync(fd) != 0) throw io_error("cannot sync");
     if (written != meta.size) {
+      const std::int64_t received = written;  // before restart() sets it to 0
       restart();
       throw Error(ErrorKind::kNetwork, shown,
-                  "received " + std::to_string(written) + " bytes, but the Hub announced " +
+                  "received " + std::to_string(received) + " bytes, but the Hub announced " +
                       std::to_string(meta.size) +
                       "; the partial file was deleted, run the command again");
     }
@@ -608,21 +639,11 @@ class HubSession {
 };
 
 std::vector<std::string> shard_files(const fs::path& index_path) {
-  const nlohmann::json index = parse_json(read_text_file(index_path), index_path.string());
-  if (index.is_discarded()) throw Error(ErrorKind::kFormat, index_path.string(), "malformed JSON");
-  if (!index.is_object() || !index.contains("weight_map") || !index["weight_map"].is_object()) {
-    throw Error(ErrorKind::kFormat, index_path.string(), "no \"weight_map\" object");
-  }
-  std::set<std::string> files;
-  for (const auto& [tensor, file] : index["weight_map"].items()) {
-    if (!file.is_string() || !is_safe_relative(file.get<std::string>())) {
-      throw Error(ErrorKind::kFormat, index_path.string(),
-                  "bad shard file name for tensor " + tensor);
-    }
-    files.insert(file.get<std::string>());
-  }
-  if (files.empty()) throw Error(ErrorKind::kFormat, index_path.string(), "empty \"weight_map\"");
-  return {files.begin(), files.end()};
+  std::vector<std::string> files;
+  for (const auto& [shard, tensors] :
+       parse_shard_index(read_text_file(index_path), index_path.string()))
+    files.push_back(shard);
+  return files;
 }
 
 }  // namespace

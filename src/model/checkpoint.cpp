@@ -15,6 +15,7 @@
 #include "util/error.h"
 #include "util/file.h"
 #include "util/json.h"
+#include "util/shard_index.h"
 
 namespace binscan {
 
@@ -69,12 +70,6 @@ class MappedFile {
   const std::uint8_t* data_ = nullptr;
   std::size_t size_ = 0;
 };
-
-// Shard file names come from a JSON file: refuse anything that would leave the model directory.
-bool plain_file_name(const std::string& name) {
-  return !name.empty() && name.find('/') == std::string::npos &&
-         name.find('\\') == std::string::npos && name != "." && name != "..";
-}
 
 }  // namespace
 
@@ -143,18 +138,7 @@ Weights Weights::open(const std::filesystem::path& model_dir) {
     throw Error(ErrorKind::kIo, model_dir.string(), cause);
   }
   impl->source = index_path;
-  const auto index = parse_json(read_text_file(index_path), index_path.string());
-  if (index.is_discarded()) throw Error(ErrorKind::kFormat, index_path.string(), "not valid JSON");
-  const auto map_it = index.is_object() ? index.find("weight_map") : index.end();
-  if (map_it == index.end() || !map_it->is_object() || map_it->empty())
-    throw Error(ErrorKind::kFormat, index_path.string(), "no \"weight_map\" object");
-  std::map<std::string, std::vector<std::string>> by_shard;  // sorted: deterministic order
-  for (const auto& [tensor, shard] : map_it->items()) {
-    if (!shard.is_string() || !plain_file_name(shard.get<std::string>()))
-      throw Error(ErrorKind::kFormat, index_path.string(),
-                  "tensor '" + tensor + "' maps to an invalid shard name " + json_excerpt(shard));
-    by_shard[shard.get<std::string>()].push_back(tensor);
-  }
+  const auto by_shard = parse_shard_index(read_text_file(index_path), index_path.string());
   for (const auto& [shard, names] : by_shard) {
     impl->add_file(model_dir / shard);
     for (const auto& n : names) {

@@ -5,6 +5,7 @@
 
 #include "analysis/compare.h"
 #include "util/error.h"
+#include "util/escape.h"
 
 namespace binscan {
 namespace {
@@ -98,7 +99,7 @@ std::string export_survey(SurveyReader& store, ExportFormat format) {
       break;
     }
     case ExportFormat::kJsonl:
-      for (const auto& row : rows) out += row.dump() + "\n";
+      for (const auto& row : rows) out += json_text(row) + "\n";
       break;
     case ExportFormat::kGeoJson: {
       json features = json::array();
@@ -109,7 +110,7 @@ std::string export_survey(SurveyReader& store, ExportFormat format) {
              {"geometry", {{"type", "Point"}, {"coordinates", {row["lon"], row["lat"]}}}},
              {"properties", row}});
       }
-      out = json{{"type", "FeatureCollection"}, {"features", features}}.dump(1) + "\n";
+      out = json_text(json{{"type", "FeatureCollection"}, {"features", features}}, 1) + "\n";
       break;
     }
   }

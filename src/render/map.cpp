@@ -6,6 +6,7 @@
 #include <numbers>
 
 #include "render/report.h"
+#include "util/escape.h"
 #include "util/text.h"
 
 namespace binscan {
@@ -147,7 +148,7 @@ std::string svg_map(const Located& l) {
     }
     tip += "\nbin score " + num(s.bin_score, 3);
     h += "<circle class=\"camera\" cx=\"" + num(cx, 1) + "\" cy=\"" + num(cy, 1) +
-         "\" r=\"3\"><title>" + html_escape(tip) + "</title></circle>";
+         "\" r=\"3\"><title>" + svg_escape(tip) + "</title></circle>";
   }
   h += "</g>\n<g class=\"bins\">";
   for (const auto& b : l.bins) {
@@ -158,7 +159,7 @@ std::string svg_map(const Located& l) {
                             " photos)";
     h += "<circle class=\"bin " + std::string(method_name(b.method)) + "\" data-bin=\"" + id +
          "\" cx=\"" + num(bx, 1) + "\" cy=\"" + num(by, 1) + "\" r=\"" +
-         num(std::max(7.0, b.spread_m * c.scale()), 1) + "\"><title>" + html_escape(tip) +
+         num(std::max(7.0, b.spread_m * c.scale()), 1) + "\"><title>" + svg_escape(tip) +
          "</title></circle><text class=\"binid\" x=\"" + num(bx, 1) + "\" y=\"" + num(by, 1) +
          "\">" + id + "</text>";
   }

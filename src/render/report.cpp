@@ -4,6 +4,8 @@
 #include <cstdio>
 #include <nlohmann/json.hpp>
 
+#include "util/escape.h"
+#include "util/json.h"
 #include "util/text.h"
 
 namespace binscan {
@@ -117,8 +119,8 @@ std::string group_title(const Comparison& c, CompareGroup g) {
 
 std::string bars(const ResultRecord& r) {
   std::string out = "<ul class=\"bars\">";
-  const auto top = nlohmann::json::parse(r.top_json, nullptr, false);
-  const auto bins = nlohmann::json::parse(r.bin_labels_json, nullptr, false);
+  const auto top = parse_stored_json(r.top_json);
+  const auto bins = parse_stored_json(r.bin_labels_json);
   if (top.is_array()) {
     for (const auto& p : top) {
       const std::string label = p.value("label", "");
@@ -139,33 +141,6 @@ std::string bars(const ResultRecord& r) {
 }
 
 }  // namespace
-
-std::string html_escape(std::string_view s) {
-  std::string out;
-  out.reserve(s.size());
-  for (const char c : s) {
-    switch (c) {
-      case '&':
-        out += "&amp;";
-        break;
-      case '<':
-        out += "&lt;";
-        break;
-      case '>':
-        out += "&gt;";
-        break;
-      case '"':
-        out += "&quot;";
-        break;
-      case '\'':
-        out += "&#39;";
-        break;
-      default:
-        out += c;
-    }
-  }
-  return out;
-}
 
 std::string render_html_report(const Comparison& c, const ReportOptions& options) {
   const bool two = c.models.size() == 2;
@@ -269,7 +244,7 @@ std::string render_html_report(const Comparison& c, const ReportOptions& options
     for (const auto& row : c.rows) {
       if (row.group != g) continue;
       const auto& p = row.photo;
-      h += "<tr data-sha256=\"" + p.sha256 + "\"><td class=\"thumb\" data-sort=\"" +
+      h += "<tr data-sha256=\"" + html_escape(p.sha256) + "\"><td class=\"thumb\" data-sort=\"" +
            html_escape(p.path) + "\">";
       std::optional<std::vector<std::uint8_t>> thumb;
       if (options.thumbnail) thumb = options.thumbnail(p);

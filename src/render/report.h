@@ -28,7 +28,6 @@ struct ReportOptions {
 
 std::string render_html_report(const Comparison& comparison, const ReportOptions& options);
 
-std::string html_escape(std::string_view s);
 // The look shared by binscan's HTML pages (body, headings, tables, the script-error box).
 std::string_view page_base_css();
 // An HTML page up to its open <div class="meta"> line: head, styles (the base and `css`), the

@@ -2,6 +2,8 @@
 
 #include <sqlite3.h>
 
+#include <algorithm>
+#include <cctype>
 #include <chrono>
 #include <ctime>
 #include <utility>
@@ -343,19 +345,110 @@ std::string utc_now_iso() {
   return buf;
 }
 
+std::string sqlite_file_uri(const std::filesystem::path& path, std::string_view query) {
+  // RFC 3986 percent-encoding of everything but unreserved characters and '/', so '?', '#',
+  // '%' and any byte (a file name need not be UTF-8) stay part of the path.
+  static constexpr char kHex[] = "0123456789ABCDEF";
+  std::string uri = "file:";
+  for (const char c : path.string()) {
+    const auto u = static_cast<unsigned char>(c);
+    if (std::isalnum(u) || c == '-' || c == '.' || c == '_' || c == '~' || c == '/') {
+      uri += c;
+    } else {
+      uri += '%';
+      uri += kHex[u >> 4];
+      uri += kHex[u & 15];
+    }
+  }
+  if (!query.empty()) uri += "?" + std::string(query);
+  return uri;
+}
+
+bool is_survey_sha256(std::string_view s) {
+  return s.size() == 64 && std::all_of(s.begin(), s.end(), [](char c) {
+           return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'f');
+         });
+}
+
+namespace {
+bool has_control_byte(std::string_view s) {
+  return std::any_of(s.begin(), s.end(), [](char c) {
+    const auto u = static_cast<unsigned char>(c);
+    return u < 0x20 || u == 0x7f;
+  });
+}
+// Printable ASCII without space and the characters that would end or start markup.
+bool is_plain_token(std::string_view s) {
+  return std::all_of(s.begin(), s.end(), [](char c) {
+    return c > ' ' && c < 0x7f && std::string_view("\"'<>\\`").find(c) == std::string_view::npos;
+  });
+}
+}  // namespace
+
+bool is_survey_path(std::string_view s) {
+  return !s.empty() && s.size() <= 4096 && s.front() == '/' && !has_control_byte(s);
+}
+
+bool is_survey_model_id(std::string_view s) {
+  if (s.empty() || s.size() > 4096) return false;
+  if (s.front() == '/') return is_survey_path(s);  // a local checkpoint directory
+  if (s.starts_with("http://") || s.starts_with("https://"))
+    return is_plain_token(s);  // --endpoint
+  // A Hub repository id, "name" or "org/name".
+  const auto slash = s.find('/');
+  if (slash != std::string_view::npos && s.find('/', slash + 1) != std::string_view::npos)
+    return false;
+  auto name_ok = [](std::string_view n) {
+    return !n.empty() && n.size() <= 96 && std::isalnum(static_cast<unsigned char>(n.front())) &&
+           std::all_of(n.begin(), n.end(), [](char c) {
+             return std::isalnum(static_cast<unsigned char>(c)) || c == '-' || c == '_' || c == '.';
+           });
+  };
+  if (slash == std::string_view::npos) return name_ok(s);
+  return name_ok(s.substr(0, slash)) && name_ok(s.substr(slash + 1));
+}
+
 SqliteStore::SqliteStore(const std::filesystem::path& path, Mode mode) : path_(path) {
-  const int flags =
-      mode == Mode::kReadOnly ? SQLITE_OPEN_READONLY : (SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE);
   if (mode == Mode::kReadOnly && !std::filesystem::exists(path)) {
     throw Error(ErrorKind::kIo, path.string(),
                 "no such database (run 'binscan scan' first, or give --db FILE)");
   }
-  // No SQLite mutex: mutex_ is the one lock around the connection.
-  if (sqlite3_open_v2(path.c_str(), &db_, flags | SQLITE_OPEN_NOMUTEX, nullptr) != SQLITE_OK) {
-    const std::string msg = db_ ? sqlite3_errmsg(db_) : "out of memory";
-    sqlite3_close(db_);
-    db_ = nullptr;
-    throw Error(ErrorKind::kIo, path.string(), "cannot open database: " + msg);
+  // No SQLite mutex: mutex_ is the one lock around the connection. Always a URI, so a read-only
+  // open can say mode=ro / immutable=1 and merge can ATTACH its source the same way.
+  auto open = [&](const std::string& uri, int flags) {
+    if (sqlite3_open_v2(uri.c_str(), &db_, flags | SQLITE_OPEN_NOMUTEX | SQLITE_OPEN_URI,
+                        nullptr) != SQLITE_OK) {
+      const std::string msg = db_ ? sqlite3_errmsg(db_) : "out of memory";
+      sqlite3_close(db_);
+      db_ = nullptr;
+      throw Error(ErrorKind::kIo, path.string(), "cannot open database: " + msg);
+    }
+  };
+  if (mode == Mode::kReadOnly) {
+    open(sqlite_file_uri(path, "mode=ro"), SQLITE_OPEN_READONLY);
+    // A WAL survey on a read-only mount, or another user's file, cannot get its -shm index
+    // ("attempt to write a readonly database" / "unable to open"): read it as immutable then,
+    // as a backup must stay readable. Immutable ignores a -wal beside it (binscan checkpoints
+    // it away when the last writer closes).
+    const int rc =
+        sqlite3_exec(db_, "SELECT count(*) FROM sqlite_master", nullptr, nullptr, nullptr) & 0xff;
+    if (rc == SQLITE_READONLY || rc == SQLITE_CANTOPEN || rc == SQLITE_IOERR) {
+      sqlite3_close(db_);
+      db_ = nullptr;
+      std::error_code ec;
+      const auto wal = std::filesystem::path(path.string() + "-wal");
+      if (std::filesystem::exists(wal, ec) && std::filesystem::file_size(wal, ec) > 0 && !ec) {
+        // Immutable would silently skip the transactions still in the -wal file.
+        throw Error(ErrorKind::kIo, path.string(),
+                    "cannot open read-only: its write-ahead log " + wal.filename().string() +
+                        " holds changes not yet in the database and this location is not "
+                        "writable; copy the survey (with its -wal file) somewhere writable");
+      }
+      open(sqlite_file_uri(path, "mode=ro&immutable=1"), SQLITE_OPEN_READONLY);
+      immutable_ = true;
+    }
+  } else {
+    open(sqlite_file_uri(path, "mode=rwc"), SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE);
   }
   // Another binscan writing the same file waits rather than failing at once.
   sqlite3_busy_timeout(db_, 30000);
@@ -491,12 +584,59 @@ void SqliteStore::commit(const CommitBatch& batch) {
   });
 }
 
+void SqliteStore::check_foreign_rows() const {
+  // A survey from elsewhere may hold anything: refuse, before merging a single row, the first
+  // value binscan would never have written in a column it relies on (keys, paths, models).
+  auto refuse = [&](const std::string& where, const std::string& value, const char* want) {
+    std::string shown = value.size() > 80 ? value.substr(0, 80) + "..." : value;
+    throw Error(
+        ErrorKind::kFormat, path_.string(),
+        "refusing to merge: " + where + " is '" + shown + "', not " + want + " as binscan writes");
+  };
+  auto each = [&](const std::string& sql, const auto& per_row) {
+    Stmt s(db_, sql.c_str(), path_);
+    while (s.step()) per_row(s);
+  };
+  const auto where = [](const char* table, const char* column, std::int64_t rowid) {
+    return std::string(table) + "." + column + " (row " + std::to_string(rowid) + ")";
+  };
+  constexpr const char* kHash = "64 lowercase hex digits";
+  constexpr const char* kPath = "an absolute path without control characters";
+  each("SELECT rowid, sha256, path, typeof(sha256), typeof(path) FROM photos", [&](Stmt& s) {
+    if (s.text(3) != "text" || !is_survey_sha256(s.text(1)))
+      refuse(where("photos", "sha256", s.i64(0)), s.text(1), kHash);
+    if (s.text(4) != "text" || !is_survey_path(s.text(2)))
+      refuse(where("photos", "path", s.i64(0)), s.text(2), kPath);
+  });
+  each("SELECT rowid, sha256, path, typeof(sha256), typeof(path) FROM paths", [&](Stmt& s) {
+    if (s.text(3) != "text" || !is_survey_sha256(s.text(1)))
+      refuse(where("paths", "sha256", s.i64(0)), s.text(1), kHash);
+    if (s.text(4) != "text" || !is_survey_path(s.text(2)))
+      refuse(where("paths", "path", s.i64(0)), s.text(2), kPath);
+  });
+  each("SELECT rowid, sha256, model_id, revision, typeof(sha256), typeof(model_id) FROM results",
+       [&](Stmt& s) {
+         if (s.text(4) != "text" || !is_survey_sha256(s.text(1)))
+           refuse(where("results", "sha256", s.i64(0)), s.text(1), kHash);
+         if (s.text(5) != "text" || !is_survey_model_id(s.text(2)))
+           refuse(where("results", "model_id", s.i64(0)), s.text(2),
+                  "a Hub id (org/name), an absolute model directory or an http(s) URL");
+         if (s.text(3).size() > 256 || has_control_byte(s.text(3)) ||
+             (!s.text(3).empty() && !is_plain_token(s.text(3))))
+           refuse(where("results", "revision", s.i64(0)), s.text(3),
+                  "a commit, branch or sha256: digest");
+       });
+}
+
 MergeCounts SqliteStore::merge_from(const std::filesystem::path& source) {
   int source_version = 0;
+  bool source_immutable = false;
   {
     // A readable binscan database of a schema this binscan knows, or a clear error naming it.
     const SqliteStore check(source, Mode::kReadOnly);
     source_version = check.schema_version();
+    source_immutable = check.immutable_;
+    check.check_foreign_rows();
   }
   std::error_code ec;
   if (std::filesystem::equivalent(source, path_, ec)) {
@@ -509,7 +649,7 @@ MergeCounts SqliteStore::merge_from(const std::filesystem::path& source) {
   };
   {
     Stmt attach(db_, "ATTACH DATABASE ?1 AS src", path_);
-    attach.bind(1, source.string());
+    attach.bind(1, sqlite_file_uri(source, source_immutable ? "mode=ro&immutable=1" : "mode=ro"));
     attach.run();
   }
   const std::string photos(columns::photos().name), results(columns::results().name),

@@ -9,12 +9,27 @@
 
 #include <filesystem>
 #include <mutex>
+#include <string>
+#include <string_view>
 
 #include "store/store.h"
 
 struct sqlite3;
 
 namespace binscan {
+
+// The SQLite URI of `path` (file:..., percent-encoded, so any byte of a file name survives) with
+// `query` such as "mode=ro" or "mode=ro&immutable=1".
+std::string sqlite_file_uri(const std::filesystem::path& path, std::string_view query);
+
+// What binscan writes, checked on every row `merge` takes from a survey made elsewhere:
+bool is_survey_sha256(std::string_view s);    // 64 lowercase hex digits
+bool is_survey_path(std::string_view s);      // absolute, at most 4096 bytes, no control byte
+                                              // (any other byte: names need not be UTF-8)
+bool is_survey_model_id(std::string_view s);  // Hub id "org/name" or "name" ([A-Za-z0-9._-],
+                                              // starting alphanumeric), an absolute model
+                                              // directory, or an http(s) URL without spaces,
+                                              // quotes or markup characters
 
 class SqliteStore final : public Store {
  public:
@@ -28,6 +43,8 @@ class SqliteStore final : public Store {
 
   const std::filesystem::path& path() const { return path_; }
   int schema_version() const override { return version_; }
+  // True when a read-only open fell back to immutable=1 (WAL on a read-only mount, say).
+  bool opened_immutable() const { return immutable_; }
   std::vector<std::filesystem::path> own_files() const override;
 
   void commit(const CommitBatch& batch) override;
@@ -47,8 +64,11 @@ class SqliteStore final : public Store {
   // BEGIN IMMEDIATE, body, COMMIT; rolled back when body throws. The caller holds mutex_.
   void in_transaction(const std::function<void()>& body);
   void migrate();
+  // Error(kFormat) at the first key, path or model id binscan would not have written (merge).
+  void check_foreign_rows() const;
   std::filesystem::path path_;
   int version_ = 0;
+  bool immutable_ = false;
   sqlite3* db_ = nullptr;
   std::mutex mutex_;
 };

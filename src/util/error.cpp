@@ -2,29 +2,17 @@
 
 #include <algorithm>
 
+#include "util/escape.h"
+
 namespace binscan {
 
 std::string format_error_line(const std::string& subject, const std::string& cause) {
   const std::string raw = subject.empty() ? cause : subject + ": " + cause;
   // Subjects and causes carry text from outside (file names, HTTP headers, API errors, labels):
   // control bytes would reach the terminal (escape sequences retitle windows and clear screens;
-  // a NUL cut the line short), so they are written as \xNN; line breaks become spaces.
-  std::string line;
-  line.reserve(raw.size());
-  for (const char c : raw) {
-    const auto u = static_cast<unsigned char>(c);
-    if (c == '\n' || c == '\r') {
-      line += ' ';
-    } else if (u < 0x20 || u == 0x7f) {
-      static constexpr char kHex[] = "0123456789abcdef";
-      line += "\\x";
-      line += kHex[u >> 4];
-      line += kHex[u & 15];
-    } else {
-      line += c;
-    }
-  }
-  return line;
+  // a NUL cut the line short), so they are written as \xNN (terminal_text); line breaks become
+  // spaces.
+  return terminal_text(raw);
 }
 
 Error::Error(ErrorKind kind, std::string subject, std::string cause)

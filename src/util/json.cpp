@@ -34,6 +34,12 @@ nlohmann::json parse_json(std::string_view text, const std::string& subject) {
   return nlohmann::json::parse(text.begin(), text.end(), nullptr, /*allow_exceptions=*/false);
 }
 
+nlohmann::json parse_stored_json(std::string_view text) {
+  if (!json_depth_within(text, kMaxJsonDepth)) return nullptr;
+  auto j = nlohmann::json::parse(text.begin(), text.end(), nullptr, /*allow_exceptions=*/false);
+  return j.is_discarded() ? nlohmann::json() : j;
+}
+
 std::string json_excerpt(const nlohmann::json& value, std::size_t max_chars) {
   std::string text =
       value.dump(-1, ' ', /*ensure_ascii=*/true, nlohmann::json::error_handler_t::replace);

@@ -20,6 +20,10 @@ inline constexpr int kMaxJsonDepth = 64;
 // own message. Nesting deeper than kMaxJsonDepth throws Error(kTooLarge) naming `subject`.
 nlohmann::json parse_json(std::string_view text, const std::string& subject);
 
+// A JSON column of a survey (top_json, bin_labels_json): binscan writes it, but a survey merged
+// from elsewhere may hold anything, so invalid or too deeply nested text reads as null.
+nlohmann::json parse_stored_json(std::string_view text);
+
 // Whether `text` nests arrays/objects at most `max_depth` deep (strings are skipped).
 bool json_depth_within(std::string_view text, int max_depth);
 

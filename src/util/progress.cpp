@@ -4,6 +4,8 @@
 
 #include <cstdio>
 
+#include "util/escape.h"
+
 namespace binscan {
 namespace {
 
@@ -119,6 +121,8 @@ void Progress::draw_locked(bool final) {
   std::snprintf(tail, sizeof tail, "  %s%s  %s %s", format_rate(rate, unit_).c_str(), per.c_str(),
                 final ? "elapsed" : "ETA", duration(final ? elapsed : eta).c_str());
   line += tail;
+  // The label can carry a file or model name: no escape sequence may reach the terminal.
+  line = terminal_text(line);
   if (tty_) {
     std::fprintf(stderr, "\r\033[K%s%s", line.c_str(), final ? "\n" : "");
   } else {

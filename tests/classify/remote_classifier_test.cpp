@@ -270,6 +270,34 @@ TEST_F(Remote, DeeplyNestedRepliesAreRefusedWithoutCrashing) {
   }
 }
 
+// A 2 GB reply once reached 4.2 GB of memory: replies are bounded (16 MB), error bodies kept
+// only up to 64 KB for their excerpt; terminal escapes in an API error never reach the line.
+TEST_F(Remote, HugeRepliesAndErrorBodiesAreBounded) {
+  const std::string big(17u << 20, ' ');
+  server.script({{200, "[" + big + "]"}});
+  auto o = options();
+  o.max_retries = 0;
+  RemoteClassifier c(o);
+  Error e = error_of(c, {input(c)});
+  EXPECT_EQ(e.kind(), ErrorKind::kTooLarge);
+  EXPECT_THAT(e.what(), HasSubstr("larger than 16 MB"));
+  EXPECT_THAT(e.what(), HasSubstr("cats.jpg"));  // names the image
+  server.script({{400, R"({"error": "bad \u001b]0;owned\u0007\u001b[2J input)" + big + "\"}"}});
+  e = error_of(c, {input(c)});
+  EXPECT_LT(std::string(e.what()).size(), 1000u);
+  EXPECT_EQ(std::string(e.what()).find('\x1b'), std::string::npos) << e.what();
+}
+
+// The reply parser, public for the fuzz target: the batched form and top_k.
+TEST(RemoteReply, ParsesPlainAndBatchedAnswers) {
+  const auto c =
+      parse_inference_reply(R"([[{"label": "a", "score": 0.25}, {"label": "b", "score": 0.75}]])",
+                            "p.jpg", "http://x", 1);
+  ASSERT_EQ(c.top.size(), 1u);
+  EXPECT_EQ(c.top[0].label, "b");
+  EXPECT_THROW((void)parse_inference_reply("{}", "p.jpg", "http://x", 5), Error);
+}
+
 TEST_F(Remote, RequestsRunConcurrentlyUpToJobs) {
   Reply slow{200, test::FakeInference::predictions_json({{"Egyptian cat", 0.9}})};
   slow.delay_ms = 300;

@@ -36,17 +36,7 @@ int count_method(const std::vector<test::RecordedRequest>& reqs, const std::stri
       std::count_if(reqs.begin(), reqs.end(), [&](const auto& r) { return r.method == method; }));
 }
 
-// Catches the Error of `f` so its kind and message can be checked.
-template <class F>
-Error error_of(F&& f) {
-  try {
-    f();
-  } catch (const Error& e) {
-    return e;
-  }
-  ADD_FAILURE() << "no binscan::Error thrown";
-  return Error(ErrorKind::kInternal, "", "none");
-}
+using test::error_of;
 
 using HubDownload = test::HubTest;
 

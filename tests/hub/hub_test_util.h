@@ -13,6 +13,7 @@
 
 #include "support/fake_hub.h"
 #include "support/test_support.h"
+#include "util/error.h"
 
 namespace binscan::test {
 
@@ -46,6 +47,18 @@ class ScopedEnv {
   }
   std::map<std::string, std::optional<std::string>> saved_;
 };
+
+// Catches the binscan::Error of `f` so its kind and message can be checked.
+template <class F>
+Error error_of(F&& f) {
+  try {
+    f();
+  } catch (const Error& e) {
+    return e;
+  }
+  ADD_FAILURE() << "no binscan::Error thrown";
+  return Error(ErrorKind::kInternal, "", "none");
+}
 
 inline std::string random_bytes(std::size_t n, unsigned seed) {
   std::mt19937 gen(seed);

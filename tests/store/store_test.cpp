@@ -1,5 +1,6 @@
 #include <gtest/gtest.h>
 
+#include <cstdlib>
 #include <fstream>
 
 #include "store/sqlite_store.h"
@@ -152,22 +153,36 @@ TEST(StoreMerge, JoinsTwoMachinesDatabasesOnceAndKeepsTheLatestSighting) {
   {
     SqliteStore s(a);
     CommitBatch batch;
-    batch.photos = {photo("s1", "/m1/one.jpg"), photo("s2", "/m1/two.jpg")};
-    batch.paths = {{"/m1/one.jpg", "s1", 123, 1}, {"/m1/two.jpg", "s2", 123, 1}};
-    batch.results = {result("s1", "vit"), result("s2", "vit")};
+    batch.photos = {
+        photo("1111111111111111111111111111111111111111111111111111111111111111", "/m1/one.jpg"),
+        photo("2222222222222222222222222222222222222222222222222222222222222222", "/m1/two.jpg")};
+    batch.paths = {
+        {"/m1/one.jpg", "1111111111111111111111111111111111111111111111111111111111111111", 123, 1},
+        {"/m1/two.jpg", "2222222222222222222222222222222222222222222222222222222222222222", 123,
+         1}};
+    batch.results = {
+        result("1111111111111111111111111111111111111111111111111111111111111111", "vit"),
+        result("2222222222222222222222222222222222222222222222222222222222222222", "vit")};
     s.commit(batch);
     s.end_run(s.begin_run("{\"machine\":1}"), "complete", "{}");
   }
   {
     SqliteStore s(b);
     CommitBatch batch;
-    auto moved = photo("s2", "/m2/two-renamed.jpg");
+    auto moved = photo("2222222222222222222222222222222222222222222222222222222222222222",
+                       "/m2/two-renamed.jpg");
     moved.lat = 10.0;
-    batch.photos = {moved, photo("s3", "/m2/three.jpg")};
-    batch.paths = {{"/m2/two-renamed.jpg", "s2", 123, 2}, {"/m2/three.jpg", "s3", 123, 2}};
-    auto other = result("s2", "vit");
+    batch.photos = {moved, photo("3333333333333333333333333333333333333333333333333333333333333333",
+                                 "/m2/three.jpg")};
+    batch.paths = {{"/m2/two-renamed.jpg",
+                    "2222222222222222222222222222222222222222222222222222222222222222", 123, 2},
+                   {"/m2/three.jpg",
+                    "3333333333333333333333333333333333333333333333333333333333333333", 123, 2}};
+    auto other = result("2222222222222222222222222222222222222222222222222222222222222222", "vit");
     other.bin_score = 0.75;  // a different result for a (photo, model) the target already has
-    batch.results = {other, result("s3", "vit"), result("s2", "resnet")};
+    batch.results = {
+        other, result("3333333333333333333333333333333333333333333333333333333333333333", "vit"),
+        result("2222222222222222222222222222222222222222222222222222222222222222", "resnet")};
     s.commit(batch);
     s.end_run(s.begin_run("{\"machine\":2}"), "complete", "{}");
   }
@@ -194,14 +209,27 @@ TEST(StoreMerge, JoinsTwoMachinesDatabasesOnceAndKeepsTheLatestSighting) {
                            "SELECT sha256, path, lat, first_seen, last_seen FROM photos "
                            "ORDER BY sha256"),
             (std::vector<std::string>{
-                "s1|/m1/one.jpg|52.5|2026-01-01T00:00:00.000Z|2026-01-01T00:00:00.000Z",
-                "s2|/m2/two-renamed.jpg|10.0|2026-01-01T00:00:00.000Z|2026-02-01T00:00:00.000Z",
-                "s3|/m2/three.jpg|52.5|2026-02-01T00:00:00.000Z|2026-02-01T00:00:00.000Z"}));
-  EXPECT_EQ(test::sql_rows(city,
-                           "SELECT sha256, model_id, bin_score FROM results "
-                           "ORDER BY sha256, model_id"),
-            (std::vector<std::string>{"s1|vit|0.25", "s2|resnet|0.25", "s2|vit|0.25",
-                                      "s3|vit|0.25"}));  // the first result for s2/vit is kept
+                "1111111111111111111111111111111111111111111111111111111111111111|/m1/"
+                "one.jpg|52.5|2026-01-01T00:00:00.000Z|2026-01-01T00:00:00.000Z",
+                "2222222222222222222222222222222222222222222222222222222222222222|/m2/"
+                "two-renamed.jpg|10.0|2026-01-01T00:00:00.000Z|2026-02-01T00:00:00.000Z",
+                "3333333333333333333333333333333333333333333333333333333333333333|/m2/"
+                "three.jpg|52.5|2026-02-01T00:00:00.000Z|2026-02-01T00:00:00.000Z"}));
+  EXPECT_EQ(
+      test::sql_rows(city,
+                     "SELECT sha256, model_id, bin_score FROM results "
+                     "ORDER BY sha256, model_id"),
+      (std::vector<std::string>{
+          "1111111111111111111111111111111111111111111111111111111111111111|vit|0.25",
+          "2222222222222222222222222222222222222222222222222222222222222222|resnet|0.25",
+          "2222222222222222222222222222222222222222222222222222222222222222|vit|0.25",
+          "3333333333333333333333333333333333333333333333333333333333333333|vit|0.25"}));  // the
+                                                                                           // first
+                                                                                           // result
+                                                                                           // for
+                                                                                           // s2/vit
+                                                                                           // is
+                                                                                           // kept
   EXPECT_EQ(test::sql_count(city, "SELECT count(*) FROM paths"), 4);
   EXPECT_EQ(test::sql_rows(city, "SELECT args FROM runs ORDER BY id"),
             (std::vector<std::string>{"{\"machine\":1}", "{\"machine\":2}"}));
@@ -213,8 +241,12 @@ TEST(StoreMerge, JoinsTwoMachinesDatabasesOnceAndKeepsTheLatestSighting) {
   EXPECT_EQ(again.results_known, 3);
   EXPECT_EQ(test::sql_rows(city, "SELECT * FROM photos ORDER BY sha256"), before);
   EXPECT_EQ(target.merge_from(a).photos, 0);
-  EXPECT_EQ(test::sql_rows(city, "SELECT path FROM photos WHERE sha256='s2'").at(0),
-            "/m2/two-renamed.jpg");  // the older sighting does not win back
+  EXPECT_EQ(
+      test::sql_rows(city,
+                     "SELECT path FROM photos WHERE "
+                     "sha256='2222222222222222222222222222222222222222222222222222222222222222'")
+          .at(0),
+      "/m2/two-renamed.jpg");  // the older sighting does not win back
 }
 
 TEST(StoreMerge, SaysWhichSourceCannotBeMerged) {
@@ -259,13 +291,14 @@ void make_schema1(const std::filesystem::path& db, const std::string& sha) {
 TEST(StoreSchema, ASchema1SurveyIsReadAsItIsAndUpgradedWhenWritten) {
   test::TempDir dir;
   const auto old_db = dir / "old.db";
-  make_schema1(old_db, "s1");
+  make_schema1(old_db, "1111111111111111111111111111111111111111111111111111111111111111");
   {
     SqliteStore read(old_db, Store::Mode::kReadOnly);
     EXPECT_EQ(read.schema_version(), 1);
     const auto photos = read.photos();
     ASSERT_EQ(photos.size(), 1u);
-    EXPECT_EQ(photos[0].path, "/old/s1.jpg");
+    EXPECT_EQ(photos[0].path,
+              "/old/1111111111111111111111111111111111111111111111111111111111111111.jpg");
     EXPECT_FALSE(photos[0].focal_35mm);
     EXPECT_EQ(read.results().size(), 1u);
   }
@@ -276,7 +309,8 @@ TEST(StoreSchema, ASchema1SurveyIsReadAsItIsAndUpgradedWhenWritten) {
   {
     SqliteStore target(city);
     CommitBatch batch;
-    auto p = photo("s2", "/new/s2.jpg");
+    auto p = photo("2222222222222222222222222222222222222222222222222222222222222222",
+                   "/new/2222222222222222222222222222222222222222222222222222222222222222.jpg");
     p.focal_35mm = 27;
     batch.photos = {p};
     target.commit(batch);
@@ -285,14 +319,17 @@ TEST(StoreSchema, ASchema1SurveyIsReadAsItIsAndUpgradedWhenWritten) {
     EXPECT_EQ(c.results, 1);
   }
   EXPECT_EQ(test::sql_rows(city, "SELECT sha256, focal_35mm FROM photos ORDER BY sha256"),
-            (std::vector<std::string>{"s1|", "s2|27"}));
+            (std::vector<std::string>{
+                "1111111111111111111111111111111111111111111111111111111111111111|",
+                "2222222222222222222222222222222222222222222222222222222222222222|27"}));
 
   // Opened for writing: upgraded in place, nothing lost.
   {
     SqliteStore write(old_db);
     EXPECT_EQ(write.schema_version(), Store::kSchemaVersion);
     CommitBatch batch;
-    auto p = photo("s3", "/old/s3.jpg");
+    auto p = photo("3333333333333333333333333333333333333333333333333333333333333333",
+                   "/old/3333333333333333333333333333333333333333333333333333333333333333.jpg");
     p.focal_35mm = 26;
     batch.photos = {p};
     write.commit(batch);
@@ -300,8 +337,135 @@ TEST(StoreSchema, ASchema1SurveyIsReadAsItIsAndUpgradedWhenWritten) {
   EXPECT_EQ(test::sql_rows(old_db, "PRAGMA user_version").at(0),
             std::to_string(Store::kSchemaVersion));
   EXPECT_EQ(test::sql_rows(old_db, "SELECT sha256, path, focal_35mm FROM photos ORDER BY sha256"),
-            (std::vector<std::string>{"s1|/old/s1.jpg|", "s3|/old/s3.jpg|26"}));
+            (std::vector<std::string>{
+                "1111111111111111111111111111111111111111111111111111111111111111|/old/"
+                "1111111111111111111111111111111111111111111111111111111111111111.jpg|",
+                "3333333333333333333333333333333333333333333333333333333333333333|/old/"
+                "3333333333333333333333333333333333333333333333333333333333333333.jpg|26"}));
   EXPECT_EQ(test::sql_count(old_db, "SELECT count(*) FROM results"), 1);
+}
+
+// Surveys from elsewhere (issue 10): merge refuses values binscan never writes; read-only
+// commands open a survey read-only, falling back to immutable on a read-only mount.
+const std::string kSha(64, 'a');
+const std::string kSha2(64, 'b');
+
+std::string merge_error(SqliteStore& target, const std::filesystem::path& source) {
+  try {
+    target.merge_from(source);
+  } catch (const Error& e) {
+    EXPECT_EQ(e.kind(), ErrorKind::kFormat);
+    return e.what();
+  }
+  return "";
+}
+
+TEST(StoreMerge, RefusesRowsBinscanNeverWrites) {
+  test::TempDir dir;
+  SqliteStore target(dir / "city.db");
+  struct Case {
+    const char* name;
+    PhotoRecord photo;
+    std::string model;
+    const char* expect;
+  };
+  const Case cases[] = {
+      {"hash", photo("\"><script>alert(1)</script>", "/p/x.jpg"), "org/vit", "photos.sha256"},
+      {"upper", photo(std::string(64, 'A'), "/p/x.jpg"), "org/vit", "photos.sha256"},
+      {"relative", photo(kSha, "p/x.jpg"), "org/vit", "photos.path"},
+      {"control", photo(kSha, "/p/\x1b[2Jx.jpg"), "org/vit", "photos.path"},
+      {"model", photo(kSha, "/p/x.jpg"), "<img src=x onerror=alert(1)>", "results.model_id"},
+      {"model2", photo(kSha, "/p/x.jpg"), "a/b/c", "results.model_id"},
+      {"url", photo(kSha, "/p/x.jpg"), "http://x/\"onmouseover=alert(1)", "results.model_id"},
+  };
+  for (const auto& c : cases) {
+    const auto source = dir / (std::string(c.name) + ".db");
+    {
+      SqliteStore s(source);
+      CommitBatch batch;
+      batch.photos = {c.photo};
+      batch.results = {result(c.photo.sha256, c.model)};
+      s.commit(batch);
+    }
+    const std::string what = merge_error(target, source);
+    EXPECT_NE(what.find("refusing to merge"), std::string::npos) << c.name << ": " << what;
+    EXPECT_NE(what.find(c.expect), std::string::npos) << c.name << ": " << what;
+    EXPECT_EQ(what.find('\n'), std::string::npos);
+    EXPECT_EQ(what.find('\x1b'), std::string::npos);  // one line, inert on a terminal
+  }
+  EXPECT_EQ(test::sql_count(dir / "city.db", "SELECT count(*) FROM photos"), 0);
+
+  // What binscan does write is merged: Hub ids, local directories, endpoints, names that are
+  // not UTF-8, labels of any text.
+  const auto good = dir / "good.db";
+  {
+    SqliteStore s(good);
+    CommitBatch batch;
+    batch.photos = {photo(kSha, "/p/caf\xff.jpg"), photo(kSha2, "/p/b.jpg")};
+    batch.paths = {{"/p/caf\xff.jpg", kSha, 1, 1}};
+    batch.results = {result(kSha, "google/vit-base-patch16-224"), result(kSha, "/models/resnet"),
+                     result(kSha2, "http://127.0.0.1:8080/models/x"), result(kSha2, "resnet-50")};
+    s.commit(batch);
+  }
+  const MergeCounts c = target.merge_from(good);
+  EXPECT_EQ(c.photos, 2);
+  EXPECT_EQ(c.results, 4);
+  EXPECT_EQ(
+      test::sql_rows(dir / "city.db", "SELECT hex(path) FROM photos WHERE sha256='" + kSha + "'")
+          .at(0),
+      "2F702F636166FF2E6A7067");  // the bytes kept as they were
+}
+
+TEST(StoreReadOnly, UriEncodesEveryByteOfThePath) {
+  EXPECT_EQ(sqlite_file_uri("/a b/c?d#e%f\xff.db", "mode=ro"),
+            "file:/a%20b/c%3Fd%23e%25f%FF.db?mode=ro");
+  EXPECT_EQ(sqlite_file_uri("rel/x.db", ""), "file:rel/x.db");
+}
+
+// A WAL survey on a read-only mount: "unable to open database file" with mode=ro alone (SQLite
+// cannot create the -shm index); read as immutable instead. Needs a read-only bind mount, which
+// needs root; skipped elsewhere (the URI logic is tested above).
+TEST(StoreReadOnly, AWalSurveyOnAReadOnlyMountIsReadable) {
+  test::TempDir dir;
+  const auto src = dir / "src", mnt = dir / "mnt";
+  std::filesystem::create_directories(src);
+  std::filesystem::create_directories(mnt);
+  {
+    SqliteStore s(src / "survey.db");
+    CommitBatch batch;
+    batch.photos = {photo(kSha, "/p/x.jpg")};
+    s.commit(batch);
+  }
+  ASSERT_EQ(test::sql_rows(src / "survey.db", "PRAGMA journal_mode").at(0), "wal");
+  // A backup: the database file alone (still WAL in its header), no -wal or -shm beside it.
+  const auto backup = dir / "backup";
+  std::filesystem::create_directories(backup);
+  std::filesystem::copy_file(src / "survey.db", backup / "survey.db");
+  const std::string m = mnt.string(), s = backup.string();
+  if (std::system(("mount --bind '" + s + "' '" + m + "' 2>/dev/null").c_str()) != 0)
+    GTEST_SKIP() << "cannot bind-mount here (needs root)";
+  struct Unmount {
+    std::string dir;
+    ~Unmount() { (void)std::system(("umount '" + dir + "'").c_str()); }
+  } unmount{m};
+  if (std::system(("mount -o remount,bind,ro '" + m + "' 2>/dev/null").c_str()) != 0)
+    GTEST_SKIP() << "cannot remount read-only here";
+
+  SqliteStore survey(mnt / "survey.db", Store::Mode::kReadOnly);
+  EXPECT_TRUE(survey.opened_immutable());
+  ASSERT_EQ(survey.photos().size(), 1u);
+  EXPECT_EQ(survey.photos()[0].path, "/p/x.jpg");
+
+  // merge reads its source the same way.
+  SqliteStore target(dir / "city.db");
+  EXPECT_EQ(target.merge_from(mnt / "survey.db").photos, 1);
+}
+
+TEST(StoreReadOnly, AWritableSurveyOpensReadOnlyWithoutImmutable) {
+  test::TempDir dir;
+  { SqliteStore s(dir / "survey.db"); }
+  SqliteStore survey(dir / "survey.db", Store::Mode::kReadOnly);
+  EXPECT_FALSE(survey.opened_immutable());
 }
 
 }  // namespace

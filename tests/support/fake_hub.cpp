@@ -215,7 +215,7 @@ void FakeHub::handle_resolve(const httplib::Request& req, httplib::Response& res
   }
   const std::string sha = sha256_hex_of(content);
   res.set_header("X-Linked-Etag", "\"" + sha + "\"");
-  res.set_header("X-Linked-Size", std::to_string(content.size()));
+  res.set_header("X-Linked-Size", std::to_string(content.size() + announce_extra_bytes));
   res.set_header(
       "ETag",
       "\"" + git_sha1_of("version https://git-lfs.github.com/spec/v1\noid sha256:" + sha) + "\"");

@@ -95,6 +95,8 @@ class FakeHub {
   bool corrupt_lfs = false;
   // Sleep between 64 KiB pieces of LFS content, so concurrent downloads overlap.
   int piece_delay_ms = 0;
+  // X-Linked-Size announces this many bytes more than the LFS content has.
+  std::size_t announce_extra_bytes = 0;
   // Hub answers HTTP 500 to everything.
   bool broken = false;
 
