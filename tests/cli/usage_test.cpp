@@ -62,3 +62,17 @@ TEST(Usage, EveryCommandThatOpensAModelHasTheModelFlags) {
 
 }  // namespace
 }  // namespace binscan
+
+namespace binscan {
+namespace {
+
+// `bench --batch 1000000` ended in "internal error: std::bad_alloc" (issue 10).
+TEST(Usage, AnAbsurdBenchBatchIsAConfigErrorNotABadAlloc) {
+  const auto r = test::run_binscan({"bench", "--model", "/nonexistent", "--batch", "1000000"});
+  EXPECT_EQ(r.exit_code, 2) << r.err;
+  EXPECT_NE(r.err.find("--batch: must be at most 1024"), std::string::npos) << r.err;
+  EXPECT_EQ(r.err.find("bad_alloc"), std::string::npos) << r.err;
+}
+
+}  // namespace
+}  // namespace binscan
