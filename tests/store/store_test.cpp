@@ -441,6 +441,15 @@ TEST(StoreReadOnly, AWalSurveyOnAReadOnlyMountIsReadable) {
   const auto backup = dir / "backup";
   std::filesystem::create_directories(backup);
   std::filesystem::copy_file(src / "survey.db", backup / "survey.db");
+  {
+    // A copy taken while a writer had changes still in its -wal: immutable would skip them.
+    SqliteStore writer(src / "live.db");
+    CommitBatch batch;
+    batch.photos = {photo(kSha2, "/p/y.jpg")};
+    writer.commit(batch);
+    std::filesystem::copy_file(src / "live.db", backup / "live.db");
+    std::filesystem::copy_file(src / "live.db-wal", backup / "live.db-wal");
+  }
   const std::string m = mnt.string(), s = backup.string();
   if (std::system(("mount --bind '" + s + "' '" + m + "' 2>/dev/null").c_str()) != 0)
     GTEST_SKIP() << "cannot bind-mount here (needs root)";
@@ -455,6 +464,14 @@ TEST(StoreReadOnly, AWalSurveyOnAReadOnlyMountIsReadable) {
   EXPECT_TRUE(survey.opened_immutable());
   ASSERT_EQ(survey.photos().size(), 1u);
   EXPECT_EQ(survey.photos()[0].path, "/p/x.jpg");
+
+  try {
+    SqliteStore live(mnt / "live.db", Store::Mode::kReadOnly);
+    ADD_FAILURE() << "a survey with pending -wal changes was opened as immutable";
+  } catch (const Error& e) {
+    EXPECT_EQ(e.kind(), ErrorKind::kIo);
+    EXPECT_NE(std::string(e.what()).find("write-ahead log"), std::string::npos) << e.what();
+  }
 
   // merge reads its source the same way.
   SqliteStore target(dir / "city.db");
