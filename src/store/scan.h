@@ -1,13 +1,10 @@
-// The scan pipeline: walk the inputs, decode each photo once on worker threads, prepare it for
-// every model that still needs it, run the models on full batches on the calling thread, and
-// commit each batch (photos, paths, results) to the Store in one transaction.
+// The scan: the photo pipeline (pipeline/run.h) into a store. The store sink looks each photo up
+// on the worker side (an unchanged known path is not read again; a known content hash runs only
+// the models it lacks), then commits each batch (photos, paths, results, verdicts) to the Store
+// in one transaction.
 //
-//   walk ─► workers (read, sha256, look up the store, decode, prepare per model) ─► bounded queue
-//        ─► this thread: batch of B photos ─► each model's run() ─► verdicts ─► one transaction
-//
-// The queue holds at most 2 batches, so memory stays bounded (decoded photos are dropped as soon
-// as every model's input is prepared) and the workers decode the next batch while the models
-// run the current one.
+//   collect (walk, sniff, shard) ─► pipeline workers: look up the store, read, sha256, decode,
+//   prepare per model ─► batch of B photos ─► each model's run() ─► verdicts ─► one transaction
 #pragma once
 
 #include <atomic>
@@ -21,6 +18,7 @@
 
 #include "analysis/verdict.h"
 #include "classify/classifier.h"
+#include "pipeline/inputs.h"  // shard_of
 #include "store/store.h"
 
 namespace binscan {
@@ -89,13 +87,6 @@ struct ScanSummary {
   std::string line() const;
   nlohmann::json to_json() const;
 };
-
-// Which of `shards` shards (1-based) a file belongs to: a hash (64-bit FNV-1a, the same on every
-// machine and compiler) of its path relative to the input root it was found under, or of its
-// file name when it was given directly — so machines that mount the photos at different places
-// still split them the same way.
-int shard_of(const std::filesystem::path& file, const std::vector<std::filesystem::path>& roots,
-             int shards);
 
 // Runs the scan. Per-file problems become notes and counts; throws Error only for problems of
 // the whole run (database not writable, a model that fails every batch is still per-photo).
