@@ -73,7 +73,7 @@ class StoreSink : public PhotoSink {
   std::size_t finished() const { return finished_; }
 
  private:
-  bool consults_store() const { return options_.inference && store_; }
+  bool consults_store() const { return options_.pipeline.run_models && store_; }
   void note(const std::string& path, const std::string& text,
             NoteSeverity severity = NoteSeverity::kWarning) {
     if (options_.note) options_.note(path, severity, text);
@@ -179,7 +179,7 @@ void StoreSink::finish(PhotoItem& item) {
   const StoreTag none;
   if (!tag) tag = &none;  // an exception before admit() tagged it
   using State = PhotoItem::State;
-  if (!options_.inference) {
+  if (!options_.pipeline.run_models) {
     if (item.state == State::kUnreadable || item.state == State::kUndecodable) {
       ++summary_.failed;
       note(path, "failed: " + item.error->cause());
@@ -279,7 +279,7 @@ void StoreSink::record_runs(PhotoItem& item, int m, std::vector<ResultRecord>& o
 }
 
 void StoreSink::finish_batch(std::span<PhotoItem> items) {
-  if (!options_.inference) {
+  if (!options_.pipeline.run_models) {
     for (auto& item : items) finish(item);
     return;
   }
@@ -320,7 +320,7 @@ ScanSummary scan(Store* store, const std::vector<fs::path>& inputs, std::vector<
   collect.shard = options.shard;
   collect.shards = options.shards;
   if (store) collect.exclude = store->own_files();
-  if (store && options.inference) {
+  if (store && options.pipeline.run_models) {
     // Known unchanged paths are images without reading them again.
     collect.known_image = [store](const FileEntry& f) {
       const auto rec = store->find_path(f.path.string());
@@ -343,15 +343,8 @@ ScanSummary scan(Store* store, const std::vector<fs::path>& inputs, std::vector<
   StoreSink sink(store, models, options, summary, progress);
   std::vector<Classifier*> classifiers;
   for (auto& m : models) classifiers.push_back(m.classifier);
-  PipelineOptions po;
-  po.batch = options.batch;
-  po.workers = options.workers;
-  po.worker_nice = options.worker_nice;
-  po.top_k = options.top_k;
-  po.run_models = options.inference;
-  po.stop = options.stop;
   ListFeed feed(std::move(collected.photos));
-  const PipelineStats stats = run_pipeline(feed, classifiers, sink, po);
+  const PipelineStats stats = run_pipeline(feed, classifiers, sink, options.pipeline);
   sink.flush_metadata();
   progress.finish();
 
@@ -362,7 +355,7 @@ ScanSummary scan(Store* store, const std::vector<fs::path>& inputs, std::vector<
   // nothing undone: the run is reported complete, not interrupted.
   summary.interrupted = stats.stopped && summary.not_reached > 0;
   summary.pending = summary.model_failures + summary.not_reached * summary.models;
-  if (!summary.interrupted && store && options.inference) {
+  if (!summary.interrupted && store && options.pipeline.run_models) {
     store->prune_missing_paths(collected.roots);
   }
   summary.seconds = ms_since(t0) / 1000.0;

@@ -19,6 +19,7 @@
 #include "analysis/verdict.h"
 #include "classify/classifier.h"
 #include "pipeline/inputs.h"  // shard_of
+#include "pipeline/run.h"
 #include "store/store.h"
 
 namespace binscan {
@@ -34,18 +35,12 @@ struct ScanModel {
 enum class NoteSeverity { kInfo, kWarning };
 
 struct ScanOptions {
-  int batch = 8;    // photos per model run and per transaction
-  int workers = 2;  // decode + prepare threads
-  // Linux nice value of the worker threads relative to the model thread (0: same priority).
-  // A positive value lets them fill the cores the engine leaves idle without slowing it down.
-  int worker_nice = 0;
-  int top_k = 5;
+  // Batch, decode workers and their nice value, top-k, the stop flag. run_models = false: decode
+  // and prepare only; nothing is run or stored (to time the input side alone).
+  PipelineOptions pipeline;
   double threshold = kDefaultBinThreshold;
   bool retry_failed = false;  // decode again photos stored with an error
   bool show_progress = true;
-  // false: decode and prepare only; nothing is run or stored (to time the input side alone).
-  bool inference = true;
-  const std::atomic<bool>* stop = nullptr;  // set (e.g. by SIGINT) to stop after the batch
   // Several machines share the work: this run takes shard `shard` (1-based) of `shards`, the
   // files whose path relative to the input they were found under hashes to it (see shard_of).
   int shard = 1;
