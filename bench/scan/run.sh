@@ -5,7 +5,8 @@
 #   whole scan >= 0.9 / (t_pre + t_model) photos/s
 # where t_pre and t_model are the wall times per photo of the two parts alone.
 #
-#   bench/scan/run.sh [ROUNDS]        (BUILD_DIR=build by default; THREADS=all cores; BATCH=8)
+#   bench/scan/run.sh [ROUNDS] [PHOTOS]   (BUILD_DIR=build by default; THREADS=all cores; BATCH=8;
+#                                          PHOTOS: a folder, default the shared trash-bin photos)
 #
 # The three measurements alternate, ROUNDS times (default 3), and the median of each is reported,
 # so a burst of other load on a shared machine hits them alike. Times exclude model loading
@@ -16,7 +17,7 @@ build_dir=${BUILD_DIR:-build}
 rounds=${1:-3}
 batch=${BATCH:-8}
 threads=${THREADS:-$(nproc)}
-photos=../shared/data/photos/trash-bin
+photos=${2:-../shared/data/photos/trash-bin}
 work=${BENCH_WORK:-${TMPDIR:-/tmp}/binscan-bench-scan}
 mkdir -p "$work"
 
@@ -46,12 +47,12 @@ for ((r = 1; r <= rounds; r++)); do
   t_scan+=("$s")
 done
 
-/usr/bin/python3 - "$n_photos" "$batch" "$threads" "${t_model[*]}" "${t_pre[*]}" "${t_scan[*]}" <<'PY'
+/usr/bin/python3 - "$n_photos" "$batch" "$threads" "${t_model[*]}" "${t_pre[*]}" "${t_scan[*]}" "$photos" <<'PY'
 import statistics, sys
 n, batch, threads = int(sys.argv[1]), sys.argv[2], sys.argv[3]
 tm, tp, ts = (statistics.median(float(x) for x in a.split()) for a in sys.argv[4:7])
 goal = 0.9 / (tp + tm)
-print(f"trash-bin photos: {n}, batch {batch}, threads {threads}, random-weight resnet-50 (medians)")
+print(f"{sys.argv[7]}: {n} photos, batch {batch}, threads {threads}, random-weight resnet-50 (medians)")
 print()
 print("| part                                   | ms/photo | photos/s |")
 print("|----------------------------------------|---------:|---------:|")

@@ -1,12 +1,11 @@
 // binscan classify: top-k labels for photos, as transformers' image-classification pipeline (and
 // the Hugging Face Inference API) gives them, computed locally from a checkpoint directory.
 //
-// Structure, so more model sources can plug in: ClassifyOptions holds every flag;
-// open_classifier() turns them into a Classifier; collect_images() expands the arguments;
-// run_classify() decodes + prepares each batch on worker threads, runs it, and hands results to
-// a ResultWriter (text table or JSON Lines). Per-image failures are reported and skipped.
+// Structure: ClassifyOptions holds every flag; open_classifier() turns them into a Classifier;
+// collect_images() expands the arguments; the photo pipeline (pipeline/run.h) decodes, prepares
+// and runs them, and a sink prints each result (PrintSink: a text table or JSON Lines) or the
+// local/remote comparison (CompareSink). Per-image failures are reported and skipped.
 #include <algorithm>
-#include <atomic>
 #include <cmath>
 #include <cstdio>
 #include <filesystem>
@@ -14,7 +13,6 @@
 #include <nlohmann/json.hpp>
 #include <optional>
 #include <string>
-#include <thread>
 #include <vector>
 
 #include "analysis/backend_compare.h"
@@ -25,10 +23,9 @@
 #include "cli/model_flags.h"
 #include "hub/hub.h"
 #include "image/decode.h"
-#include "pipeline/photo.h"
-#include "pipeline/walk.h"
+#include "pipeline/inputs.h"
+#include "pipeline/run.h"
 #include "util/error.h"
-#include "util/file.h"
 #include "util/threads.h"
 
 namespace binscan::cli {
@@ -60,49 +57,24 @@ std::unique_ptr<Classifier> open_classifier(const ClassifyOptions& o) {
   return open_local(o);
 }
 
-// One image to classify, named as the user will read it.
-struct ImageJob {
-  std::string name;  // the argument, or folder/relative/path for files found in a folder
-  fs::path path;
-};
-
 // Files are taken as given (an unreadable or non-image file is an error for that file); folders
 // contribute every file in them (recursively) whose content is an image binscan reads.
 // Bad inputs are reported on stderr and set `failed`; so is finding no image at all.
-std::vector<ImageJob> collect_images(const std::vector<std::string>& inputs, bool& failed) {
-  std::vector<std::string> errors;
-  std::vector<ImageJob> jobs;
-  for (const auto& arg : inputs) {
-    std::error_code ec;
-    if (!fs::is_directory(arg, ec)) {
-      jobs.push_back({arg, arg});
-      continue;
-    }
-    const auto walked = walk_inputs({fs::path(arg)});
-    for (const auto& [path, cause] : walked.errors)
-      errors.push_back(format_error_line(path, cause));
-    const fs::path root = absolute_normal(arg);
-    std::size_t found = 0;
-    for (const auto& f : walked.files) {
-      try {
-        if (!sniff_file(f.path)) continue;
-      } catch (const Error& e) {
-        errors.push_back(e.what());
-        continue;
-      }
-      jobs.push_back(
-          {(fs::path(arg) / fs::relative(f.path, root)).lexically_normal().string(), f.path});
-      ++found;
-    }
-    if (found == 0) print_warning(arg + ": no images in this folder");
+std::vector<PhotoInput> collect_images(const std::vector<std::string>& inputs, bool& failed) {
+  CollectOptions options;
+  options.as_given = true;
+  CollectedPhotos collected =
+      collect_photos(std::vector<fs::path>(inputs.begin(), inputs.end()), options);
+  for (const auto& folder : collected.empty_folders) {
+    print_warning(folder + ": no images in this folder");
   }
-  for (const auto& e : errors) print_error(e);
-  failed = !errors.empty();
-  if (jobs.empty()) {
+  for (const auto& [path, cause] : collected.errors) print_error(format_error_line(path, cause));
+  failed = !collected.errors.empty();
+  if (collected.photos.empty()) {
     print_error("no images to classify");
     failed = true;
   }
-  return jobs;
+  return std::move(collected.photos);
 }
 
 class ResultWriter {
@@ -176,75 +148,59 @@ class TextWriter : public ResultWriter {
   bool first_ = true;
 };
 
-// What decoding + preprocessing one image gave.
-struct Prepared {
-  std::vector<PreparedInput> inputs;  // one per model, when every model's input is ready
-  std::vector<std::string> warnings;  // e.g. malformed EXIF, ignored
-  std::string error;                  // one line; empty on success
-};
-
-// Decodes each of jobs[begin, end) once and prepares it for every model, on up to `workers`
-// threads (prepare() is thread-safe).
-std::vector<Prepared> prepare_batch(std::span<const Classifier* const> models,
-                                    const std::vector<ImageJob>& jobs, std::size_t begin,
-                                    std::size_t end, int workers) {
-  std::vector<Prepared> out(end - begin);
-  std::atomic<std::size_t> next{begin};
-  const auto work = [&] {
-    for (std::size_t i = next++; i < end; i = next++) {
-      const ImageJob& job = jobs[i];
-      Prepared& p = out[i - begin];
-      try {
-        const auto bytes = read_file(job.path);
-        PreparedPhoto photo = prepare_photo(bytes, job.name, models);
-        if (photo.error) {
-          p.error = photo.error->what();
-          continue;
-        }
-        for (const auto& w : photo.decoded->warnings) p.warnings.push_back(job.name + ": " + w);
-        for (auto& m : photo.models) {
-          if (m.error) {
-            p.error = m.error->subject().empty() ? format_error_line(job.name, m.error->cause())
-                                                 : m.error->what();
-            break;
-          }
-          p.inputs.push_back(std::move(*m.input));
-        }
-      } catch (const Error& e) {
-        p.error = e.what();
-      } catch (const std::exception& e) {
-        p.error = job.name + ": " + e.what();
-      }
-    }
-  };
-  const int n = std::max(1, std::min(workers, static_cast<int>(end - begin)));
-  std::vector<std::thread> pool;
-  for (int t = 1; t < n; ++t) pool.emplace_back(work);
-  work();
-  for (auto& t : pool) t.join();
-  return out;
+// A photo's own message line: the Error names it unless it has no subject.
+std::string error_line(const std::string& name, const Error& e) {
+  return e.subject().empty() ? format_error_line(name, e.cause()) : std::string(e.what());
 }
 
-// What a classifier made of one prepared image: a result or a one-line error.
-struct Outcome {
-  std::optional<Classification> result;
-  std::string error;
-};
-
-// run() on a batch: each image's result, or its error as one line naming it.
-std::vector<Outcome> run_each(Classifier& c, const std::vector<PreparedInput>& inputs,
-                              const std::vector<std::string>& names, int top_k) {
-  auto outcomes = c.run(inputs, top_k);
-  std::vector<Outcome> out(inputs.size());
-  for (std::size_t k = 0; k < out.size() && k < outcomes.size(); ++k) {
-    if (outcomes[k].ok()) {
-      out[k].result = std::move(outcomes[k].result);
-    } else {
-      out[k].error = format_error_line(names[k], outcomes[k].error->cause());
+// Prints what the pipeline could not run, and the decoder's warnings; sets `failed`.
+void report_unrun(const PhotoItem& item, bool& failed) {
+  if (item.error) {
+    print_error(item.error->what());
+    failed = true;
+    return;
+  }
+  for (const auto& run : item.runs) {
+    if (run.error) {
+      print_error(error_line(item.input.name, *run.error));
+      failed = true;
+      return;
     }
   }
-  return out;
 }
+
+void report_warnings(const PhotoItem& item) {
+  if (!item.decoded) return;
+  for (const auto& w : item.decoded->warnings) print_warning(item.input.name + ": " + w);
+}
+
+// classify: each photo's result printed as it comes, in the order given.
+class PrintSink : public PhotoSink {
+ public:
+  PrintSink(const Classifier& model, ResultWriter& writer) : model_(model), writer_(writer) {}
+  void finish(PhotoItem& item) override {
+    report_warnings(item);
+    report_unrun(item, failed_);
+  }
+  void finish_batch(std::span<PhotoItem> items) override {
+    for (auto& item : items) report_warnings(item);
+    for (auto& item : items) {
+      const ModelRun& run = item.runs.front();
+      if (run.result) {
+        writer_.write(item.input.name, model_.info(), *run.result);
+      } else {
+        print_error(format_error_line(item.input.name, run.error->cause()));
+        failed_ = true;
+      }
+    }
+  }
+  bool failed() const { return failed_; }
+
+ private:
+  const Classifier& model_;
+  ResultWriter& writer_;
+  bool failed_ = false;
+};
 
 nlohmann::ordered_json predictions_json(const Classification& c) {
   nlohmann::ordered_json preds = nlohmann::ordered_json::array();
@@ -260,6 +216,91 @@ std::string cell(const Prediction* p) {
   return buf;
 }
 
+// --compare-remote: the local engine (model 0) and the Inference API (model 1) on the same
+// photos, side by side, and the largest differences over all of them.
+class CompareSink : public PhotoSink {
+ public:
+  CompareSink(const LocalClassifier& local, const RemoteClassifier& remote, bool jsonl)
+      : local_(local), remote_(remote), jsonl_(jsonl) {
+    local_name_ =
+        local.info().id +
+        (local.info().revision.empty() ? "" : " @ " + local.info().revision.substr(0, 12));
+  }
+  void finish(PhotoItem& item) override {
+    report_warnings(item);
+    report_unrun(item, failed_);
+  }
+  void finish_batch(std::span<PhotoItem> items) override {
+    for (auto& item : items) report_warnings(item);
+    for (auto& item : items) compare(item);
+  }
+  // The summary line over every photo compared (text output).
+  void print_summary() const {
+    if (jsonl_ || summary_.compared <= 1) return;
+    std::printf(
+        "\n%d images compared: largest score difference %.4g (%s); top-1 agrees on %d of %d\n",
+        summary_.compared, summary_.worst, summary_.worst_where.c_str(), summary_.agree,
+        summary_.compared);
+  }
+  bool failed() const { return failed_; }
+
+ private:
+  void compare(const PhotoItem& item) {
+    const std::string& name = item.input.name;
+    const ModelRun& lo = item.runs[0];
+    const ModelRun& ro = item.runs[1];
+    if (!lo.result || !ro.result) {
+      if (!lo.result) print_error("local: " + format_error_line(name, lo.error->cause()));
+      if (!ro.result) print_error("remote: " + format_error_line(name, ro.error->cause()));
+      failed_ = true;
+      return;
+    }
+    const Classification& l = *lo.result;
+    const Classification& r = *ro.result;
+    const ScoreDifference d = summary_.add(name, l, r, local_.info().labels);
+    if (jsonl_) {
+      const nlohmann::ordered_json line{{"image", name},
+                                        {"model", local_.info().id},
+                                        {"local", predictions_json(l)},
+                                        {"remote", predictions_json(r)},
+                                        {"max_abs_diff", d.max_abs},
+                                        {"max_diff_label", d.label},
+                                        {"top1_agrees", d.top1_agrees}};
+      std::printf("%s\n",
+                  line.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace).c_str());
+    } else {
+      std::printf("%s%s\n", summary_.compared == 1 ? "" : "\n", name.c_str());
+      std::printf("  %-42s  %s\n", ("local: " + local_name_).c_str(),
+                  ("remote: " + remote_.url()).c_str());
+      for (std::size_t row = 0; row < std::max(l.top.size(), r.top.size()); ++row) {
+        std::string row_text = "  " + cell(row < l.top.size() ? &l.top[row] : nullptr) + "  " +
+                               cell(row < r.top.size() ? &r.top[row] : nullptr);
+        row_text.erase(row_text.find_last_not_of(' ') + 1);
+        std::printf("%s\n", row_text.c_str());
+      }
+      std::printf("  largest score difference %.4g (%s); top-1 %s\n", d.max_abs, d.label.c_str(),
+                  d.top1_agrees ? "agrees" : "DIFFERS");
+    }
+    std::fflush(stdout);
+  }
+
+  const LocalClassifier& local_;
+  const RemoteClassifier& remote_;
+  bool jsonl_;
+  std::string local_name_;
+  BackendComparison summary_;
+  bool failed_ = false;
+};
+
+PipelineOptions pipeline_options(const ClassifyOptions& o, bool remote) {
+  PipelineOptions po;
+  // Remote requests of a batch run concurrently: a batch must hold at least --jobs of them.
+  po.batch = remote ? std::max(o.batch, o.jobs) : o.batch;
+  po.workers = resolve_thread_count(o.model.threads);
+  po.top_k = o.top_k;
+  return po;
+}
+
 // --compare-remote: the local engine and the Inference API on the same photos, side by side.
 int run_compare(const ClassifyOptions& o) {
   if (!is_repo_id(o.model.model()) && o.model.endpoint.empty()) {
@@ -268,84 +309,15 @@ int run_compare(const ClassifyOptions& o) {
                 "--endpoint URL for the remote side)");
   }
   bool failed = false;
-  const std::vector<ImageJob> jobs = collect_images(o.inputs, failed);
-  if (jobs.empty()) return 1;
+  ListFeed feed(collect_images(o.inputs, failed));
+  if (feed.size() == 0) return 1;
   auto local = open_local(o);
   auto remote = open_remote_classifier(o);
-  const auto& labels = local->info().labels;
-  const std::string local_name =
-      local->info().id +
-      (local->info().revision.empty() ? "" : " @ " + local->info().revision.substr(0, 12));
-  const auto remote_url = remote->url();
-
-  const int workers = resolve_thread_count(o.model.threads);
-  const auto batch = static_cast<std::size_t>(std::max(o.batch, o.jobs));
-  BackendComparison summary;
-  for (std::size_t begin = 0; begin < jobs.size(); begin += batch) {
-    const std::size_t end = std::min(jobs.size(), begin + batch);
-    const Classifier* both[] = {local.get(), remote.get()};
-    auto prepared = prepare_batch(both, jobs, begin, end, workers);
-    std::vector<PreparedInput> in_local;
-    std::vector<PreparedInput> in_remote;
-    std::vector<std::string> names;
-    for (std::size_t i = begin; i < end; ++i) {
-      auto& p = prepared[i - begin];
-      for (const auto& w : p.warnings) print_warning(w);
-      if (!p.error.empty()) {
-        print_error(p.error);
-        failed = true;
-      } else {
-        in_local.push_back(std::move(p.inputs[0]));
-        in_remote.push_back(std::move(p.inputs[1]));
-        names.push_back(jobs[i].name);
-      }
-    }
-    if (names.empty()) continue;
-    const auto lo = run_each(*local, in_local, names, o.top_k);
-    const auto ro = run_each(*remote, in_remote, names, o.top_k);
-    for (std::size_t k = 0; k < names.size(); ++k) {
-      if (!lo[k].error.empty() || !ro[k].error.empty()) {
-        if (!lo[k].error.empty()) print_error("local: " + lo[k].error);
-        if (!ro[k].error.empty()) print_error("remote: " + ro[k].error);
-        failed = true;
-        continue;
-      }
-      const Classification& l = *lo[k].result;
-      const Classification& r = *ro[k].result;
-      const ScoreDifference d = summary.add(names[k], l, r, labels);
-      if (o.format == "jsonl") {
-        const nlohmann::ordered_json line{{"image", names[k]},
-                                          {"model", local->info().id},
-                                          {"local", predictions_json(l)},
-                                          {"remote", predictions_json(r)},
-                                          {"max_abs_diff", d.max_abs},
-                                          {"max_diff_label", d.label},
-                                          {"top1_agrees", d.top1_agrees}};
-        std::printf("%s\n",
-                    line.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace).c_str());
-      } else {
-        std::printf("%s%s\n", summary.compared == 1 ? "" : "\n", names[k].c_str());
-        std::printf("  %-42s  %s\n", ("local: " + local_name).c_str(),
-                    ("remote: " + remote_url).c_str());
-        for (std::size_t row = 0; row < std::max(l.top.size(), r.top.size()); ++row) {
-          std::string row_text = "  " + cell(row < l.top.size() ? &l.top[row] : nullptr) + "  " +
-                                 cell(row < r.top.size() ? &r.top[row] : nullptr);
-          row_text.erase(row_text.find_last_not_of(' ') + 1);
-          std::printf("%s\n", row_text.c_str());
-        }
-        std::printf("  largest score difference %.4g (%s); top-1 %s\n", d.max_abs, d.label.c_str(),
-                    d.top1_agrees ? "agrees" : "DIFFERS");
-      }
-      std::fflush(stdout);
-    }
-  }
-  if (o.format != "jsonl" && summary.compared > 1) {
-    std::printf(
-        "\n%d images compared: largest score difference %.4g (%s); top-1 agrees on %d of %d\n",
-        summary.compared, summary.worst, summary.worst_where.c_str(), summary.agree,
-        summary.compared);
-  }
-  return failed ? 1 : 0;
+  CompareSink sink(*local, *remote, o.format == "jsonl");
+  Classifier* const both[] = {local.get(), remote.get()};
+  run_pipeline(feed, both, sink, pipeline_options(o, true));
+  sink.print_summary();
+  return failed || sink.failed() ? 1 : 0;
 }
 
 int run_classify(const ClassifyOptions& o) {
@@ -358,8 +330,8 @@ int run_classify(const ClassifyOptions& o) {
   if (o.compare_remote) return run_compare(o);
 
   bool failed = false;
-  const std::vector<ImageJob> jobs = collect_images(o.inputs, failed);
-  if (jobs.empty()) return 1;
+  ListFeed feed(collect_images(o.inputs, failed));
+  if (feed.size() == 0) return 1;
 
   auto classifier = open_classifier(o);
   std::unique_ptr<ResultWriter> writer;
@@ -368,41 +340,10 @@ int run_classify(const ClassifyOptions& o) {
   } else {
     writer = std::make_unique<TextWriter>();
   }
-
-  const int workers = resolve_thread_count(o.model.threads);
-  // Remote requests of a batch run concurrently: a batch must hold at least --jobs of them.
-  const auto batch = static_cast<std::size_t>(o.model.remote ? std::max(o.batch, o.jobs) : o.batch);
-  for (std::size_t begin = 0; begin < jobs.size(); begin += batch) {
-    const std::size_t end = std::min(jobs.size(), begin + batch);
-    const Classifier* one[] = {classifier.get()};
-    auto prepared = prepare_batch(one, jobs, begin, end, workers);
-    std::vector<PreparedInput> ready;
-    std::vector<std::size_t> ready_index;
-    for (std::size_t i = begin; i < end; ++i) {
-      Prepared& p = prepared[i - begin];
-      for (const auto& w : p.warnings) print_warning(w);
-      if (!p.error.empty()) {
-        print_error(p.error);
-        failed = true;
-      } else {
-        ready.push_back(std::move(p.inputs[0]));
-        ready_index.push_back(i);
-      }
-    }
-    if (ready.empty()) continue;
-    std::vector<std::string> names;
-    for (const auto i : ready_index) names.push_back(jobs[i].name);
-    const auto outcomes = run_each(*classifier, ready, names, o.top_k);
-    for (std::size_t k = 0; k < outcomes.size(); ++k) {
-      if (outcomes[k].result) {
-        writer->write(names[k], classifier->info(), *outcomes[k].result);
-      } else {
-        print_error(outcomes[k].error);
-        failed = true;
-      }
-    }
-  }
-  return failed ? 1 : 0;
+  PrintSink sink(*classifier, *writer);
+  Classifier* const one[] = {classifier.get()};
+  run_pipeline(feed, one, sink, pipeline_options(o, o.model.remote));
+  return failed || sink.failed() ? 1 : 0;
 }
 
 }  // namespace

@@ -82,15 +82,15 @@ int run_scan_command(const ScanCliOptions& o) {
   }
 
   ScanOptions so;
-  so.batch = o.batch;
-  so.workers = threads.workers;
-  so.worker_nice = o.worker_nice >= 0 ? o.worker_nice : threads.worker_nice;
-  so.top_k = o.top_k;
+  so.pipeline.batch = o.batch;
+  so.pipeline.workers = threads.workers;
+  so.pipeline.worker_nice = o.worker_nice >= 0 ? o.worker_nice : threads.worker_nice;
+  so.pipeline.top_k = o.top_k;
   so.threshold = o.threshold;
   so.retry_failed = o.retry_failed;
   so.show_progress = !o.quiet;
-  so.inference = !o.decode_only;
-  so.stop = &g_stop;
+  so.pipeline.run_models = !o.decode_only;
+  so.pipeline.stop = &g_stop;
   std::tie(so.shard, so.shards) = shard;
   so.note = [&](const std::string& path, NoteSeverity severity, const std::string& note) {
     if (severity == NoteSeverity::kInfo) {

@@ -7,6 +7,7 @@
 #include "util/error.h"
 #include "util/file.h"
 #include "util/json.h"
+#include "util/json_fields.h"
 
 namespace binscan {
 
@@ -57,7 +58,7 @@ class Reader {
   Reader(const json& j, const std::string& source) : j_(j), source_(source) {}
 
   [[noreturn]] void fail(const std::string& key, const std::string& why) const {
-    throw Error(ErrorKind::kConfig, source_, "\"" + key + "\" " + why);
+    json_field_error(source_, key, why);
   }
 
   const json* find(const std::string& key) const {
@@ -68,13 +69,7 @@ class Reader {
 
   int positive_int(const std::string& key, int def, std::int64_t max = kMaxDimension) const {
     const json* v = find(key);
-    if (!v) return def;
-    if (!v->is_number_integer()) fail(key, "must be an integer");
-    const auto x = v->get<std::int64_t>();
-    if (x <= 0) fail(key, "must be a positive integer, got " + json_excerpt(*v));
-    if (x > max)
-      fail(key, "is " + json_excerpt(*v) + ", more than binscan's limit of " + std::to_string(max));
-    return static_cast<int>(x);
+    return v ? json_positive_int(*v, key, source_, max) : def;
   }
 
   // image_size / patch_size may be an int or a [height, width] pair; we run square ones.
@@ -96,26 +91,20 @@ class Reader {
 
   bool boolean(const std::string& key, bool def) const {
     const json* v = find(key);
-    if (!v) return def;
-    if (!v->is_boolean()) fail(key, "must be true or false");
-    return v->get<bool>();
+    return v ? json_bool(*v, key, source_) : def;
   }
 
   double positive_double(const std::string& key, double def) const {
     const json* v = find(key);
     if (!v) return def;
-    if (!v->is_number()) fail(key, "must be a number");
-    const double x = v->get<double>();
-    if (!(x > 0) || !std::isfinite(x))
-      fail(key, "must be a positive number, got " + json_excerpt(*v));
+    const double x = json_finite_number(*v, key, source_);
+    if (!(x > 0)) fail(key, "must be a positive number, got " + json_excerpt(*v));
     return x;
   }
 
   std::string string(const std::string& key, const std::string& def) const {
     const json* v = find(key);
-    if (!v) return def;
-    if (!v->is_string()) fail(key, "must be a string");
-    return v->get<std::string>();
+    return v ? json_string(*v, key, source_) : def;
   }
 
   std::vector<int> int_list(const std::string& key, const std::vector<int>& def,

@@ -1,8 +1,9 @@
-// Layer pipeline/ owns the way photos come in and are made ready for the models: finding them
-// (files, folders: pipeline/walk.h), decoding each once, as stored with its EXIF orientation, and
-// preparing it for every model that needs it, the processors reading through the orientation.
-// scan and classify both take their photos through here. May use: classify and everything below
-// it (never store, analysis, render or cli).
+// Layer pipeline/ owns the way photos come in and run through the models: finding them (files,
+// folders: pipeline/walk.h, pipeline/inputs.h), decoding each once, as stored with its EXIF
+// orientation, preparing it for every model that needs it (the processors reading through the
+// orientation), and running full batches into a sink (pipeline/run.h). scan, classify and
+// --compare-remote are each this pipeline with their own sink. May use: classify and everything
+// below it (never store, analysis, render or cli).
 #pragma once
 
 #include <cstdint>

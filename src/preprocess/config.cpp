@@ -8,37 +8,15 @@
 #include "util/error.h"
 #include "util/file.h"
 #include "util/json.h"
+#include "util/json_fields.h"
 
 namespace binscan {
 namespace {
 
 using json = nlohmann::json;
 
-std::string type_name(const json& v) {
-  if (v.is_boolean()) return "a boolean";
-  if (v.is_number_integer()) return "an integer";
-  if (v.is_number()) return "a number";
-  if (v.is_string()) return "a string";
-  if (v.is_array()) return "a list";
-  if (v.is_object()) return "an object";
-  return "null";
-}
-
 [[noreturn]] void bad(const std::string& source, const std::string& cause) {
   throw Error(ErrorKind::kConfig, source, cause);
-}
-
-// Python treats bools as ints; JSON files in the wild only use real integers for sizes, and a
-// bool there is certainly a mistake, so we refuse it.
-int positive_int(const json& v, const std::string& key, const std::string& source) {
-  if (!v.is_number_integer() || v.is_boolean()) {
-    bad(source, "\"" + key + "\" must be a positive integer, got " + type_name(v));
-  }
-  const auto n = v.get<std::int64_t>();
-  if (n <= 0 || n > 1'000'000) {
-    bad(source, "\"" + key + "\" must be a positive integer, got " + std::to_string(n));
-  }
-  return static_cast<int>(n);
 }
 
 bool flag(const json& j, const char* key, bool dflt, const std::string& source) {
@@ -46,19 +24,7 @@ bool flag(const json& j, const char* key, bool dflt, const std::string& source) 
   if (it == j.end()) return dflt;
   // transformers stores None and tests it with `if do_x:` -> off.
   if (it->is_null()) return false;
-  if (!it->is_boolean()) {
-    bad(source, std::string("\"") + key + "\" must be true or false, got " + type_name(*it));
-  }
-  return it->get<bool>();
-}
-
-double number(const json& v, const std::string& key, const std::string& source) {
-  if (!v.is_number() || v.is_boolean()) {
-    bad(source, "\"" + key + "\" must be a number, got " + type_name(v));
-  }
-  const double d = v.get<double>();
-  if (!std::isfinite(d)) bad(source, "\"" + key + "\" must be finite");
-  return d;
+  return json_bool(*it, key, source);
 }
 
 // image_mean / image_std: a number (used for every channel) or a list of three numbers. numpy
@@ -69,16 +35,17 @@ std::array<float, 3> channels(const json& j, const char* key, std::array<float, 
   if (it == j.end() || it->is_null()) return dflt;
   std::array<float, 3> out{};
   if (it->is_number() && !it->is_boolean()) {
-    out.fill(static_cast<float>(number(*it, key, source)));
+    out.fill(static_cast<float>(json_finite_number(*it, key, source)));
     return out;
   }
   if (!it->is_array() || it->size() != 3) {
-    bad(source, std::string("\"") + key + "\" must be a number or a list of 3 numbers, got " +
-                    (it->is_array() ? "a list of " + std::to_string(it->size()) : type_name(*it)));
+    bad(source,
+        std::string("\"") + key + "\" must be a number or a list of 3 numbers, got " +
+            (it->is_array() ? "a list of " + std::to_string(it->size()) : json_type_name(*it)));
   }
   for (std::size_t i = 0; i < 3; ++i) {
     out[i] = static_cast<float>(
-        number((*it)[i], std::string(key) + "[" + std::to_string(i) + "]", source));
+        json_finite_number((*it)[i], std::string(key) + "[" + std::to_string(i) + "]", source));
   }
   return out;
 }
@@ -105,7 +72,7 @@ std::optional<ProcessorKind> kind_from_json(const json& j, const std::string& so
     const auto it = j.find(key);
     if (it == j.end() || it->is_null()) continue;
     if (!it->is_string()) {
-      bad(source, std::string("\"") + key + "\" must be a string, got " + type_name(*it));
+      bad(source, std::string("\"") + key + "\" must be a string, got " + json_type_name(*it));
     }
     return kind_from_class(it->get<std::string>(), source);
   }
@@ -132,13 +99,13 @@ ProcessorConfig parse(const json& j, ProcessorKind kind, const std::string& sour
     const json& s = *it;
     if (s.is_number_integer() && !s.is_boolean()) {
       // get_size_dict(int): ViT default_to_square=True -> square; ConvNext False -> shortest edge.
-      const int n = positive_int(s, "size", source);
+      const int n = json_positive_int(s, "size", source);
       c.height = c.width = c.shortest_edge = n;
     } else if (s.is_array()) {
       // get_size_dict((h, w)) -> {"height": h, "width": w}.
       if (s.size() != 2) bad(source, "\"size\" as a list must have 2 elements (height, width)");
-      c.height = positive_int(s[0], "size[0]", source);
-      c.width = positive_int(s[1], "size[1]", source);
+      c.height = json_positive_int(s[0], "size[0]", source);
+      c.width = json_positive_int(s[1], "size[1]", source);
       if (kind == ProcessorKind::kConvNext) {
         bad(source, "\"size\" must contain \"shortest_edge\" for ConvNextImageProcessor");
       }
@@ -154,22 +121,22 @@ ProcessorConfig parse(const json& j, ProcessorKind kind, const std::string& sour
       if (kind == ProcessorKind::kVit) {
         if (!hw)
           bad(source, "\"size\" must contain \"height\" and \"width\" for ViTImageProcessor");
-        c.height = positive_int(s["height"], "size.height", source);
-        c.width = positive_int(s["width"], "size.width", source);
+        c.height = json_positive_int(s["height"], "size.height", source);
+        c.width = json_positive_int(s["width"], "size.width", source);
       } else {
         if (!se) {
           bad(source, "\"size\" must contain \"shortest_edge\" for ConvNextImageProcessor");
         }
-        c.shortest_edge = positive_int(s["shortest_edge"], "size.shortest_edge", source);
+        c.shortest_edge = json_positive_int(s["shortest_edge"], "size.shortest_edge", source);
       }
     } else {
-      bad(source, "\"size\" must be an integer, a list or an object, got " + type_name(s));
+      bad(source, "\"size\" must be an integer, a list or an object, got " + json_type_name(s));
     }
   }
 
   if (kind == ProcessorKind::kConvNext) {
     if (const auto it = j.find("crop_pct"); it != j.end() && !it->is_null()) {
-      c.crop_pct = number(*it, "crop_pct", source);
+      c.crop_pct = json_finite_number(*it, "crop_pct", source);
       if (c.crop_pct <= 0) bad(source, "\"crop_pct\" must be positive");
       const double rse = static_cast<double>(c.shortest_edge) / c.crop_pct;
       if (c.shortest_edge < 384 && (rse < 1.0 || rse > 1'000'000)) {
@@ -185,7 +152,7 @@ ProcessorConfig parse(const json& j, ProcessorKind kind, const std::string& sour
       c.resample = Resample::kBilinear;
     } else {
       if (!it->is_number_integer() || it->is_boolean()) {
-        bad(source, "\"resample\" must be an integer 0-5, got " + type_name(*it));
+        bad(source, "\"resample\" must be an integer 0-5, got " + json_type_name(*it));
       }
       const auto r = it->get<std::int64_t>();
       if (r < 0 || r > 5) {
@@ -202,7 +169,7 @@ ProcessorConfig parse(const json& j, ProcessorKind kind, const std::string& sour
     if (it->is_null()) {
       if (c.do_rescale) bad(source, "\"rescale_factor\" must be set when do_rescale is true");
     } else {
-      c.rescale_factor = number(*it, "rescale_factor", source);
+      c.rescale_factor = json_finite_number(*it, "rescale_factor", source);
     }
   }
   c.image_mean = channels(j, "image_mean", c.image_mean, source);
@@ -253,7 +220,7 @@ ProcessorConfig ProcessorConfig::defaults(ProcessorKind kind) {
 }
 
 ProcessorConfig ProcessorConfig::from_json(const nlohmann::json& json, const std::string& source) {
-  if (!json.is_object()) bad(source, "expected a JSON object, got " + type_name(json));
+  if (!json.is_object()) bad(source, "expected a JSON object, got " + json_type_name(json));
   const auto kind = kind_from_json(json, source);
   if (!kind) {
     bad(source, "no \"image_processor_type\" or \"feature_extractor_type\"");
@@ -283,7 +250,7 @@ ProcessorConfig ProcessorConfig::from_file(const std::filesystem::path& path) {
     if (const auto p = what.find("] "); p != std::string::npos) what = what.substr(p + 2);
     bad(source, "invalid JSON: " + what);
   }
-  if (!j.is_object()) bad(source, "expected a JSON object, got " + type_name(j));
+  if (!j.is_object()) bad(source, "expected a JSON object, got " + json_type_name(j));
   auto kind = kind_from_json(j, source);
   if (!kind) {
     // AutoImageProcessor falls back to the model's config.json "model_type".

@@ -1,13 +1,10 @@
-// The scan pipeline: walk the inputs, decode each photo once on worker threads, prepare it for
-// every model that still needs it, run the models on full batches on the calling thread, and
-// commit each batch (photos, paths, results) to the Store in one transaction.
+// The scan: the photo pipeline (pipeline/run.h) into a store. The store sink looks each photo up
+// on the worker side (an unchanged known path is not read again; a known content hash runs only
+// the models it lacks), then commits each batch (photos, paths, results, verdicts) to the Store
+// in one transaction.
 //
-//   walk ─► workers (read, sha256, look up the store, decode, prepare per model) ─► bounded queue
-//        ─► this thread: batch of B photos ─► each model's run() ─► verdicts ─► one transaction
-//
-// The queue holds at most 2 batches, so memory stays bounded (decoded photos are dropped as soon
-// as every model's input is prepared) and the workers decode the next batch while the models
-// run the current one.
+//   collect (walk, sniff, shard) ─► pipeline workers: look up the store, read, sha256, decode,
+//   prepare per model ─► batch of B photos ─► each model's run() ─► verdicts ─► one transaction
 #pragma once
 
 #include <atomic>
@@ -21,6 +18,8 @@
 
 #include "analysis/verdict.h"
 #include "classify/classifier.h"
+#include "pipeline/inputs.h"  // shard_of
+#include "pipeline/run.h"
 #include "store/store.h"
 
 namespace binscan {
@@ -36,18 +35,12 @@ struct ScanModel {
 enum class NoteSeverity { kInfo, kWarning };
 
 struct ScanOptions {
-  int batch = 8;    // photos per model run and per transaction
-  int workers = 2;  // decode + prepare threads
-  // Linux nice value of the worker threads relative to the model thread (0: same priority).
-  // A positive value lets them fill the cores the engine leaves idle without slowing it down.
-  int worker_nice = 0;
-  int top_k = 5;
+  // Batch, decode workers and their nice value, top-k, the stop flag. run_models = false: decode
+  // and prepare only; nothing is run or stored (to time the input side alone).
+  PipelineOptions pipeline;
   double threshold = kDefaultBinThreshold;
   bool retry_failed = false;  // decode again photos stored with an error
   bool show_progress = true;
-  // false: decode and prepare only; nothing is run or stored (to time the input side alone).
-  bool inference = true;
-  const std::atomic<bool>* stop = nullptr;  // set (e.g. by SIGINT) to stop after the batch
   // Several machines share the work: this run takes shard `shard` (1-based) of `shards`, the
   // files whose path relative to the input they were found under hashes to it (see shard_of).
   int shard = 1;
@@ -89,13 +82,6 @@ struct ScanSummary {
   std::string line() const;
   nlohmann::json to_json() const;
 };
-
-// Which of `shards` shards (1-based) a file belongs to: a hash (64-bit FNV-1a, the same on every
-// machine and compiler) of its path relative to the input root it was found under, or of its
-// file name when it was given directly — so machines that mount the photos at different places
-// still split them the same way.
-int shard_of(const std::filesystem::path& file, const std::vector<std::filesystem::path>& roots,
-             int shards);
 
 // Runs the scan. Per-file problems become notes and counts; throws Error only for problems of
 // the whole run (database not writable, a model that fails every batch is still per-photo).

@@ -11,6 +11,7 @@
 
 #include "classify/postprocess.h"
 #include "image/decode.h"
+#include "support/npy.h"
 #include "support/test_support.h"
 #include "util/error.h"
 #include "util/file.h"
@@ -20,32 +21,11 @@ namespace {
 
 namespace fs = std::filesystem;
 
-// A float32 C-order .npy (version 1.x, '<f4') as written by numpy.save.
+// A float32 .npy (what the Python references write) as a Tensor.
 Tensor read_npy(const fs::path& path) {
-  const auto bytes = read_file(path);
-  if (bytes.size() < 10 || std::memcmp(bytes.data(), "\x93NUMPY", 6) != 0)
-    throw std::runtime_error("not npy: " + path.string());
-  const std::size_t header_len = bytes[8] | (bytes[9] << 8);
-  const std::string header(bytes.begin() + 10,
-                           bytes.begin() + 10 + static_cast<std::ptrdiff_t>(header_len));
-  if (header.find("'<f4'") == std::string::npos ||
-      header.find("'fortran_order': False") == std::string::npos)
-    throw std::runtime_error("unexpected npy header " + header);
-  const auto open = header.find('(', header.find("'shape'"));
-  const auto close = header.find(')', open);
-  Tensor t;
-  std::string dims = header.substr(open + 1, close - open - 1);
-  std::size_t pos = 0;
-  while (pos < dims.size()) {
-    const auto comma = dims.find(',', pos);
-    const auto item =
-        dims.substr(pos, comma == std::string::npos ? std::string::npos : comma - pos);
-    if (item.find_first_not_of(' ') != std::string::npos) t.shape.push_back(std::stoll(item));
-    if (comma == std::string::npos) break;
-    pos = comma + 1;
-  }
-  t.data.resize(static_cast<std::size_t>(t.numel()));
-  std::memcpy(t.data.data(), bytes.data() + 10 + header_len, t.data.size() * 4);
+  test::NpyF32 npy = test::read_npy_f32(path);
+  Tensor t(npy.shape);
+  t.data = std::move(npy.data);
   return t;
 }
 

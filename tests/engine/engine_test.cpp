@@ -17,6 +17,7 @@
 #include <vector>
 
 #include "model/checkpoint.h"
+#include "support/npy.h"
 #include "support/test_support.h"
 #include "util/error.h"
 #include "util/tensor.h"
@@ -38,39 +39,11 @@ constexpr bool kSanitized = false;
 constexpr bool kSanitized = false;
 #endif
 
-// Reads a little-endian float32 C-order .npy (what numpy.save writes for our arrays).
+// A float32 .npy (what the Python references write) as a Tensor.
 Tensor read_npy(const fs::path& path) {
-  std::ifstream in(path, std::ios::binary);
-  std::string bytes((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
-  if (bytes.size() < 10 || bytes.compare(0, 6, "\x93NUMPY") != 0)
-    throw std::runtime_error("not an npy file: " + path.string());
-  const bool v1 = bytes[6] == 1;
-  const std::size_t len_size = v1 ? 2 : 4;
-  std::size_t header_len = 0;
-  for (std::size_t i = 0; i < len_size; ++i)
-    header_len |= static_cast<std::size_t>(static_cast<unsigned char>(bytes[8 + i])) << (8 * i);
-  const std::size_t data_start = 8 + len_size + header_len;
-  const std::string header = bytes.substr(8 + len_size, header_len);
-  if (header.find("'<f4'") == std::string::npos ||
-      header.find("'fortran_order': False") == std::string::npos)
-    throw std::runtime_error("expected little-endian float32 C-order: " + header);
-  const auto open = header.find('(', header.find("'shape'"));
-  const auto close = header.find(')', open);
-  std::vector<std::int64_t> shape;
-  std::string dims = header.substr(open + 1, close - open - 1);
-  std::size_t pos = 0;
-  while (pos < dims.size()) {
-    const auto comma = dims.find(',', pos);
-    const std::string item =
-        dims.substr(pos, comma == std::string::npos ? std::string::npos : comma - pos);
-    if (item.find_first_of("0123456789") != std::string::npos) shape.push_back(std::stoll(item));
-    if (comma == std::string::npos) break;
-    pos = comma + 1;
-  }
-  Tensor t(shape);
-  if (bytes.size() - data_start != t.data.size() * sizeof(float))
-    throw std::runtime_error("npy size mismatch: " + path.string());
-  std::memcpy(t.data.data(), bytes.data() + data_start, t.data.size() * sizeof(float));
+  test::NpyF32 npy = test::read_npy_f32(path);
+  Tensor t(npy.shape);
+  t.data = std::move(npy.data);
   return t;
 }
 

@@ -44,8 +44,8 @@ struct Fixture {
 
 ScanOptions quiet(int batch = 2) {
   ScanOptions o;
-  o.batch = batch;
-  o.workers = 2;
+  o.pipeline.batch = batch;
+  o.pipeline.workers = 2;
   o.show_progress = false;
   return o;
 }
@@ -173,7 +173,7 @@ TEST(Scan, StopLeavesWholeBatchesAndARerunCompletesTheSameRows) {
   } stopping(&stop);
   auto models = models_of({&stopping, &b});
   auto options = quiet(1);
-  options.stop = &stop;
+  options.pipeline.stop = &stop;
   const auto s = run_scan(&store, {fx.root}, models, options);
   EXPECT_TRUE(s.interrupted);
   EXPECT_FALSE(s.complete());
@@ -222,7 +222,7 @@ TEST(Scan, RemoteResultsAreMarkedAsLowerBounds) {
   models[0].key = {"org/remote", ""};
   models[0].bins = resolve_bin_labels({"label 3"}, r.info());
   auto options = quiet();
-  options.top_k = 3;
+  options.pipeline.top_k = 3;
   run_scan(&store, {fx.root}, models, options);
   EXPECT_EQ(test::sql_count(db, "SELECT count(*) FROM results WHERE bin_score_exact = 1"), 0);
   EXPECT_EQ(test::sql_count(db, "SELECT count(*) FROM results WHERE remote = 1"), 5);

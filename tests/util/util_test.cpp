@@ -7,6 +7,7 @@
 #include "util/error.h"
 #include "util/file.h"
 #include "util/json.h"
+#include "util/json_fields.h"
 #include "util/progress.h"
 #include "util/tensor.h"
 
@@ -96,6 +97,41 @@ TEST(ErrorLine, ControlBytesAreEscapedNotPrinted) {
       format_error_line(std::string("photo\x1b]0;pwned\x07.jpg", 19), std::string("a\0b\nc", 5));
   EXPECT_EQ(line, "photo\\x1b]0;pwned\\x07.jpg: a\\x00b c");
   EXPECT_EQ(line.find('\x1b'), std::string::npos);
+}
+
+}  // namespace
+}  // namespace binscan
+
+namespace binscan {
+namespace {
+
+// The one set of field validators the config readers share: the file, the key, what was
+// expected and what was found, in one line.
+TEST(JsonFields, WrongTypesAndRangesNameTheFileTheKeyAndWhatWasFound) {
+  const auto message = [](auto&& f) {
+    try {
+      f();
+    } catch (const Error& e) {
+      EXPECT_EQ(e.kind(), ErrorKind::kConfig);
+      return std::string(e.what());
+    }
+    return std::string("no error");
+  };
+  using nlohmann::json;
+  EXPECT_EQ(json_positive_int(json(7), "k", "c.json"), 7);
+  EXPECT_EQ(message([] { json_positive_int(json(true), "size", "c.json"); }),
+            "c.json: \"size\" must be a positive integer, got a boolean");
+  EXPECT_EQ(message([] { json_positive_int(json(0), "size", "c.json"); }),
+            "c.json: \"size\" must be a positive integer, got 0");
+  EXPECT_EQ(message([] { json_positive_int(json(5000), "depth", "c.json", 1000); }),
+            "c.json: \"depth\" is 5000, more than binscan's limit of 1000");
+  EXPECT_EQ(message([] { json_finite_number(json("0.5"), "crop_pct", "p.json"); }),
+            "p.json: \"crop_pct\" must be a number, got a string");
+  EXPECT_EQ(message([] { json_bool(json(1), "do_resize", "p.json"); }),
+            "p.json: \"do_resize\" must be true or false, got an integer");
+  EXPECT_EQ(message([] { json_string(json::array(), "model_type", "c.json"); }),
+            "c.json: \"model_type\" must be a string, got a list");
+  EXPECT_DOUBLE_EQ(json_finite_number(json(2.5), "x", "c.json"), 2.5);
 }
 
 }  // namespace
