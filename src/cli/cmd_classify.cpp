@@ -26,6 +26,7 @@
 #include "pipeline/inputs.h"
 #include "pipeline/run.h"
 #include "util/error.h"
+#include "util/escape.h"
 #include "util/threads.h"
 
 namespace binscan::cli {
@@ -100,13 +101,15 @@ class JsonlWriter : public ResultWriter {
 class TextWriter : public ResultWriter {
  public:
   void write(const std::string& image, const ModelInfo&, const Classification& c) override {
-    std::printf("%s%s\n", first_ ? "" : "\n", image.c_str());
+    // Names and labels come from outside (file names, id2label, the API): control bytes are
+    // shown escaped, never sent to the terminal.
+    std::printf("%s%s\n", first_ ? "" : "\n", terminal_text(image).c_str());
     first_ = false;
     std::size_t width = 0;
-    for (const auto& p : c.top) width = std::max(width, display_width(p.label));
+    for (const auto& p : c.top) width = std::max(width, display_width(terminal_text(p.label)));
     width = std::min<std::size_t>(width, 48);
     for (const auto& p : c.top) {
-      std::string label = p.label;
+      std::string label = terminal_text(p.label);
       if (display_width(label) > width) label = truncate(label, width);
       const std::size_t pad = width - display_width(label);
       std::printf("  %s%s  %s %6.2f%%\n", label.c_str(), std::string(pad, ' ').c_str(),
@@ -210,7 +213,8 @@ nlohmann::ordered_json predictions_json(const Classification& c) {
 
 std::string cell(const Prediction* p) {
   if (!p) return std::string(42, ' ');
-  std::string label = p->label.size() > 32 ? p->label.substr(0, 31) + "~" : p->label;
+  std::string label = terminal_text(p->label);
+  if (label.size() > 32) label = label.substr(0, 31) + "~";
   char buf[96];
   std::snprintf(buf, sizeof buf, "%-32s %7.3f%%  ", label.c_str(), 100.0 * p->score);
   return buf;
@@ -239,8 +243,8 @@ class CompareSink : public PhotoSink {
     if (jsonl_ || summary_.compared <= 1) return;
     std::printf(
         "\n%d images compared: largest score difference %.4g (%s); top-1 agrees on %d of %d\n",
-        summary_.compared, summary_.worst, summary_.worst_where.c_str(), summary_.agree,
-        summary_.compared);
+        summary_.compared, summary_.worst, terminal_text(summary_.worst_where).c_str(),
+        summary_.agree, summary_.compared);
   }
   bool failed() const { return failed_; }
 
@@ -269,17 +273,17 @@ class CompareSink : public PhotoSink {
       std::printf("%s\n",
                   line.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace).c_str());
     } else {
-      std::printf("%s%s\n", summary_.compared == 1 ? "" : "\n", name.c_str());
-      std::printf("  %-42s  %s\n", ("local: " + local_name_).c_str(),
-                  ("remote: " + remote_.url()).c_str());
+      std::printf("%s%s\n", summary_.compared == 1 ? "" : "\n", terminal_text(name).c_str());
+      std::printf("  %-42s  %s\n", terminal_text("local: " + local_name_).c_str(),
+                  terminal_text("remote: " + remote_.url()).c_str());
       for (std::size_t row = 0; row < std::max(l.top.size(), r.top.size()); ++row) {
         std::string row_text = "  " + cell(row < l.top.size() ? &l.top[row] : nullptr) + "  " +
                                cell(row < r.top.size() ? &r.top[row] : nullptr);
         row_text.erase(row_text.find_last_not_of(' ') + 1);
         std::printf("%s\n", row_text.c_str());
       }
-      std::printf("  largest score difference %.4g (%s); top-1 %s\n", d.max_abs, d.label.c_str(),
-                  d.top1_agrees ? "agrees" : "DIFFERS");
+      std::printf("  largest score difference %.4g (%s); top-1 %s\n", d.max_abs,
+                  terminal_text(d.label).c_str(), d.top1_agrees ? "agrees" : "DIFFERS");
     }
     std::fflush(stdout);
   }

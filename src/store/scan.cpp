@@ -91,6 +91,8 @@ class StoreSink : public PhotoSink {
     item.tag = std::move(tag);
   }
   PhotoRecord photo_record(const PhotoItem& item, const StoreTag& tag) const;
+  // Writes the batch and counts the results the store kept.
+  void commit(const CommitBatch& batch);
   void record_path(const PhotoItem& item, const StoreTag& tag, CommitBatch& out);
   void record_runs(PhotoItem& item, int model, std::vector<ResultRecord>& out);
   void done_one() {
@@ -274,7 +276,6 @@ void StoreSink::record_runs(PhotoItem& item, int m, std::vector<ResultRecord>& o
     r.infer_ms = run.infer_ms;
     r.batch_size = run.batch_size;
     out.push_back(std::move(r));
-    ++summary_.new_results[static_cast<std::size_t>(m)];
   }
 }
 
@@ -294,7 +295,7 @@ void StoreSink::finish_batch(std::span<PhotoItem> items) {
   for (int m = 0; m < static_cast<int>(models_.size()); ++m) {
     for (auto& item : items) record_runs(item, m, batch.results);
   }
-  if (store_) store_->commit(batch);
+  commit(batch);
   for (std::size_t i = 0; i < items.size(); ++i) {
     ++summary_.classified;
     done_one();
@@ -302,9 +303,24 @@ void StoreSink::finish_batch(std::span<PhotoItem> items) {
 }
 
 void StoreSink::flush_metadata() {
-  if (!store_ || metadata_.empty()) return;
-  store_->commit(metadata_);
+  if (metadata_.empty()) return;
+  commit(metadata_);
   metadata_ = CommitBatch{};
+}
+
+void StoreSink::commit(const CommitBatch& batch) {
+  if (!store_) return;
+  const std::vector<bool> stored = store_->commit(batch);
+  // New results are what the survey kept: a concurrent scan may have written some first.
+  for (std::size_t i = 0; i < batch.results.size() && i < stored.size(); ++i) {
+    if (!stored[i]) continue;
+    for (std::size_t m = 0; m < models_.size(); ++m) {
+      if (models_[m].key == batch.results[i].model) {
+        ++summary_.new_results[m];
+        break;
+      }
+    }
+  }
 }
 
 ScanSummary scan(Store* store, const std::vector<fs::path>& inputs, std::vector<ScanModel>& models,

@@ -539,11 +539,13 @@ void SqliteStore::migrate() {
   version_ = kSchemaVersion;
 }
 
-void SqliteStore::commit(const CommitBatch& batch) {
-  if (batch.empty()) return;
+std::vector<bool> SqliteStore::commit(const CommitBatch& batch) {
+  std::vector<bool> stored;
+  if (batch.empty()) return stored;
   std::lock_guard lock(mutex_);
   const std::string now = utc_now_iso();
   in_transaction([&] {
+    stored.clear();  // a retried transaction starts over
     {
       const auto& table = columns::photos();
       Stmt s(db_, insert_row(table).c_str(), path_);
@@ -579,9 +581,11 @@ void SqliteStore::commit(const CommitBatch& batch) {
           bind_row(s, table, r);
         }
         s.run();
+        stored.push_back(sqlite3_changes(db_) > 0);
       }
     }
   });
+  return stored;
 }
 
 void SqliteStore::check_foreign_rows() const {

@@ -47,7 +47,7 @@ class SqliteStore final : public Store {
   bool opened_immutable() const { return immutable_; }
   std::vector<std::filesystem::path> own_files() const override;
 
-  void commit(const CommitBatch& batch) override;
+  std::vector<bool> commit(const CommitBatch& batch) override;
   std::optional<PathRecord> find_path(const std::string& path) override;
   PhotoState photo_state(const std::string& sha256) override;
   int prune_missing_paths(const std::vector<std::filesystem::path>& roots) override;

@@ -80,7 +80,10 @@ class Store : public SurveyReader {
   virtual std::vector<std::filesystem::path> own_files() const = 0;
 
   // All of it in one transaction (rolled back on error). Thread-safe, as is every method.
-  virtual void commit(const CommitBatch& batch) = 0;
+  // Returns, for each of batch.results in order, whether it was stored: false when the survey
+  // already held a result for that photo and model (another scan of the same survey wrote it
+  // first), so a run counts only what it added.
+  virtual std::vector<bool> commit(const CommitBatch& batch) = 0;
 
   // Lookups.
   virtual std::optional<PathRecord> find_path(const std::string& path) = 0;

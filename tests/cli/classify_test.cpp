@@ -310,6 +310,22 @@ TEST_F(ClassifyCli, TextFormatIsATableWithBars) {
   EXPECT_NE(r.out.find("\u2588"), std::string::npos) << "no bar drawn:\n" << r.out;
 }
 
+// Labels come from a checkpoint someone else wrote: control bytes in them reach the terminal
+// escaped (\x1b...), never as the escape sequence itself.
+TEST_F(ClassifyCli, ControlBytesInLabelsAreShownEscaped) {
+  const auto model = make_model({"--preset", "finetune-2label", "--calib-photos", "2"});
+  json config = json::parse(read_text_file(model / "config.json"));
+  config["id2label"] = {{"0", "bin\x1b]0;owned\x07"}, {"1", "\x1b[2Jclear"}};
+  config["label2id"] = {{"bin\x1b]0;owned\x07", 0}, {"\x1b[2Jclear", 1}};
+  std::ofstream(model / "config.json") << config.dump();
+  const auto r = binscan({"classify", "--model", model.string(), photos()[0]});
+  EXPECT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_EQ(r.out.find('\x1b'), std::string::npos) << r.out;
+  EXPECT_EQ(r.out.find('\x07'), std::string::npos) << r.out;
+  EXPECT_NE(r.out.find("bin\\x1b]0;owned\\x07"), std::string::npos) << r.out;
+  EXPECT_NE(r.out.find("\\x1b[2Jclear"), std::string::npos) << r.out;
+}
+
 TEST_F(ClassifyCli, UsageErrors) {
   const auto model = make_model({"--preset", "tiny-vit", "--calib-photos", "2"}, "m");
   EXPECT_NE(binscan({"classify", "--model", model.string(), "--top-k", "0", photos()[0]}).exit_code,

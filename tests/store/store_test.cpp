@@ -93,13 +93,19 @@ TEST(Store, ResultsAreUniquePerPhotoAndModel) {
   CommitBatch b;
   b.photos = {photo("aa", "/p/a.jpg")};
   b.results = {result("aa", "m1"), result("aa", "m2")};
-  store.commit(b);
-  store.commit(b);  // again: nothing duplicated
-  EXPECT_EQ(test::sql_count(db, "SELECT count(*) FROM results"), 2);
+  EXPECT_EQ(store.commit(b), (std::vector<bool>{true, true}));
+  // Again, as a second scan of the same survey would: nothing duplicated, and the store says
+  // which results it did not keep, so that scan does not count them as new.
+  EXPECT_EQ(store.commit(b), (std::vector<bool>{false, false}));
+  b.results.push_back(result("aa", "m3"));
+  SqliteStore other(db);  // another process's connection
+  EXPECT_EQ(other.commit(b), (std::vector<bool>{false, false, true}));
+  b.results.pop_back();
+  EXPECT_EQ(test::sql_count(db, "SELECT count(*) FROM results"), 3);
   EXPECT_EQ(test::sql_count(db, "SELECT count(*) FROM photos"), 1);
   const auto st = store.photo_state("aa");
   EXPECT_TRUE(st.known);
-  EXPECT_EQ(st.models_done.size(), 2u);
+  EXPECT_EQ(st.models_done.size(), 3u);
   EXPECT_FALSE(store.photo_state("bb").known);
 }
 
