@@ -29,6 +29,7 @@ struct Prediction {
 struct Classification {
   std::vector<Prediction> top;       // best first, ties in class-id order
   std::vector<float> probabilities;  // every class (local only; empty for remote)
+  std::vector<float> logits;         // every class, as the model gave them (local only)
 };
 
 // One photo, as decoded once and shared by every model.

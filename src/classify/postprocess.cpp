@@ -16,9 +16,20 @@ ScoreFunction score_function(const ModelConfig& config) {
   return ScoreFunction::kSoftmax;
 }
 
+std::optional<ScoreFunction> parse_score_function(std::string_view name) {
+  if (name == "softmax") return ScoreFunction::kSoftmax;
+  if (name == "sigmoid") return ScoreFunction::kSigmoid;
+  if (name == "none") return ScoreFunction::kNone;
+  return std::nullopt;
+}
+
 std::vector<float> class_scores(std::span<const float> logits, ScoreFunction function) {
   std::vector<float> out(logits.size());
   if (logits.empty()) return out;
+  if (function == ScoreFunction::kNone) {
+    std::copy(logits.begin(), logits.end(), out.begin());
+    return out;
+  }
   if (function == ScoreFunction::kSigmoid) {
     for (std::size_t i = 0; i < logits.size(); ++i)
       out[i] = static_cast<float>(1.0 / (1.0 + std::exp(-static_cast<double>(logits[i]))));
@@ -36,6 +47,30 @@ std::vector<float> class_scores(std::span<const float> logits, ScoreFunction fun
   return out;
 }
 
+std::vector<Prediction> top_predictions(std::span<const float> scores,
+                                        const std::vector<std::string>& labels, int top_k) {
+  const std::size_t n = scores.size();
+  std::vector<std::size_t> order(n);
+  std::iota(order.begin(), order.end(), std::size_t{0});
+  // Python's list.sort(reverse=True) is stable: equal scores stay in class-id order.
+  // NaN (a broken model) sorts last instead of breaking the ordering.
+  const auto key = [&](std::size_t i) {
+    const float v = scores[i];
+    return std::isnan(v) ? -INFINITY : v;
+  };
+  std::stable_sort(order.begin(), order.end(),
+                   [&](std::size_t a, std::size_t b) { return key(a) > key(b); });
+  const std::size_t k = top_k <= 0 ? n : std::min(n, static_cast<std::size_t>(top_k));
+  std::vector<Prediction> top;
+  top.reserve(k);
+  for (std::size_t i = 0; i < k; ++i) {
+    const std::size_t id = order[i];
+    top.push_back({id < labels.size() ? labels[id] : "LABEL_" + std::to_string(id),
+                   static_cast<int>(id), scores[id]});
+  }
+  return top;
+}
+
 Classification postprocess(std::span<const float> logits, const ModelConfig& config, int top_k) {
   const auto n = static_cast<std::size_t>(config.num_labels());
   if (logits.size() != n)
@@ -44,21 +79,8 @@ Classification postprocess(std::span<const float> logits, const ModelConfig& con
                     std::to_string(n) + " labels");
   Classification c;
   c.probabilities = class_scores(logits, score_function(config));
-  std::vector<std::size_t> order(n);
-  std::iota(order.begin(), order.end(), std::size_t{0});
-  // Python's list.sort(reverse=True) is stable: equal scores stay in class-id order.
-  // NaN (a broken model) sorts last instead of breaking the ordering.
-  const auto key = [&](std::size_t i) {
-    const float v = c.probabilities[i];
-    return std::isnan(v) ? -INFINITY : v;
-  };
-  std::stable_sort(order.begin(), order.end(),
-                   [&](std::size_t a, std::size_t b) { return key(a) > key(b); });
-  const std::size_t k = top_k <= 0 ? n : std::min(n, static_cast<std::size_t>(top_k));
-  for (std::size_t i = 0; i < k; ++i) {
-    const std::size_t id = order[i];
-    c.top.push_back({config.id2label[id], static_cast<int>(id), c.probabilities[id]});
-  }
+  c.top = top_predictions(c.probabilities, config.id2label, top_k);
+  c.logits.assign(logits.begin(), logits.end());
   return c;
 }
 

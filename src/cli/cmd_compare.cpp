@@ -9,8 +9,7 @@
 
 #include "analysis/compare.h"
 #include "cli/commands.h"
-#include "cli/photo_preview.h"
-#include "render/report.h"
+#include "cli/survey_pages.h"
 #include "store/store.h"
 #include "util/escape.h"
 
@@ -37,13 +36,7 @@ int run_compare(const CompareOptions& o) {
     write_output(o.json, json_text(comparison_json(c), 1) + "\n");
   }
   if (!o.html.empty()) {
-    ReportOptions r;
-    r.database = o.db;
-    if (o.thumbnails) {
-      const int size = o.thumb_size;
-      r.thumbnail = [size](const PhotoRecord& p) { return photo_preview(p, size); };
-    }
-    write_output(o.html, render_html_report(c, r));
+    write_output(o.html, survey_report_html(c, o.db, o.thumbnails ? o.thumb_size : 0));
   }
   return 0;
 }

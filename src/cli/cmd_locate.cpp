@@ -8,8 +8,7 @@
 
 #include "analysis/locate.h"
 #include "cli/commands.h"
-#include "cli/photo_preview.h"
-#include "render/map.h"
+#include "cli/survey_pages.h"
 #include "store/store.h"
 #include "util/escape.h"
 
@@ -41,13 +40,7 @@ int run_locate(const LocateCliOptions& o) {
     write_output(o.csv, located_csv(located));
   }
   if (!o.html.empty()) {
-    MapOptions m;
-    m.database = o.db;
-    if (o.thumbnails) {
-      const int size = o.thumb_size;
-      m.thumbnail = [size](const PhotoRecord& p) { return photo_preview(p, size); };
-    }
-    write_output(o.html, render_map_html(located, m));
+    write_output(o.html, survey_map_html(located, o.db, o.thumbnails ? o.thumb_size : 0));
   }
   return 0;
 }

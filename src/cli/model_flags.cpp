@@ -20,7 +20,7 @@ void add_model_flags(CLI::App& cmd, ModelFlags& flags, const ModelFlagsUse& use)
   }
   cmd.add_option("--revision", flags.revision, "Hub revision of a model id: branch, tag or commit")
       ->capture_default_str();
-  cmd.add_option("--token-file", flags.token_file, kTokenHelp)->check(CLI::ExistingFile);
+  cmd.add_option(use.hub_token_flag, flags.token_file, kTokenHelp)->check(CLI::ExistingFile);
   if (use.threads) {
     cmd.add_option("--threads,-j", flags.threads, use.threads_help)
         ->capture_default_str()

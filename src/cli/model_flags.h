@@ -36,6 +36,8 @@ struct ModelFlagsUse {
   bool several = false;  // --model is repeatable (scan)
   bool remote = true;    // --remote, --endpoint, --timeout, --retries
   bool threads = true;   // --threads
+  // The flag naming the Hub token's file (serve uses --token-file for its own API token).
+  std::string hub_token_flag = "--token-file";
   std::string model_help = "Hugging Face model directory or model id";
   std::string remote_help = "Classify with the Hugging Face Inference API instead";
   std::string threads_help = "CPU threads (0: all cores)";

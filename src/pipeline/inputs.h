@@ -23,6 +23,9 @@ struct PhotoInput {
   std::vector<std::uint8_t> bytes;
   std::int64_t size = 0;      // from the walk (files), for a store's "unchanged?" check
   std::int64_t mtime_ns = 0;  // idem
+  // The feed's own number for this photo (e.g. a server's request id), carried to the sink
+  // untouched in PhotoItem::input.
+  std::uint64_t ticket = 0;
   bool in_memory() const { return path.empty(); }
 };
 

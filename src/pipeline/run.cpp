@@ -202,6 +202,7 @@ void Pipeline::process(PhotoItem& item) {
         run.prepare_failed = true;
       }
     }
+    sink_.prepared(item);
   } catch (const std::exception& e) {
     // Anything unexpected about one photo stays with that photo.
     item.state = read ? PhotoItem::State::kUndecodable : PhotoItem::State::kUnreadable;

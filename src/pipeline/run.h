@@ -94,7 +94,7 @@ struct PhotoItem {
 };
 
 // What is done with the photos. admit() and examine() run on worker threads (concurrently:
-// guard shared state); finish() and finish_batch() on the pipeline's thread, in feed order.
+// guard shared state), as does prepared(); finish() and finish_batch() on the pipeline's thread, in feed order.
 class PhotoSink {
  public:
   virtual ~PhotoSink() = default;
@@ -105,6 +105,9 @@ class PhotoSink {
     (void)item;
     (void)bytes;
   }
+  // Once decoded and prepared (state kReady, the inputs in item.runs), on the worker thread: e.g.
+  // to keep a picture of what a model will see.
+  virtual void prepared(PhotoItem& item) { (void)item; }
   // A photo with nothing to run: settled, unreadable, undecodable, or none of its models could
   // be prepared.
   virtual void finish(PhotoItem& item) = 0;

@@ -44,4 +44,39 @@ std::string base64_encode(std::span<const std::uint8_t> in) {
   return out;
 }
 
+std::optional<std::vector<std::uint8_t>> base64_decode(std::string_view text) {
+  const auto value = [](char c) -> int {
+    if (c >= 'A' && c <= 'Z') return c - 'A';
+    if (c >= 'a' && c <= 'z') return c - 'a' + 26;
+    if (c >= '0' && c <= '9') return c - '0' + 52;
+    if (c == '+' || c == '-') return 62;
+    if (c == '/' || c == '_') return 63;
+    return -1;
+  };
+  std::vector<std::uint8_t> out;
+  out.reserve(text.size() / 4 * 3 + 3);
+  unsigned acc = 0;
+  int bits = 0;
+  std::size_t digits = 0;
+  bool padded = false;
+  for (const char c : text) {
+    if (c == ' ' || c == '\n' || c == '\r' || c == '\t') continue;
+    if (c == '=') {
+      padded = true;
+      continue;
+    }
+    const int v = value(c);
+    if (v < 0 || padded) return std::nullopt;
+    acc = (acc << 6) | static_cast<unsigned>(v);
+    bits += 6;
+    ++digits;
+    if (bits >= 8) {
+      bits -= 8;
+      out.push_back(static_cast<std::uint8_t>((acc >> bits) & 0xFF));
+    }
+  }
+  if (digits % 4 == 1) return std::nullopt;
+  return out;
+}
+
 }  // namespace binscan

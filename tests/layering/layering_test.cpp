@@ -24,7 +24,8 @@ const std::map<std::string, std::set<std::string>>& layer_dependencies() {
         {"analysis", {"pipeline"}},
         {"store", {"analysis"}},
         {"render", {"analysis"}},
-        {"cli", {"render", "store"}},
+        {"serve", {"analysis"}},
+        {"cli", {"render", "store", "serve"}},
     };
     std::map<std::string, std::set<std::string>> closed;
     for (const auto& [layer, below] : direct) {  // listed bottom-up, so `below` is closed already
@@ -125,10 +126,10 @@ TEST(Layering, TheCheckCatchesAnUpwardInclude) {
 
 TEST(Layering, ANewFolderMustBePlaced) {
   TempDir dir;
-  std::filesystem::create_directories(dir / "serve");
+  std::filesystem::create_directories(dir / "gateway");
   const auto violations = check_layering(dir.path());
   ASSERT_EQ(violations.size(), 1u);
-  EXPECT_EQ(violations[0].file, "serve/");
+  EXPECT_EQ(violations[0].file, "gateway/");
 }
 
 TEST(Layering, RenderDoesNotReachTheStore) {
@@ -137,6 +138,10 @@ TEST(Layering, RenderDoesNotReachTheStore) {
   EXPECT_FALSE(deps.at("render").contains("store"));
   EXPECT_TRUE(deps.at("cli").contains("util"));
   EXPECT_FALSE(deps.at("util").contains("image"));
+  // The server reaches the survey only through the functions cli hands it.
+  EXPECT_TRUE(deps.at("serve").contains("pipeline"));
+  EXPECT_FALSE(deps.at("serve").contains("store"));
+  EXPECT_FALSE(deps.at("serve").contains("render"));
 }
 
 }  // namespace

@@ -1,5 +1,5 @@
 // The layers of src/ and which others each may include: the arrows of the architecture
-//   cli -> {render -> store -> analysis} -> pipeline -> classify -> {engine, model, preprocess,
+//   cli -> {render, store, serve} -> analysis -> pipeline -> classify -> {engine, model, preprocess,
 //   hub}
 //       -> image -> util
 // as src/CMakeLists.txt links them. The linker catches a call into a higher layer, but not a

@@ -10,9 +10,38 @@
 #include "util/json_fields.h"
 #include "util/progress.h"
 #include "util/tensor.h"
+#include "util/text.h"
 
 namespace binscan {
 namespace {
+
+// Decoding against the encoder (RFC 4648 test vectors and every length/byte value), plus what
+// clients send that the encoder never writes: URL-safe letters, no padding, line breaks.
+TEST(Base64, DecodesWhatEncodersWrite) {
+  const std::pair<const char*, const char*> rfc[] = {{"", ""},
+                                                     {"f", "Zg=="},
+                                                     {"fo", "Zm8="},
+                                                     {"foo", "Zm9v"},
+                                                     {"foob", "Zm9vYg=="},
+                                                     {"fooba", "Zm9vYmE="},
+                                                     {"foobar", "Zm9vYmFy"}};
+  for (const auto& [plain, coded] : rfc) {
+    const std::string p = plain;
+    EXPECT_EQ(base64_encode(std::vector<std::uint8_t>(p.begin(), p.end())), coded);
+    EXPECT_EQ(base64_decode(coded), std::vector<std::uint8_t>(p.begin(), p.end())) << coded;
+  }
+  std::vector<std::uint8_t> all;
+  for (int n = 0; n < 300; ++n) {
+    all.push_back(static_cast<std::uint8_t>((n * 131 + 7) % 256));
+    EXPECT_EQ(base64_decode(base64_encode(all)), all) << n;
+  }
+  EXPECT_EQ(base64_decode("Zm9vYg"), base64_decode("Zm9vYg=="));          // padding optional
+  EXPECT_EQ(base64_decode("Zm9v\r\nYmFy\n"), base64_decode("Zm9vYmFy"));  // MIME line breaks
+  EXPECT_EQ(base64_decode("-_8="), base64_decode("+/8="));                // URL-safe alphabet
+  EXPECT_FALSE(base64_decode("Zm9v!").has_value());
+  EXPECT_FALSE(base64_decode("Zg==Zg").has_value());  // data after the padding
+  EXPECT_FALSE(base64_decode("Zm9vY").has_value());   // a lone sixth bit group
+}
 
 TEST(Error, FormatsOneLineNamingTheSubject) {
   const Error e(ErrorKind::kFormat, "a/b.jpg", "truncated\nJPEG data");

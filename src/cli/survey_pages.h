@@ -1,0 +1,17 @@
+// The survey's two HTML pages, written once for every command that shows them: `compare --html`
+// and `locate --html` write them to files, `serve --db` renders them live at /survey and
+// /survey/map. Thumbnails come from the photos' files (photo_preview) when thumb_size > 0.
+#pragma once
+
+#include <string>
+
+#include "analysis/compare.h"
+#include "analysis/locate.h"
+
+namespace binscan::cli {
+
+std::string survey_report_html(const Comparison& comparison, const std::string& database,
+                               int thumb_size);
+std::string survey_map_html(const Located& located, const std::string& database, int thumb_size);
+
+}  // namespace binscan::cli
