@@ -106,13 +106,6 @@ int run_serve(const ServeOptions& o) {
                     "two models would be served as /models/" + m.name + "; give each once");
       }
     }
-    // Every batch size once now, so the engine's primitives exist before the first request
-    // (no slow first answers, and memory settles at once).
-    std::fprintf(stderr, "binscan serve: warming up %s for batches of 1 to %d\n",
-                 terminal_text(m.name).c_str(), o.batch);
-    for (int n = 1; n <= o.batch && classifier->input_height() > 0; ++n) {
-      classifier->forward(Tensor({n, 3, classifier->input_height(), classifier->input_width()}));
-    }
     m.image_mean = classifier->processor().config().image_mean;
     m.image_std = classifier->processor().config().image_std;
     try {
@@ -123,6 +116,13 @@ int run_serve(const ServeOptions& o) {
       print_warning(m.name +
                     ": no trash-bin label (ImageNet 412) among its labels; served "
                     "without a bin verdict (choose one with --bin-label)");
+    }
+    // Every batch size once now, so the engine's primitives exist before the first request
+    // (no slow first answers, and memory settles at once).
+    std::fprintf(stderr, "binscan serve: warming up %s for batches of 1 to %d\n",
+                 terminal_text(m.name).c_str(), o.batch);
+    for (int n = 1; n <= o.batch && classifier->input_height() > 0; ++n) {
+      classifier->forward(Tensor({n, 3, classifier->input_height(), classifier->input_width()}));
     }
     served.push_back(std::move(m));
     loaded.push_back(std::move(classifier));

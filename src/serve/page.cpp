@@ -23,6 +23,7 @@ constexpr std::string_view kHead = R"HTML(<!doctype html>
           --card: #161b22; --yes: #3fb950; --no: #8b949e; }
 }
 * { box-sizing: border-box; }
+[hidden] { display: none !important; }
 body { margin: 0; font: 16px/1.45 system-ui, -apple-system, "Segoe UI", sans-serif;
        background: var(--bg); color: var(--fg); }
 header, main { max-width: 1100px; margin: 0 auto; padding: 0 1rem; }

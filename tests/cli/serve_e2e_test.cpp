@@ -513,7 +513,7 @@ TEST_F(ServeCli, ThePageInHeadlessChromium) {
   const fs::path artefacts = test::source_dir() / "build" / "test-artifacts";
   fs::create_directories(artefacts);
   std::vector<std::string> args{s->url("/"), "--token", kToken, "--screenshot",
-                                (artefacts / "serve-page-phone.png").string()};
+                                (artefacts / "serve-page.png").string()};
   for (const auto& p : photos()) args.push_back(p);
   const auto garbage = tmp_ / "undecodable.jpg";
   write_file_atomically(garbage, std::string_view("this is not a photo"));

@@ -4,6 +4,7 @@ through python3-selenium), as a person would: reaches the file picker with the k
 photos, waits for every result, and reads what the page shows.
 
   serve_page_check.py URL [--token TOKEN] [--screenshot PNG] PHOTO...
+(--screenshot PNG: the page at a phone's width; PNG with -wide before the extension: at 1280 px)
 
 Checks (exit 1 with the first failure on stderr):
   - the file picker is reachable with Tab, and the token field is there when the server wants one;
@@ -50,6 +51,8 @@ def main():
     driver = webdriver.Chrome(service=Service("/usr/bin/chromedriver"), options=options)
     try:
         driver.get(args.url)
+        if not args.token and driver.find_element(By.ID, "token").is_displayed():
+            fail("the page asks for a token the server does not want")
         if args.token:
             token = driver.find_element(By.ID, "token")
             if not token.is_displayed():
@@ -142,6 +145,9 @@ def main():
         if errors:
             fail("console errors: " + "; ".join(e["message"] for e in errors))
 
+        if args.screenshot:
+            root, ext = os.path.splitext(args.screenshot)
+            driver.save_screenshot(root + "-wide" + ext)
         driver.set_window_size(390, 844)
         time.sleep(0.3)
         wide = driver.execute_script(
