@@ -34,7 +34,7 @@ scan_s=$("$binscan" scan "$photos" --model "$model" --db "$work/scan.db" --quiet
   --threads "$threads" --format json | json_field '["seconds"]')
 pre_s=$("$binscan" scan "$photos" --model "$model" --decode-only --quiet --batch 1 --threads 1 \
   --format json | /usr/bin/python3 -c 'import json,sys; j=json.load(sys.stdin); print(j["seconds"]/j["photos"])')
-model_ips=$("$binscan" bench --model "$model" --batch 1 --threads "$threads" --iterations 10 \
+model_ips=$("$binscan" bench --model "$model" --batch 1 --threads "$threads" --iterations 30 --warmup 5 \
   --format json | json_field '["images_per_second"]')
 
 log="$work/serve.log"
