@@ -264,7 +264,21 @@ Located locate_bins(const Comparison& c, const LocateOptions& o) {
     // A position that is not a number on the globe (broken EXIF) counts as missing.
     const bool placed = p.lat && p.lon && std::isfinite(*p.lat) && std::isfinite(*p.lon) &&
                         std::fabs(*p.lat) <= 90 && std::fabs(*p.lon) <= 180;
-    if (!(o.rule == LocateRule::kAny ? any : all)) {
+    const bool shows = o.rule == LocateRule::kAny ? any : all;
+    std::optional<PhotoView> view;
+    if (placed) {
+      view = PhotoView{{*p.lat, *p.lon}, std::nullopt, 0, shows};
+      if (p.bearing && std::isfinite(*p.bearing)) {
+        const bool magnetic = p.bearing_ref && *p.bearing_ref == "M";
+        if (shows) out.magnetic += magnetic;
+        view->bearing_true = normalize_bearing(*p.bearing + (magnetic ? o.declination_deg : 0.0));
+      }
+      view->fov_deg = p.focal_35mm && *p.focal_35mm > 0 && p.width && p.height
+                          ? horizontal_fov_deg(*p.focal_35mm, *p.width, *p.height)
+                          : o.fov_deg;
+      out.views.push_back(*view);
+    }
+    if (!shows) {
       if (placed) out.no_bin.push_back({*p.lat, *p.lon});
       continue;
     }
@@ -275,17 +289,10 @@ Located locate_bins(const Comparison& c, const LocateOptions& o) {
     }
     Sighting s;
     s.photo = p;
-    s.camera = {*p.lat, *p.lon};
-    if (p.bearing && std::isfinite(*p.bearing)) {
-      const bool magnetic = p.bearing_ref && *p.bearing_ref == "M";
-      out.magnetic += magnetic;
-      s.bearing_true = normalize_bearing(*p.bearing + (magnetic ? o.declination_deg : 0.0));
-    } else {
-      ++out.without_bearing;
-    }
-    s.fov_deg = p.focal_35mm && *p.focal_35mm > 0 && p.width && p.height
-                    ? horizontal_fov_deg(*p.focal_35mm, *p.width, *p.height)
-                    : o.fov_deg;
+    s.camera = view->camera;
+    s.bearing_true = view->bearing_true;
+    if (!s.bearing_true) ++out.without_bearing;
+    s.fov_deg = view->fov_deg;
     for (std::size_t i = 0; i < row.verdicts.size(); ++i) {
       if (!row.verdicts[i] || !row.results[i]) continue;
       s.bin_score = std::max(s.bin_score, row.results[i]->bin_score);
@@ -372,12 +379,32 @@ json located_geojson(const Located& located) {
            {"found_by", s.found_by},
            {"bin", located.bins[static_cast<std::size_t>(s.bin)].id}}}});
   }
+  if (located.registry) {
+    const RegistryCheck& r = *located.registry;
+    for (std::size_t k = 0; k < r.bins.size(); ++k) {
+      const int b = r.matched_bin[k];
+      const char* status = b >= 0 ? "matched" : (r.covered[k] ? "missed" : "not covered");
+      features.push_back(
+          {{"type", "Feature"},
+           {"geometry", {{"type", "Point"}, {"coordinates", point(r.bins[k].position)}}},
+           {"properties",
+            {{"kind", "registry"},
+             {"registry_id", r.bins[k].id},
+             {"status", status},
+             {"covered", static_cast<bool>(r.covered[k])},
+             {"bin", b >= 0 ? json(located.bins[static_cast<std::size_t>(b)].id) : json(nullptr)},
+             {"distance_m", b >= 0 ? json(r.match_distance_m[k]) : json(nullptr)}}}});
+    }
+  }
   return {{"type", "FeatureCollection"}, {"features", features}};
 }
 
 std::string located_csv(const Located& located) {
-  std::string out = "id,lat,lon,method,spread_m,photos,best_score,paths\r\n";
-  for (const auto& bin : located.bins) {
+  const auto* reg = located.registry ? &*located.registry : nullptr;
+  std::string out = "id,lat,lon,method,spread_m,photos,best_score,paths";
+  out += reg ? ",registry_id,registry_distance_m\r\n" : "\r\n";
+  for (std::size_t b = 0; b < located.bins.size(); ++b) {
+    const auto& bin = located.bins[b];
     std::string paths;
     for (const auto i : bin.sightings) {
       paths += (paths.empty() ? "" : ";") + located.sightings[i].photo.path;
@@ -385,7 +412,14 @@ std::string located_csv(const Located& located) {
     out += std::to_string(bin.id) + "," + format_number(bin.position.lat) + "," +
            format_number(bin.position.lon) + "," + std::string(method_name(bin.method)) + "," +
            fixed(bin.spread_m, 1) + "," + std::to_string(bin.sightings.size()) + "," +
-           format_number(bin.best_score) + "," + csv_field(paths) + "\r\n";
+           format_number(bin.best_score) + "," + csv_field(paths);
+    if (reg) {
+      const int k = reg->registry_of_bin[b];
+      out += k < 0 ? ",,"
+                   : "," + csv_field(reg->bins[static_cast<std::size_t>(k)].id) + "," +
+                         fixed(reg->match_distance_m[static_cast<std::size_t>(k)], 1);
+    }
+    out += "\r\n";
   }
   return out;
 }
@@ -414,12 +448,39 @@ std::string located_text(const Located& l) {
                "positive, to correct them)\n"
              : "corrected by " + fixed(l.options.declination_deg, 1) + " degrees\n";
   }
-  for (const auto& b : l.bins) {
+  const auto* reg = l.registry ? &*l.registry : nullptr;
+  for (std::size_t i = 0; i < l.bins.size(); ++i) {
+    const auto& b = l.bins[i];
+    std::string registry;
+    if (reg) {
+      const int k = reg->registry_of_bin[i];
+      registry = k < 0 ? "; not in the registry"
+                       : "; registry " + reg->bins[static_cast<std::size_t>(k)].id + " at " +
+                             fixed(reg->match_distance_m[static_cast<std::size_t>(k)], 1) + " m";
+    }
     s += "  bin " + std::to_string(b.id) + "  " + fixed(b.position.lat, 6) + ", " +
          fixed(b.position.lon, 6) + "  " + std::string(method_name(b.method)) + ", +/-" +
          fixed(b.spread_m, 0) + " m, " + std::to_string(b.sightings.size()) +
          (b.sightings.size() == 1 ? " photo" : " photos") + ", best bin score " +
-         fixed(b.best_score, 3) + "\n";
+         fixed(b.best_score, 3) + registry + "\n";
+  }
+  if (reg) {
+    const auto pct = [](const std::optional<double>& v) {
+      return v ? fixed(100 * *v, 0) + "%" : std::string("n/a");
+    };
+    s += "registry: " + std::to_string(reg->bins.size()) + " bins; " +
+         std::to_string(reg->matches) + " matched within " + fixed(reg->match_radius_m, 0) +
+         " m, " + std::to_string(reg->missed) + " missed (in view of a photo, not found), " +
+         std::to_string(reg->outside) + " not covered by the photos; " +
+         std::to_string(reg->unregistered) + " located bins not in the registry\n";
+    s += "precision " + pct(reg->precision) + " (located bins that are registry bins), recall " +
+         pct(reg->recall) + " (covered registry bins found)\n";
+    for (std::size_t k = 0; k < reg->bins.size(); ++k) {
+      if (reg->matched_bin[k] < 0 && reg->covered[k]) {
+        s += "  missed: registry " + reg->bins[k].id + "  " + fixed(reg->bins[k].position.lat, 6) +
+             ", " + fixed(reg->bins[k].position.lon, 6) + "\n";
+      }
+    }
   }
   return s;
 }

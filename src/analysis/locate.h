@@ -10,6 +10,7 @@
 // radius.
 #pragma once
 
+#include <filesystem>
 #include <nlohmann/json.hpp>
 #include <optional>
 #include <string>
@@ -83,22 +84,71 @@ struct LocatedBin {
   std::vector<std::size_t> sightings;  // indices into Located::sightings
 };
 
+// Where a photo with a position was taken and which way it looked: the ground it covers.
+struct PhotoView {
+  LatLon camera;
+  std::optional<double> bearing_true;  // nullopt: no bearing
+  double fov_deg = 0;
+  bool shows_bin = false;
+};
+
+// A bin of the city's own registry (an open-data export of its containers).
+struct RegistryBin {
+  std::string id;  // the registry's id or name, else the 1-based row / feature number
+  LatLon position;
+};
+
+// The located bins held against the registry.
+struct RegistryCheck {
+  double match_radius_m = 0;
+  std::vector<RegistryBin> bins;
+  // Per registry bin: the located bin (index into Located::bins) matched to it, or -1.
+  std::vector<int> matched_bin;
+  std::vector<double> match_distance_m;  // per registry bin, when matched
+  // Per registry bin: inside the ground the photos covered (some photo with a bearing has it
+  // within --max-range and inside its field of view).
+  std::vector<bool> covered;
+  // Per located bin: the registry bin (index) matched to it, or -1.
+  std::vector<int> registry_of_bin;
+  int matches = 0;
+  int missed = 0;        // covered registry bins no located bin matched
+  int outside = 0;       // registry bins the photos did not cover (and not matched)
+  int unregistered = 0;  // located bins with no registry bin
+  // matches / located bins, and matches / (matches + missed); nullopt when undefined.
+  std::optional<double> precision, recall;
+};
+
 struct Located {
   std::vector<ModelKey> models;
   LocateOptions options;
   std::vector<Sighting> sightings;
   std::vector<LocatedBin> bins;
-  std::vector<LatLon> no_bin;  // where the photos that show no bin were taken: ground covered
-  int photos = 0;              // photos considered (with a result from the compared models)
-  int positives = 0;           // photos in which a bin was found
-  int without_gps = 0;         // positives that could not be placed
-  int without_bearing = 0;     // positives placed at the camera
-  int magnetic = 0;            // sightings whose bearing was magnetic
+  std::vector<LatLon> no_bin;    // where the photos that show no bin were taken: ground covered
+  std::vector<PhotoView> views;  // every photo with a position, with or without a bin
+  std::optional<RegistryCheck> registry;  // set by hold_against_registry
+  int photos = 0;           // photos considered (with a result from the compared models)
+  int positives = 0;        // photos in which a bin was found
+  int without_gps = 0;      // positives that could not be placed
+  int without_bearing = 0;  // positives placed at the camera
+  int magnetic = 0;         // sightings whose bearing was magnetic
 };
 
 // Sightings from a comparison (its verdicts, with the rule over its one or two models), grouped
 // into bins. Deterministic: sightings are taken in order of capture time, then path.
 Located locate_bins(const Comparison& comparison, const LocateOptions& options);
+
+// Reads a registry of bins: GeoJSON (Point features; the id from properties "id", "name" or
+// "ref", else the feature's "id", else its number) or CSV with a header naming the latitude and
+// longitude columns (lat/latitude/y and lon/lng/long/longitude/x, any case; an optional
+// id/name/ref column), by content. Throws Error(kFormat) naming the file and the row or feature.
+std::vector<RegistryBin> read_registry(const std::filesystem::path& path);
+
+// Matches each located bin to the nearest registry bin within `match_radius_m`, one to one
+// (greedily by distance, nearest pair first: the assignment a person drawing lines on a map
+// makes), and counts the registry bins the photos covered but nothing matched (missed), those
+// they did not cover, and the located bins with no registry bin. Sets located.registry.
+void hold_against_registry(Located& located, std::vector<RegistryBin> registry,
+                           double match_radius_m);
 
 // A FeatureCollection: each bin a Point (properties id, method, spread_m, best_score, photos,
 // paths) and each sighting a LineString from the camera to its bin (properties kind "sighting",

@@ -22,6 +22,8 @@ struct LocateCliOptions {
   std::optional<double> threshold;
   LocateOptions locate;
   std::string geojson, csv, html;
+  std::string registry;
+  double match_radius_m = 15;
   int thumb_size = 120;
   bool thumbnails = true;
 };
@@ -31,7 +33,9 @@ int run_locate(const LocateCliOptions& o) {
   const Comparison c = compare_models(*store, o.models, o.threshold);
   LocateOptions lo = o.locate;
   lo.rule = o.rule == "all" ? LocateRule::kAll : LocateRule::kAny;
-  const Located located = locate_bins(c, lo);
+  Located located = locate_bins(c, lo);
+  if (!o.registry.empty())
+    hold_against_registry(located, read_registry(o.registry), o.match_radius_m);
   std::fputs(terminal_text(located_text(located), /*keep_newlines=*/true).c_str(), stdout);
   if (!o.geojson.empty()) {
     write_output(o.geojson, json_text(located_geojson(located), 1) + "\n");
@@ -115,6 +119,15 @@ void add_locate_command(CLI::App& app, Runner& run) {
                   "Write the bins (points) and the photos' sight lines (lines) as GeoJSON here");
   cmd->add_option("--csv", o->csv, "Write one CSV row per bin here");
   cmd->add_option("--html", o->html, "Write the offline HTML map here");
+  cmd->add_option("--registry", o->registry,
+                  "The city's own bins (GeoJSON points, or CSV with lat/lon columns): each located "
+                  "bin matched to the nearest within --match-radius, the ones in view of a photo "
+                  "but not found listed as missed, with precision and recall")
+      ->check(CLI::ExistingFile);
+  cmd->add_option("--match-radius", o->match_radius_m,
+                  "Metres within which a located bin is a registry bin")
+      ->capture_default_str()
+      ->check(CLI::Range(0.1, 1000.0));
   cmd->add_option("--thumb-size", o->thumb_size, "Longer side of map thumbnails in pixels")
       ->capture_default_str()
       ->check(CLI::Range(16, 1024));

@@ -23,7 +23,9 @@ svg{border:1px solid #ddd;border-radius:6px;background:#fbfbf8;max-width:100%;he
 .binid{font-size:11px;font-weight:600;fill:#123;text-anchor:middle;dominant-baseline:central;pointer-events:none}
 .scale{stroke:#222;stroke-width:2}.scale-text,.north{font-size:12px;fill:#222}
 .legend{font-size:12px;color:#444;margin:6px 0}.legend span{display:inline-block;width:10px;height:10px;border-radius:5px;margin:0 4px 0 12px;vertical-align:middle}
-tr.hi{background:#eef8ef}
+.reg{fill:#fff;stroke:#6b3fa0;stroke-width:1.5}.reg.matched{fill:#6b3fa0;fill-opacity:.35}
+.reg.missed{fill:#d1242f;fill-opacity:.8;stroke:#8c1019;stroke-width:2}
+tr.hi{background:#eef8ef}tr.missed td{color:#8c1019}
 .thumbs{display:flex;flex-wrap:wrap;gap:4px}
 .thumbs img{display:block;max-width:120px;max-height:120px;border-radius:3px}
 .thumbs .none{font-family:ui-monospace,monospace;font-size:11px;color:#666;word-break:break-all;max-width:160px}
@@ -110,6 +112,16 @@ std::string svg_map(const Located& l) {
   for (const auto& s : l.sightings) extend(s.camera, reach);
   for (const auto& b : l.bins) extend(b.position, b.spread_m);
   for (const auto& p : l.no_bin) extend(p, 2);
+  // Registry bins are drawn where the photos reached (covered or matched); the rest would only
+  // stretch the drawing over the whole city.
+  const auto drawn = [&](std::size_t k) {
+    return l.registry->covered[k] || l.registry->matched_bin[k] >= 0;
+  };
+  if (l.registry) {
+    for (std::size_t k = 0; k < l.registry->bins.size(); ++k) {
+      if (drawn(k)) extend(l.registry->bins[k].position, 4);
+    }
+  }
   const Canvas c(origin, min_x, max_x, min_y, max_y);
 
   std::string h = "<svg id=\"map\" xmlns=\"http://www.w3.org/2000/svg\" width=\"" +
@@ -164,6 +176,23 @@ std::string svg_map(const Located& l) {
          "\">" + id + "</text>";
   }
   h += "</g>\n";
+  if (l.registry) {
+    // The registry's bins as squares: filled when matched, red when in view but not found.
+    h += "<g class=\"registry\">";
+    const RegistryCheck& r = *l.registry;
+    for (std::size_t k = 0; k < r.bins.size(); ++k) {
+      if (!drawn(k)) continue;
+      const auto [x, y] = c.px(r.bins[k].position);
+      const bool matched = r.matched_bin[k] >= 0;
+      const std::string tip = "registry " + r.bins[k].id +
+                              (matched ? " (matched, " + num(r.match_distance_m[k], 1) + " m)"
+                                       : " (missed: in view, not found)");
+      h += "<rect class=\"reg " + std::string(matched ? "matched" : "missed") + "\" x=\"" +
+           num(x - 4, 1) + "\" y=\"" + num(y - 4, 1) + "\" width=\"8\" height=\"8\"><title>" +
+           svg_escape(tip) + "</title></rect>";
+    }
+    h += "</g>\n";
+  }
   // Scale bar (bottom left) and north arrow (top right).
   const double bar_m = round_length(c.width() / c.scale() / 5);
   const double bar_px = bar_m * c.scale();
@@ -192,7 +221,11 @@ std::string render_map_html(const Located& l, const MapOptions& options) {
   h += "<div class=\"legend\">" + key("#1f6fd0", "photo with a bin, its view") +
        key("#bbb", "photo without a bin") + key("#2a9d3a", "bin where views cross") +
        key("#d08700", "bin " + num(l.options.distance_m, 0) + " m ahead of one view") +
-       key("#999", "bin at a photo without bearing") + "</div>\n";
+       key("#999", "bin at a photo without bearing") +
+       (l.registry ? key("#6b3fa0", "registry bin (filled: matched)") +
+                         key("#d1242f", "registry bin in view, not found")
+                   : std::string()) +
+       "</div>\n";
   h += svg_map(l);
 
   h += "<h2>Bins</h2>\n<table id=\"bins\"><thead><tr><th>bin</th><th>position</th><th>method</th>"
@@ -219,6 +252,34 @@ std::string render_map_html(const Located& l, const MapOptions& options) {
     h += "</div></td></tr>\n";
   }
   h += "</tbody></table>\n";
+  if (l.registry) {
+    const RegistryCheck& r = *l.registry;
+    const auto pct = [](const std::optional<double>& v) {
+      return v ? num(100 * *v, 0) + "%" : std::string("n/a");
+    };
+    h += "<h2>Registry</h2>\n<p id=\"registry-summary\" data-matches=\"" +
+         std::to_string(r.matches) + "\" data-missed=\"" + std::to_string(r.missed) + "\">" +
+         std::to_string(r.bins.size()) + " registry bins: " + std::to_string(r.matches) +
+         " matched within " + num(r.match_radius_m, 0) + " m, " + std::to_string(r.missed) +
+         " missed, " + std::to_string(r.outside) + " not covered by the photos; " +
+         std::to_string(r.unregistered) + " located bins not in the registry. Precision " +
+         pct(r.precision) + ", recall " + pct(r.recall) + ".</p>\n";
+    h += "<table id=\"registry\"><thead><tr><th>registry bin</th><th>position</th><th>status</th>"
+         "<th>located bin</th><th>distance m</th></tr></thead><tbody>\n";
+    for (std::size_t k = 0; k < r.bins.size(); ++k) {
+      const int b = r.matched_bin[k];
+      const char* status = b >= 0 ? "matched" : (r.covered[k] ? "missed" : "not covered");
+      h += "<tr class=\"" +
+           std::string(b >= 0         ? "matched"
+                       : r.covered[k] ? "missed"
+                                      : "outside") +
+           "\"><td>" + html_escape(r.bins[k].id) + "</td><td>" + num(r.bins[k].position.lat, 6) +
+           ", " + num(r.bins[k].position.lon, 6) + "</td><td>" + status + "</td><td>" +
+           (b >= 0 ? std::to_string(l.bins[static_cast<std::size_t>(b)].id) : "") + "</td><td>" +
+           (b >= 0 ? num(r.match_distance_m[k], 1) : "") + "</td></tr>\n";
+    }
+    h += "</tbody></table>\n";
+  }
   if (l.without_gps) {
     h += "<p class=\"meta\">" + std::to_string(l.without_gps) +
          " photos with a bin have no GPS position and are not on the map.</p>\n";

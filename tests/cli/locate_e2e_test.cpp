@@ -7,8 +7,10 @@
 #include <algorithm>
 #include <filesystem>
 #include <fstream>
+#include <nlohmann/json.hpp>
 
 #include "support/test_support.h"
+#include "util/file.h"
 
 namespace binscan {
 namespace {
@@ -71,6 +73,79 @@ TEST(LocateCli, BinsSitWhereTheirPhotosLookAndTheMapDrawsThem) {
   if (!fs::exists(chromium)) {
     GTEST_SKIP() << "chromium is not installed: the map was not opened";
   }
+}
+
+// A registry made from the located bins themselves, each moved 3 m north, plus one bin in a
+// photo's view that nothing found and one far away: every located bin matches its own (precision
+// 100%), the one in view is missed (recall n/(n+1)), and every output says so.
+TEST(LocateCli, HeldAgainstARegistryWithAMissAndAnExtra) {
+  const auto& s = survey();
+  ASSERT_EQ(s.scan.exit_code, 0) << s.scan.err;
+  test::TempDir dir;
+  const auto plain = dir / "plain.geojson";
+  ASSERT_EQ(
+      test::run_binscan({"locate", "--db", s.db.string(), "--geojson", plain.string()}).exit_code,
+      0);
+  const auto located = nlohmann::json::parse(read_text_file(plain));
+  const auto deg = [](double v) {
+    char buf[32];
+    std::snprintf(buf, sizeof buf, "%.9f", v);
+    return std::string(buf);
+  };
+  std::string csv = "name,lat,lon\n";
+  int bins = 0;
+  double cam_lat = 0, cam_lon = 0, bearing = 0;
+  for (const auto& f : located["features"]) {
+    const auto& c = f["geometry"]["coordinates"];
+    if (f["properties"]["kind"] == "bin") {
+      ++bins;
+      // 3 m north: 3 / 111,195 degrees of latitude.
+      csv += "reg" + std::to_string(bins) + "," + deg(c[1].get<double>() + 3 / 111195.0) + "," +
+             std::to_string(c[0].get<double>()) + "\n";
+    } else if (f["properties"]["kind"] == "sighting" && bearing == 0) {
+      cam_lon = c[0][0].get<double>();
+      cam_lat = c[0][1].get<double>();
+      bearing = f["properties"]["bearing_true"].get<double>();
+    }
+  }
+  ASSERT_GT(bins, 0);
+  // 30 m ahead of the first camera (farther than any bin's 8 m projection + 15 m radius).
+  const double rad = bearing * 3.14159265358979 / 180;
+  csv +=
+      "unseen," + deg(cam_lat + 30 * std::cos(rad) / 111195.0) + "," +
+      deg(cam_lon + 30 * std::sin(rad) / (111195.0 * std::cos(cam_lat * 3.14159265358979 / 180))) +
+      "\n";
+  csv += "elsewhere,52.3731,4.8922\n";  // Amsterdam
+  std::ofstream(dir / "registry.csv") << csv;
+  const auto out_csv = dir / "bins.csv", out_geo = dir / "bins.geojson",
+             out_html = dir / "map.html";
+  const auto r = test::run_binscan({"locate", "--db", s.db.string(), "--registry",
+                                    (dir / "registry.csv").string(), "--csv", out_csv.string(),
+                                    "--geojson", out_geo.string(), "--html", out_html.string()});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  const std::string n = std::to_string(bins);
+  EXPECT_NE(r.out.find("registry: " + std::to_string(bins + 2) + " bins; " + n + " matched"),
+            std::string::npos)
+      << r.out;
+  EXPECT_NE(r.out.find("1 missed"), std::string::npos) << r.out;
+  EXPECT_NE(r.out.find("1 not covered"), std::string::npos) << r.out;
+  EXPECT_NE(r.out.find("precision 100%"), std::string::npos) << r.out;
+  EXPECT_NE(r.out.find("missed: registry unseen"), std::string::npos) << r.out;
+  const auto geo = nlohmann::json::parse(read_text_file(out_geo));
+  int matched = 0;
+  for (const auto& f : geo["features"]) {
+    if (f["properties"]["kind"] != "registry" || f["properties"]["status"] != "matched") continue;
+    ++matched;
+    EXPECT_NEAR(f["properties"]["distance_m"].get<double>(), 3.0, 0.01);
+  }
+  EXPECT_EQ(matched, bins);
+  const std::string table = read_text_file(out_csv);
+  EXPECT_NE(table.find(",registry_id,registry_distance_m"), std::string::npos);
+  EXPECT_NE(table.find(",reg1,3.0"), std::string::npos) << table;
+  const std::string html = read_text_file(out_html);
+  EXPECT_NE(html.find("id=\"registry-summary\" data-matches=\"" + n + "\" data-missed=\"1\""),
+            std::string::npos);
+  EXPECT_NE(html.find("class=\"reg missed\""), std::string::npos);
 }
 
 TEST(LocateCli, AStricterThresholdCanLeaveNothingToPlace) {
