@@ -161,6 +161,8 @@ void add_preprocess_command(CLI::App& app, Runner& run) {
       "\n"
       "Outputs are written atomically; on any error no output file is left behind.");
   ModelFlagsUse use;
+  use.precision = false;  // no engine runs
+  use.fast_decode = false;
   use.remote = false;  // only the model's preprocessor_config.json is read
   use.threads = false;
   use.model_help =

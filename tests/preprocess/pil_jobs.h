@@ -112,6 +112,11 @@ class PilJobs {
     return jobs_.size() - 1;
   }
 
+  // Adds a key to job `i` (e.g. "draft": [w, h]).
+  void set(std::size_t i, const std::string& key, const nlohmann::json& value) {
+    jobs_.at(i)[key] = value;
+  }
+
   // Runs all jobs; false (with a test failure recorded) when Python failed.
   bool run() {
     const auto file = dir_ / "jobs.json";

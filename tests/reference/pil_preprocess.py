@@ -16,6 +16,9 @@ JOBS.json is {"jobs": [...]}; each job is one of
   {"op": "decode", "image": FILE, "out": OUT.rgb, "transpose": true|false}
       the file as RGB (convert("RGB")), exif-transposed or as stored; the result also gives the
       EXIF orientation.
+Both "preprocess" (with "image") and "decode" take "draft": [W, H] (stored orientation): the JPEG
+is first reduced with Image.draft("RGB", (W, H)), libjpeg's DCT scaling by the largest of 1/8,
+1/4, 1/2 that keeps it at least W x H -- the independent reference for binscan's --fast-decode.
 Prints a JSON list with, per job, {"width": ..., "height": ...} of the output image.
 """
 import json
@@ -47,9 +50,11 @@ def load_raw(job):
     return im.transpose(method) if method is not None else im
 
 
-def load_image(path):
-    # transformers.image_utils.load_image
+def load_image(path, draft=None):
+    # transformers.image_utils.load_image (with an optional draft() first)
     im = Image.open(path)
+    if draft is not None:
+        im.draft("RGB", tuple(draft))
     im = ImageOps.exif_transpose(im)
     return im.convert("RGB")
 
@@ -186,7 +191,7 @@ def main():
         elif job["op"] == "preprocess":
             with open(job["config"]) as f:
                 p = processor_from_config(json.load(f))
-            im = load_image(job["image"]) if "image" in job else load_raw(job)
+            im = load_image(job["image"], job.get("draft")) if "image" in job else load_raw(job)
             prepared = np.ascontiguousarray(prepare(im, p))
             np.save(job["npy"], pixel_values(prepared, p))
             if "prepared" in job:
@@ -195,6 +200,8 @@ def main():
             results.append({"width": prepared.shape[1], "height": prepared.shape[0]})
         elif job["op"] == "decode":
             im = Image.open(job["image"])
+            if "draft" in job:
+                im.draft("RGB", tuple(job["draft"]))
             orientation = im.getexif().get(0x0112, 1)
             im = ImageOps.exif_transpose(im) if job.get("transpose", True) else im
             im = im.convert("RGB")
