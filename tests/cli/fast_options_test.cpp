@@ -119,6 +119,21 @@ TEST(FastDecodeCli, ScanRecordsTheDecodeScaleAndPrecisionOfEachResult) {
   EXPECT_EQ(scales, (std::vector<int>{1, 1, 2, 2, 8, 8}));
 }
 
+// preprocess --fast-decode shows the model's view with the reduced decode, and says so.
+TEST(FastDecodeCli, PreprocessShowsTheReducedDecode) {
+  test::TempDir tmp;
+  const auto r = test::run_binscan({"preprocess", "--model", model("resnet"), kBike.string(),
+                                    "--fast-decode", "--npy", (tmp / "x.npy").string()});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_THAT(r.out,
+              HasSubstr("4032x3024 -> decoded at 1/8 (--fast-decode) 504x378 (EXIF "
+                        "orientation 6: 378x504) -> resized 256x341 -> centre crop 224x224"));
+  const auto exact = test::run_binscan({"preprocess", "--model", model("resnet"), kBike.string(),
+                                        "--npy", (tmp / "y.npy").string()});
+  ASSERT_EQ(exact.exit_code, 0) << exact.err;
+  EXPECT_THAT(exact.out, testing::Not(HasSubstr("decoded at")));
+}
+
 // ONEDNN_MAX_CPU_ISA=AVX2 is how CI emulates an AVX2-only machine: no bf16 there.
 TEST(PrecisionCli, Bf16IsRefusedInOneLineWhereOneDnnCannotRunIt) {
   const std::vector<std::string> avx2{"ONEDNN_MAX_CPU_ISA=AVX2"};
