@@ -315,7 +315,8 @@ TEST(EngineParity, VitRepeatedCallsAlternatingBatch) {
 // An image's logits must not depend on what else shares its batch or on the thread count: a
 // survey scanned in shards, resumed after Ctrl-C or re-run with another --batch stores the same
 // numbers. The tiny ViT has 3 heads, so (image, head) problem counts are odd for odd batches.
-TEST(EngineDeterminism, AnImagesLogitsDoNotDependOnItsBatchOrThreads) {
+// The same holds in bf16 where the CPU runs it (the chunks and per-chunk kernels are the same).
+void check_batch_and_thread_independence(Precision precision) {
   test::TempDir tmp;
   for (const char* preset : {"tiny-vit", "tiny-resnet-bottleneck"}) {
     const fs::path dir = make_checkpoint(tmp, preset);
@@ -327,6 +328,7 @@ TEST(EngineDeterminism, AnImagesLogitsDoNotDependOnItsBatchOrThreads) {
     {
       EngineOptions one;
       one.threads = 1;
+      one.precision = precision;
       const auto engine = create_engine(checkpoint, one);
       for (std::int64_t i = 0; i < 5; ++i) {
         Tensor single({1, 3, size, size});
@@ -340,6 +342,7 @@ TEST(EngineDeterminism, AnImagesLogitsDoNotDependOnItsBatchOrThreads) {
     for (const int threads : {2, 3}) {
       EngineOptions o;
       o.threads = threads;
+      o.precision = precision;
       const auto engine = create_engine(checkpoint, o);
       for (const std::int64_t n : {5, 3, 2, 1}) {
         Tensor part({n, 3, size, size});
@@ -351,6 +354,16 @@ TEST(EngineDeterminism, AnImagesLogitsDoNotDependOnItsBatchOrThreads) {
       }
     }
   }
+}
+
+TEST(EngineDeterminism, AnImagesLogitsDoNotDependOnItsBatchOrThreads) {
+  check_batch_and_thread_independence(Precision::kFp32);
+}
+
+TEST(EngineDeterminism, Bf16LogitsDoNotDependOnTheBatchOrThreadsEither) {
+  if (const std::string why = bf16_unsupported_reason(); !why.empty())
+    GTEST_SKIP() << "bf16 not tested here: " << why;
+  check_batch_and_thread_independence(Precision::kBf16);
 }
 
 TEST(EngineErrors, WrongInputShape) {
