@@ -51,6 +51,13 @@ DecodedImage decode_reduced(const fs::path& path, const ReducedFits& fits) {
   return load_image(path, o);
 }
 
+// What to ask Pillow's draft() for to get binscan's scale: draft((w, h)) takes the largest scale
+// s of 8, 4, 2, 1 with s <= min(W // w, H // h), so the stored size / the denominator, rounded
+// down (rounded up, as libjpeg sizes its output, 1001 // 126 = 7 would pick 1/4 for 1/8).
+json draft_size(const DecodedImage& d) {
+  return json::array({d.stored_width / d.scale_denominator, d.stored_height / d.scale_denominator});
+}
+
 TEST(FastDecode, ProcessorsSayTheSmallestInputTheyServe) {
   const ImageProcessor vit(ProcessorConfig::from_json(kVitHub, "vit"));
   EXPECT_TRUE(vit.accepts_reduced(224, 224));
@@ -124,6 +131,53 @@ TEST(FastDecode, PngIsAlwaysDecodedInFull) {
   EXPECT_EQ(d.image.pixels, img.pixels);
 }
 
+// Every JPEG flavour libjpeg scales: grey, CMYK (converted as Pillow does), 4:4:4, 4:2:2 and
+// 4:2:0 chroma, progressive, sizes that are no multiple of the 8 or 16 pixel blocks (libjpeg
+// rounds the scaled size up, as draft() does). Each at every scale, against Pillow's draft().
+TEST(FastDecode, EveryJpegFlavourMatchesPillowDraftAtEveryScale) {
+  struct Flavour {
+    const char* mode;
+    int subsampling;
+    bool progressive;
+    int w, h;
+  };
+  const Flavour flavours[] = {{"RGB", 2, false, 1001, 757}, {"RGB", 1, true, 640, 483},
+                              {"RGB", 0, false, 333, 250},  {"L", 0, false, 517, 389},
+                              {"CMYK", 0, false, 450, 301}, {"RGB", 2, true, 17, 9}};
+  test::PilJobs make;
+  std::vector<fs::path> files;
+  for (const Flavour& f : flavours) {
+    files.push_back(make.dir() / (std::string(f.mode) + std::to_string(files.size()) + ".jpg"));
+    make.add_make_jpeg(files.back(), f.mode, f.w, f.h, f.subsampling, f.progressive,
+                       static_cast<int>(files.size()));
+  }
+  ASSERT_TRUE(make.run());
+
+  test::PilJobs pil;
+  std::vector<std::pair<DecodedImage, std::size_t>> got;
+  for (const fs::path& file : files) {
+    for (const int want : {8, 4, 2}) {
+      // Accept exactly the sizes of 1/want and finer.
+      DecodeOptions probe;
+      const DecodedImage full = load_image(file, probe);
+      const int min_w = (full.image.width + want - 1) / want;
+      DecodedImage d = decode_reduced(file, [min_w](int w, int) { return w >= min_w; });
+      const std::size_t job = pil.add_decode(file, false);
+      pil.set(job, "draft", draft_size(d));
+      got.emplace_back(std::move(d), job);
+    }
+  }
+  ASSERT_TRUE(pil.run());
+  int scaled = 0;
+  for (const auto& [d, job] : got) {
+    SCOPED_TRACE(files[job / 3].filename().string() + " at 1/" +
+                 std::to_string(d.scale_denominator));
+    scaled += d.scale_denominator > 1;
+    EXPECT_EQ(test::first_difference(d.image, pil.image(job)), "");
+  }
+  EXPECT_EQ(scaled, 18);
+}
+
 struct Case {
   fs::path photo;
   DecodedImage decoded;  // reduced, as stored
@@ -148,9 +202,7 @@ TEST_P(FastDecodeVsReferences, PillowDraftExactlyAndTheExactPathClosely) {
   for (const fs::path& photo : photos) {
     Case c{photo,
            decode_reduced(photo, [&](int w, int h) { return processor.accepts_reduced(w, h); })};
-    // Pillow's draft((w, h)) takes the largest scale leaving at least w x h: ask for the size
-    // binscan decoded at.
-    const json draft = json::array({c.decoded.image.width, c.decoded.image.height});
+    const json draft = draft_size(c.decoded);
     decode_jobs.push_back(jobs.add_decode(photo, false));
     draft_jobs.push_back(jobs.add_preprocess_file(config, photo));
     exact_jobs.push_back(jobs.add_preprocess_file(config, photo));

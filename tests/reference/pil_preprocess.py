@@ -16,10 +16,13 @@ JOBS.json is {"jobs": [...]}; each job is one of
   {"op": "decode", "image": FILE, "out": OUT.rgb, "transpose": true|false}
       the file as RGB (convert("RGB")), exif-transposed or as stored; the result also gives the
       EXIF orientation.
+  {"op": "make_jpeg", "out": OUT.jpg, "mode": "RGB" | "L" | "CMYK", "width": W, "height": H,
+   "subsampling": 0 | 1 | 2, "progressive": true|false, "seed": N}
+      writes a JPEG of a smooth pattern with noise (Pillow's encoder, quality 90).
 Both "preprocess" (with "image") and "decode" take "draft": [W, H] (stored orientation): the JPEG
-is first reduced with Image.draft("RGB", (W, H)), libjpeg's DCT scaling by the largest of 1/8,
-1/4, 1/2 that keeps it at least W x H -- the independent reference for binscan's --fast-decode.
-Prints a JSON list with, per job, {"width": ..., "height": ...} of the output image.
+is first reduced with Image.draft("RGB", (W, H)), libjpeg's DCT scaling by 1/s for the largest s
+of 8, 4, 2, 1 with s <= min(stored width // W, stored height // H) -- the independent reference
+for binscan's --fast-decode.
 """
 import json
 import math
@@ -198,6 +201,21 @@ def main():
                 with open(job["prepared"], "wb") as f:
                     f.write(prepared.tobytes())
             results.append({"width": prepared.shape[1], "height": prepared.shape[0]})
+        elif job["op"] == "make_jpeg":
+            rng = np.random.default_rng(job.get("seed", 0))
+            h, w = job["height"], job["width"]
+            y, x = np.mgrid[0:h, 0:w]
+            channels = {"L": 1, "RGB": 3, "CMYK": 4}[job["mode"]]
+            planes = [(x * (c + 1) * 255 // max(1, w) + y * 255 // max(1, h) * (c % 2)) % 256
+                      for c in range(channels)]
+            arr = np.stack(planes, axis=-1).astype(np.int32) + rng.integers(-20, 21, (h, w, channels))
+            arr = np.clip(arr, 0, 255).astype(np.uint8)
+            im = Image.fromarray(arr[..., 0] if channels == 1 else arr, job["mode"])
+            kwargs = {"quality": 90, "progressive": job.get("progressive", False)}
+            if job["mode"] == "RGB":
+                kwargs["subsampling"] = job.get("subsampling", 2)
+            im.save(job["out"], "JPEG", **kwargs)
+            results.append({"width": w, "height": h})
         elif job["op"] == "decode":
             im = Image.open(job["image"])
             if "draft" in job:
