@@ -25,5 +25,22 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
     (void)binscan::apply_exif_orientation(r.image, r.exif.orientation);
   } catch (const binscan::Error&) {
   }
+#ifdef BINSCAN_FUZZ_SCALED
+  // --fast-decode's DCT-scaled decoding, at a scale chosen by the input: the image must be the
+  // stored size divided by the denominator, rounded up.
+  try {
+    const int min_side = size > 0 ? data[size - 1] % 64 + 1 : 1;
+    binscan::detail::CodecResult r = binscan::detail::read_jpeg(
+        bytes, "fuzz", kMaxPixels, true,
+        [min_side](int w, int h) { return w >= min_side && h >= min_side; });
+    const int d = r.scale_denominator;
+    if ((d != 1 && d != 2 && d != 4 && d != 8) || r.image.width != (r.width + d - 1) / d ||
+        r.image.height != (r.height + d - 1) / d ||
+        r.image.pixels.size() != static_cast<std::size_t>(r.image.width) * r.image.height * 3) {
+      __builtin_trap();
+    }
+  } catch (const binscan::Error&) {
+  }
+#endif
   return 0;
 }

@@ -8,7 +8,8 @@ process's peak resident memory (/usr/bin/time -v).
 
 Each measurement is one process: load the model, 2 warm-up passes, then N timed passes
 (median). `--binscan` is the command that prints `binscan bench --format json` output given
-`--model DIR --batch B --threads N --iterations K` (binscan bench, or engine_bench).
+`--model DIR --batch B --threads N --iterations K` (binscan bench, or engine_bench). The engine
+"binscan-bf16" is the same command with `--precision bf16` (CPUs with AVX-512 BF16 or AMX).
 """
 
 import argparse
@@ -21,7 +22,7 @@ import sys
 import tempfile
 
 HERE = os.path.dirname(os.path.abspath(__file__))
-ENGINES = ["binscan", "onnxruntime", "pytorch"]
+ENGINES = ["binscan", "binscan-bf16", "onnxruntime", "pytorch"]
 
 
 def iterations_for(model_dir, batch):
@@ -32,9 +33,10 @@ def iterations_for(model_dir, batch):
 
 
 def command(engine, model_dir, batch, threads, iterations, binscan_cmd):
-    if engine == "binscan":
+    if engine.startswith("binscan"):
+        extra = ["--precision", "bf16"] if engine == "binscan-bf16" else []
         return binscan_cmd + ["--model", model_dir, "--batch", str(batch), "--threads", str(threads),
-                              "--iterations", str(iterations), "--format", "json"]
+                              "--iterations", str(iterations), "--format", "json"] + extra
     if engine == "onnxruntime":
         with open(os.path.join(model_dir, "config.json")) as f:
             size = json.load(f).get("image_size", 224)
@@ -81,12 +83,16 @@ def main():
                           flush=True)
 
     print(f"\n{a.threads} threads, median of {a.rounds} alternating rounds "
-          f"(ms/image; ratio = binscan / engine, median of per-round ratios; peak RSS in MB)\n")
+          f"(ms/image; ratio = binscan engine / other engine, median of per-round ratios; "
+          f"peak RSS in MB)\n")
+    ours = [e for e in a.engines if e.startswith("binscan")]
+    others = [e for e in a.engines if not e.startswith("binscan")]
+    pairs = [(o, e) for o in ours for e in others] + [(o, e) for o in ours for e in ours if o < e]
     header = "| model | batch |"
     for e in a.engines:
         header += f" {e} ms/img |"
-    for e in a.engines[1:]:
-        header += f" binscan/{e} |"
+    for o, e in pairs:
+        header += f" {o}/{e} |"
     for e in a.engines:
         header += f" {e} RSS |"
     print(header)
@@ -96,8 +102,8 @@ def main():
             row = f"| {os.path.basename(os.path.normpath(model))} | {batch} |"
             for e in a.engines:
                 row += f" {statistics.median(m for m, _ in results[(model, batch, e)]):.1f} |"
-            for e in a.engines[1:]:
-                ratios = [b[0] / o[0] for b, o in zip(results[(model, batch, "binscan")],
+            for o, e in pairs:
+                ratios = [b[0] / x[0] for b, x in zip(results[(model, batch, o)],
                                                      results[(model, batch, e)])]
                 row += f" {statistics.median(ratios):.2f}x |"
             for e in a.engines:

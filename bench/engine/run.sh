@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # The engine benchmark: binscan vs ONNX Runtime (onnxruntime-node, CPU) vs PyTorch on full-size
 # vit-base-patch16-224 and resnet-50 with random weights, batch 1 and 8, 2 threads, alternating
-# the engines in one run; prints ms/image, ratios and peak RSS.
+# the engines in one run; prints ms/image, ratios and peak RSS. Where the CPU runs bf16 (AVX-512
+# BF16 or AMX), binscan --precision bf16 is timed too.
 #
 #   bench/engine/run.sh [--rounds N] [--batches 1 8] [--threads 2] [--models vit-base-patch16-224 resnet-50]
 #
@@ -53,6 +54,13 @@ for m in "${models[@]}"; do
   dirs+=("$d")
 done
 
+engines=(binscan)
+if $binscan_cmd --model "${dirs[0]}" --precision bf16 --iterations 1 --warmup 0 >/dev/null 2>&1; then
+  engines+=(binscan-bf16)
+else
+  echo "no bf16 rows: $($binscan_cmd --model "${dirs[0]}" --precision bf16 2>&1 | tail -1)" >&2
+fi
+engines+=(onnxruntime pytorch)
 echo "binscan: $binscan_cmd" >&2
 /usr/bin/python3 "$here/compare.py" --models "${dirs[@]}" --binscan "$binscan_cmd" \
-  --json "$work/results.json" "${args[@]}"
+  --engines "${engines[@]}" --json "$work/results.json" "${args[@]}"

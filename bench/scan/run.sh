@@ -6,7 +6,9 @@
 # where t_pre and t_model are the wall times per photo of the two parts alone.
 #
 #   bench/scan/run.sh [ROUNDS] [PHOTOS]   (BUILD_DIR=build by default; THREADS=all cores; BATCH=8;
-#                                          PHOTOS: a folder, default the shared trash-bin photos)
+#                                          PHOTOS: a folder, default the shared trash-bin photos;
+#                                          OPTIONS="--fast-decode --precision fast": scan options,
+#                                          --precision also given to bench)
 #
 # The three measurements alternate, ROUNDS times (default 3), and the median of each is reported,
 # so a burst of other load on a shared machine hits them alike. Times exclude model loading
@@ -31,28 +33,34 @@ if [[ ! -f "$model/model.safetensors" ]]; then
   /usr/bin/python3 tests/reference/make_checkpoint.py --preset resnet-50 --out "$model" >/dev/null
 fi
 n_photos=$(find "$photos" -type f | wc -l)
+read -r -a options <<<"${OPTIONS:-}"
+bench_options=()
+for ((i = 0; i < ${#options[@]}; i++)); do
+  if [[ "${options[i]}" == --precision ]]; then bench_options+=(--precision "${options[i + 1]}"); fi
+done
 
 declare -a t_model t_pre t_scan
 for ((r = 1; r <= rounds; r++)); do
   echo "round $r/$rounds ..." >&2
   ips=$("$binscan" bench --model "$model" --batch "$batch" --threads "$threads" --iterations 5 \
-    --format json | /usr/bin/python3 -c 'import json,sys; print(json.load(sys.stdin)["images_per_second"])')
+    "${bench_options[@]}" --format json | /usr/bin/python3 -c 'import json,sys; print(json.load(sys.stdin)["images_per_second"])')
   t_model+=("$(/usr/bin/python3 -c "print(1/$ips)")")
   s=$("$binscan" scan "$photos" --model "$model" --decode-only --quiet --batch "$batch" \
-    --threads "$threads" --format json | /usr/bin/python3 -c 'import json,sys; j=json.load(sys.stdin); print(j["seconds"]/j["photos"])')
+    --threads "$threads" "${options[@]}" --format json | /usr/bin/python3 -c 'import json,sys; j=json.load(sys.stdin); print(j["seconds"]/j["photos"])')
   t_pre+=("$s")
   rm -f "$work/scan.db" "$work/scan.db-wal" "$work/scan.db-shm"
   s=$("$binscan" scan "$photos" --model "$model" --db "$work/scan.db" --quiet --batch "$batch" \
-    --threads "$threads" --format json | /usr/bin/python3 -c 'import json,sys; j=json.load(sys.stdin); assert j["complete"], j; print(j["seconds"]/j["photos"])')
+    --threads "$threads" "${options[@]}" --format json | /usr/bin/python3 -c 'import json,sys; j=json.load(sys.stdin); assert j["complete"], j; print(j["seconds"]/j["photos"])')
   t_scan+=("$s")
 done
 
-/usr/bin/python3 - "$n_photos" "$batch" "$threads" "${t_model[*]}" "${t_pre[*]}" "${t_scan[*]}" "$photos" <<'PY'
+/usr/bin/python3 - "$n_photos" "$batch" "$threads" "${t_model[*]}" "${t_pre[*]}" "${t_scan[*]}" "$photos" "${OPTIONS:-}" <<'PY'
 import statistics, sys
 n, batch, threads = int(sys.argv[1]), sys.argv[2], sys.argv[3]
 tm, tp, ts = (statistics.median(float(x) for x in a.split()) for a in sys.argv[4:7])
 goal = 0.9 / (tp + tm)
-print(f"{sys.argv[7]}: {n} photos, batch {batch}, threads {threads}, random-weight resnet-50 (medians)")
+opts = sys.argv[8] or "exact fp32"
+print(f"{sys.argv[7]}: {n} photos, batch {batch}, threads {threads}, random-weight resnet-50, {opts} (medians)")
 print()
 print("| part                                   | ms/photo | photos/s |")
 print("|----------------------------------------|---------:|---------:|")

@@ -57,6 +57,11 @@ struct ResultRecord {
   double infer_ms = 0;    // the batch's inference time divided by its size
   int batch_size = 0;
   std::string created_at;  // UTC, ISO 8601
+  // How it was made (schema 3 on; older results were made exactly, in fp32): the JPEG DCT scale
+  // the photo was decoded at (1 exact, 2/4/8 with --fast-decode) and the engine's precision
+  // ("fp32", "bf16"; none for remote results).
+  std::optional<int> decode_scale;
+  std::optional<std::string> precision;
 };
 
 // Reading a survey back, in a stable order (path, then model).

@@ -48,6 +48,9 @@ struct PreparedInput {
   int width = 0;
   std::vector<std::uint8_t> bytes;  // remote: file content
   std::string content_type;         // remote: e.g. image/jpeg
+  // local: the JPEG DCT scale the pixels were decoded at (1: exact; 2, 4, 8: 1/2, 1/4, 1/8,
+  // --fast-decode); remote: always 1 (the service gets the file itself).
+  int decode_scale = 1;
 };
 
 // What a model made of one image: its classification, or the error that kept it from one. One
@@ -63,6 +66,8 @@ struct ModelInfo {
   std::string revision;             // commit hash, or "" for a plain local directory
   std::vector<std::string> labels;  // id2label when known (local); empty for remote
   bool remote = false;
+  // local: the engine's arithmetic, "fp32" or "bf16"; empty for remote (the service's own).
+  std::string precision;
 };
 
 class Classifier {
@@ -70,6 +75,13 @@ class Classifier {
   virtual ~Classifier() = default;
   virtual const ModelInfo& info() const = 0;
   virtual PreparedInput prepare(const ClassifyInput& input) const = 0;
+  // Whether prepare() still serves when the photo is decoded smaller, at this size as displayed
+  // (after the EXIF orientation): see DecodeOptions::reduced_fits. Thread-safe.
+  virtual bool accepts_reduced(int display_width, int display_height) const {
+    (void)display_width;
+    (void)display_height;
+    return false;
+  }
   // One outcome per input, in the order of `inputs`: a result, or the error for that image.
   virtual std::vector<ClassifyOutcome> run(std::span<const PreparedInput> inputs, int top_k) = 0;
 };

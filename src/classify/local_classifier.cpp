@@ -14,11 +14,13 @@ LocalClassifier::LocalClassifier(Checkpoint checkpoint, const LocalOptions& opti
       max_batch_(std::max(1, options.max_batch)) {
   EngineOptions engine_options;
   engine_options.threads = options.threads;
+  engine_options.precision = options.precision;
   engine_ = create_engine(checkpoint, engine_options);
   info_.id = options.model_id.empty() ? checkpoint.dir.string() : options.model_id;
   info_.revision = options.revision;
   info_.labels = config_.id2label;
   info_.remote = false;
+  info_.precision = std::string(precision_name(options.precision));
   if (processor_.config().do_resize) {
     // Any input size gives the same output size; ask for it once.
     const auto [h, w] = processor_.output_size(1000, 750);
@@ -40,6 +42,7 @@ PreparedInput LocalClassifier::prepare(const ClassifyInput& input) const {
       processor_.prepare_oriented(input.decoded->image, input.decoded->pending_orientation());
   out.height = prepared.height;
   out.width = prepared.width;
+  out.decode_scale = input.decoded->scale_denominator;
   out.pixel_values.resize(static_cast<std::size_t>(3) * static_cast<std::size_t>(prepared.width) *
                           static_cast<std::size_t>(prepared.height));
   processor_.to_pixel_values(prepared, out.pixel_values.data());

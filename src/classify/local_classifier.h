@@ -20,6 +20,7 @@ struct LocalOptions {
   int max_batch = 8;     // run() forwards at most this many images at once
   std::string model_id;  // ModelInfo::id; "" -> the directory as given
   std::string revision;  // ModelInfo::revision (commit hash when from the Hub cache)
+  Precision precision = Precision::kFp32;  // ModelInfo::precision
 };
 
 class LocalClassifier : public Classifier {
@@ -36,6 +37,10 @@ class LocalClassifier : public Classifier {
   // Preprocesses input.decoded (as stored plus its orientation, or oriented) into pixel_values.
   // Thread-safe.
   PreparedInput prepare(const ClassifyInput& input) const override;
+  // The processor's need: ImageProcessor::accepts_reduced.
+  bool accepts_reduced(int display_width, int display_height) const override {
+    return processor_.accepts_reduced(display_width, display_height);
+  }
   std::vector<ClassifyOutcome> run(std::span<const PreparedInput> inputs, int top_k) override;
 
   // The raw logits [N, num_labels] for prepared inputs (batched by max_batch).

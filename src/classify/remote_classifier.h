@@ -50,6 +50,8 @@ class RemoteClassifier : public Classifier {
   const ModelInfo& info() const override { return info_; }
   const std::string& url() const { return url_; }
   PreparedInput prepare(const ClassifyInput& input) const override;
+  // The service gets the file itself, so any decoded size serves.
+  bool accepts_reduced(int, int) const override { return true; }
   // Sends the batch's requests concurrently (up to `jobs` at a time): one outcome per input, a
   // failure naming its image. 401/403/404 fail the requests not yet sent the same way.
   std::vector<ClassifyOutcome> run(std::span<const PreparedInput> inputs, int top_k) override;

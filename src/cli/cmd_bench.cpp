@@ -62,6 +62,7 @@ int run_bench(const BenchOptions& o) {
   local.max_batch = o.batch;
   local.model_id = resolved.model_id;
   local.revision = resolved.revision;
+  local.precision = resolve_precision(o.model.precision);
   auto classifier = open_local_classifier(resolved.dir, local);
   const double load_s = std::chrono::duration<double>(clock::now() - load_start).count();
 
@@ -93,18 +94,18 @@ int run_bench(const BenchOptions& o) {
   const double images_per_second = 1000.0 / ms_per_image;
 
   if (o.format == "json") {
-    const nlohmann::ordered_json j{{"model", o.model.model()},
-                                   {"batch", o.batch},
-                                   {"threads", threads},
-                                   {"ms_per_image", ms_per_image},
-                                   {"images_per_second", images_per_second}};
+    const nlohmann::ordered_json j{
+        {"model", o.model.model()},     {"batch", o.batch},
+        {"threads", threads},           {"precision", classifier->info().precision},
+        {"ms_per_image", ms_per_image}, {"images_per_second", images_per_second}};
     std::printf("%s\n", j.dump().c_str());
   } else {
     std::printf("%s: %s, %d labels, input %dx%d\n", o.model.model().c_str(),
                 classifier->config().architecture.c_str(), classifier->config().num_labels(), width,
                 height);
-    std::printf("batch %d, %d thread%s: %.2f ms/image, %.1f images/s\n", o.batch, threads,
-                threads == 1 ? "" : "s", ms_per_image, images_per_second);
+    std::printf("batch %d, %d thread%s, %s: %.2f ms/image, %.1f images/s\n", o.batch, threads,
+                threads == 1 ? "" : "s", classifier->info().precision.c_str(), ms_per_image,
+                images_per_second);
     std::printf("  median of %d passes (min %.1f, max %.1f ms per pass) after %d warm-up\n",
                 o.iterations, ms.front(), ms.back(), o.warmup);
     std::printf("  load + weight preparation %.2f s, peak memory %.0f MB\n", load_s, peak_rss_mb());
@@ -123,13 +124,14 @@ void add_bench_command(CLI::App& app, Runner& run) {
       "Decoding and preprocessing are not included.\n"
       "\n"
       "--format json prints one line:\n"
-      "  {\"model\": M, \"batch\": B, \"threads\": N, \"ms_per_image\": X, \"images_per_second\": "
-      "Y}\n"
+      "  {\"model\": M, \"batch\": B, \"threads\": N, \"precision\": P, \"ms_per_image\": X,\n"
+      "   \"images_per_second\": Y}\n"
       "\n"
       "Example:\n"
       "  binscan bench --model ./resnet-50 --batch 8 --threads 2");
   ModelFlagsUse use;
-  use.remote = false;  // the local engine is what is measured
+  use.remote = false;       // the local engine is what is measured
+  use.fast_decode = false;  // synthetic input: nothing is decoded
   add_model_flags(*cmd, opts->model, use);
   cmd->add_option("--batch,-b", opts->batch, "Images per forward pass")->capture_default_str();
   cmd->add_option("--iterations,-n", opts->iterations, "Timed passes")->capture_default_str();

@@ -53,6 +53,10 @@ std::string number_text(double v) {
 std::string summary(const std::string& image, const DecodedImage& d, const PrepareInfo& info,
                     const ProcessorConfig& c) {
   std::string s = image + ": " + size_text(d.stored_width, d.stored_height);
+  if (d.scale_denominator > 1) {
+    s += " -> decoded at 1/" + std::to_string(d.scale_denominator) + " (--fast-decode) " +
+         size_text(d.image.width, d.image.height);
+  }
   if (d.exif.orientation != 1) {
     s += " (EXIF orientation " + std::to_string(d.exif.orientation) + ": " +
          size_text(info.input_width, info.input_height) + ")";
@@ -98,6 +102,11 @@ int run_preprocess(const PreprocessOptions& o) {
 
   DecodeOptions decode_options;
   decode_options.apply_orientation = false;  // prepare_oriented reads through the orientation
+  if (o.model.fast_decode) {
+    decode_options.reduced_fits = [&processor](int w, int h) {
+      return processor.accepts_reduced(w, h);
+    };
+  }
   const DecodedImage decoded = load_image(o.image, decode_options);
   for (const auto& w : decoded.warnings) print_warning(o.image + ": " + w);
 
@@ -159,9 +168,13 @@ void add_preprocess_command(CLI::App& app, Runner& run) {
       "  binscan preprocess --model models/configs/microsoft--resnet-50 photo.jpg \\\n"
       "      --npy pixel_values.npy --png seen.png\n"
       "\n"
+      "--fast-decode shows what scan and classify --fast-decode give the model: the JPEG\n"
+      "decoded at the coarsest DCT scale (1/8, 1/4, 1/2) the resize still accepts.\n"
+      "\n"
       "Outputs are written atomically; on any error no output file is left behind.");
   ModelFlagsUse use;
-  use.remote = false;  // only the model's preprocessor_config.json is read
+  use.precision = false;  // no engine runs
+  use.remote = false;     // only the model's preprocessor_config.json is read
   use.threads = false;
   use.model_help =
       "Hugging Face model directory containing preprocessor_config.json (or the\n"

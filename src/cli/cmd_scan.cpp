@@ -90,6 +90,7 @@ int run_scan_command(const ScanCliOptions& o) {
   so.retry_failed = o.retry_failed;
   so.show_progress = !o.quiet;
   so.pipeline.run_models = !o.decode_only;
+  so.pipeline.fast_decode = o.model.fast_decode;
   so.pipeline.stop = &g_stop;
   std::tie(so.shard, so.shards) = shard;
   so.note = [&](const std::string& path, NoteSeverity severity, const std::string& note) {
@@ -104,10 +105,16 @@ int run_scan_command(const ScanCliOptions& o) {
   std::int64_t run_id = 0;
   if (!o.decode_only) {
     store = open_store(o.db);
-    nlohmann::json args{{"paths", o.paths},           {"models", o.model.models},
-                        {"remote", o.model.remote},   {"batch", o.batch},
-                        {"threads", o.model.threads}, {"top_k", o.top_k},
-                        {"bin_labels", o.bin_labels}, {"threshold", o.threshold}};
+    nlohmann::json args{{"paths", o.paths},
+                        {"models", o.model.models},
+                        {"remote", o.model.remote},
+                        {"batch", o.batch},
+                        {"threads", o.model.threads},
+                        {"top_k", o.top_k},
+                        {"bin_labels", o.bin_labels},
+                        {"threshold", o.threshold},
+                        {"precision", o.model.precision},
+                        {"fast_decode", o.model.fast_decode}};
     run_id = store->begin_run(json_text(args));  // a path need not be UTF-8
   }
   g_stop = false;
@@ -154,7 +161,10 @@ void add_scan_command(CLI::App& app, Runner& run) {
       "and stores everything in an SQLite database. Re-running skips what is done (by content "
       "hash, so renamed files are recognised); Ctrl-C stops after the current batch.\n"
       "Exit status: 0 when every photo was classified by every model, 1 when something failed "
-      "or is pending, 130 when interrupted. The last line on stdout says which.");
+      "or is pending, 130 when interrupted. The last line on stdout says which.\n"
+      "Each result records how it was made: decode_scale (1 exact, 2/4/8 with --fast-decode) "
+      "and precision (fp32, bf16). A photo with a stored result for a model is not classified "
+      "again, whatever options made that result.");
   cmd->add_option("paths", o->paths, "Photos or folders")->required();
   ModelFlagsUse use;
   use.several = true;

@@ -134,6 +134,7 @@ int run_serve(const ServeOptions& o) {
   so.max_pending = o.queue;
   so.linger = std::chrono::milliseconds(o.linger_ms);
   so.threshold = o.threshold;
+  so.fast_decode = o.model.fast_decode;
   serve::InferenceService service(std::move(served), so);
 
   serve::ServerOptions sv;

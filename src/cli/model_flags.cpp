@@ -1,6 +1,8 @@
 #include "cli/model_flags.h"
 
 #include <algorithm>
+#include <atomic>
+#include <cstdio>
 
 #include "cli/commands.h"
 #include "util/error.h"
@@ -26,6 +28,27 @@ void add_model_flags(CLI::App& cmd, ModelFlags& flags, const ModelFlagsUse& use)
         ->capture_default_str()
         ->check(CLI::Range(0, 256));
   }
+  if (use.precision) {
+    cmd.add_option(
+           "--precision", flags.precision,
+           "Engine arithmetic. fp32: exact, matches transformers. bf16: matmuls and\n"
+           "convolutions take bfloat16 weights and inputs (8 significant bits) and sum in\n"
+           "fp32; LayerNorm, softmax, GELU, residual sums and the classifier stay fp32.\n"
+           "1.5-2x faster on CPUs with AVX-512 BF16 or AMX, refused elsewhere. fast: the\n"
+           "quickest this CPU runs (bf16 where it can, else fp32; said on stderr). Results\n"
+           "record their precision; the README's fidelity table gives the accuracy cost")
+        ->capture_default_str()
+        ->check(CLI::IsMember({"fp32", "bf16", "fast"}));
+  }
+  if (use.fast_decode) {
+    cmd.add_flag("--fast-decode", flags.fast_decode,
+                 "Decode JPEGs at 1/2, 1/4 or 1/8 scale in the DCT domain (libjpeg-turbo), the\n"
+                 "smallest that still leaves the photo at least as large as the model's resize\n"
+                 "needs (224x224 for ViT, a 256-pixel short side for ResNet-50; with several\n"
+                 "models the largest need wins): a 12 MP photo decodes several times faster.\n"
+                 "Not bit-exact (pixels close to, not equal to, transformers'); results record\n"
+                 "the scale. PNG and WebP are decoded in full");
+  }
   if (use.remote) {
     cmd.add_flag("--remote", flags.remote, use.remote_help);
     cmd.add_option("--endpoint", flags.endpoint,
@@ -49,6 +72,23 @@ HubOptions hub_options(const ModelFlags& flags, bool show_progress) {
   return hub;
 }
 
+Precision resolve_precision(const std::string& flag) {
+  if (flag == "fp32") return Precision::kFp32;
+  const std::string why = bf16_unsupported_reason();
+  if (flag == "bf16") {
+    if (!why.empty()) throw Error(ErrorKind::kUnsupported, "--precision bf16", why);
+    return Precision::kBf16;
+  }
+  if (flag != "fast") throw Error(ErrorKind::kConfig, "--precision " + flag, "fp32, bf16 or fast");
+  static std::atomic<bool> said{false};
+  if (!said.exchange(true)) {
+    std::fprintf(
+        stderr, "binscan: --precision fast: %s\n",
+        why.empty() ? "bf16 (this CPU has AVX-512 BF16 or AMX)" : ("fp32, since " + why).c_str());
+  }
+  return why.empty() ? Precision::kBf16 : Precision::kFp32;
+}
+
 std::unique_ptr<LocalClassifier> open_local_model(const std::string& name, const ModelFlags& flags,
                                                   int engine_threads, int batch,
                                                   bool show_progress) {
@@ -60,6 +100,7 @@ std::unique_ptr<LocalClassifier> open_local_model(const std::string& name, const
   l.max_batch = batch;
   l.model_id = resolved.model_id;
   l.revision = resolved.revision;
+  l.precision = resolve_precision(flags.precision);
   return open_local_classifier(resolved.dir, l);
 }
 

@@ -26,6 +26,8 @@ struct ModelFlags {
   int retries = 4;                  // --retries of a remote request
   bool remote = false;              // --remote: the Inference API instead of the local engine
   int threads = 0;                  // --threads: 0 = all cores
+  std::string precision = "fp32";   // --precision: fp32 | bf16 | fast
+  bool fast_decode = false;         // --fast-decode: JPEG DCT scaling
 
   // The model of a command that takes one.
   const std::string& model() const { return models.at(0); }
@@ -33,9 +35,11 @@ struct ModelFlags {
 
 // Which of the flags a command has, and its own words for --model and --threads.
 struct ModelFlagsUse {
-  bool several = false;  // --model is repeatable (scan)
-  bool remote = true;    // --remote, --endpoint, --timeout, --retries
-  bool threads = true;   // --threads
+  bool several = false;     // --model is repeatable (scan)
+  bool remote = true;       // --remote, --endpoint, --timeout, --retries
+  bool threads = true;      // --threads
+  bool precision = true;    // --precision
+  bool fast_decode = true;  // --fast-decode
   // The flag naming the Hub token's file (serve uses --token-file for its own API token).
   std::string hub_token_flag = "--token-file";
   std::string model_help = "Hugging Face model directory or model id";
@@ -49,6 +53,11 @@ void add_model_flags(CLI::App& cmd, ModelFlags& flags, const ModelFlagsUse& use 
 extern const char* const kTokenHelp;
 
 HubOptions hub_options(const ModelFlags& flags, bool show_progress = true);
+
+// --precision as the engine takes it: bf16 on a CPU without it is refused (Error kUnsupported,
+// one line naming the missing feature); fast picks bf16 where it runs, else fp32, and says which
+// on stderr (once per process, even under --quiet: results depend on it).
+Precision resolve_precision(const std::string& flag);
 
 // A local checkpoint: a directory as is, or a Hub id from the cache (downloaded when missing);
 // the hub's warnings (e.g. cached copy used while offline) are printed.

@@ -82,7 +82,10 @@ dnnl::memory::dim RowChunkedMatmul::chunk_rows(dnnl::memory::dim rows_per_item) 
 RowChunkedMatmul::RowChunkedMatmul(dnnl::memory::dim rows_per_item, dnnl::memory::dim in,
                                    dnnl::memory::dim out, const dnnl::memory::desc& weights,
                                    const dnnl::memory::desc& bias, const dnnl::post_ops& ops)
-    : rows_per_item_(rows_per_item), in_(in), out_(out) {
+    : rows_per_item_(rows_per_item),
+      in_(in),
+      out_(out),
+      bf16_src_(weights.data_type() == dt::bf16) {
   if (rows_per_item < 1) throw Error(ErrorKind::kInternal, "", "no rows to chunk");
   // Nearly equal chunks (197 tokens -> 50, 49, 49, 49): at most two distinct row counts.
   const dnnl::memory::dim size = chunk_rows(rows_per_item);
@@ -94,7 +97,12 @@ RowChunkedMatmul::RowChunkedMatmul(dnnl::memory::dim rows_per_item, dnnl::memory
     std::size_t index = 0;
     while (index < problems_.size() && problems_[index].rows != rows) ++index;
     if (index == problems_.size()) {
-      Problem p{rows, {}, plain_desc({rows, in}), plain_desc({rows, out}), {}};
+      Problem p{
+          rows,
+          {},
+          bf16_src_ ? dnnl::memory::desc({rows, in}, dt::bf16, tag::ab) : plain_desc({rows, in}),
+          plain_desc({rows, out}),
+          {}};
       const dnnl::matmul::desc d = bias.is_zero() ? dnnl::matmul::desc(p.src, weights, p.dst)
                                                   : dnnl::matmul::desc(p.src, weights, bias, p.dst);
       // Several threads run these primitives at once: each brings its own scratchpad (the
@@ -134,19 +142,27 @@ void RowChunkedMatmul::execute(dnnl::memory::dim items, const float* src, float*
         // Kernels may take other paths for other alignments (and round differently), so a
         // chunk that does not start on a 64-byte boundary (rows of 1000 logits) runs on an
         // aligned copy; dst is copied too, for a sum post-op.
+        // bf16: the source is always staged, rounded to bf16.
         const bool stage = !aligned(in) || !aligned(out);
-        const auto in_bytes = static_cast<std::size_t>(c.rows * in_) * sizeof(float);
+        const auto in_count = static_cast<std::size_t>(c.rows * in_);
+        const auto in_bytes = in_count * sizeof(float);
         const auto out_bytes = static_cast<std::size_t>(c.rows * out_) * sizeof(float);
-        if (stage) {
+        if (stage || bf16_src_) {
           if (staged_src.size() * sizeof(float) < in_bytes)
             staged_src = Buffer(in_bytes / sizeof(float));
+          if (bf16_src_) {
+            to_bf16(in, reinterpret_cast<std::uint16_t*>(staged_src.data()), in_count);
+          } else {
+            std::memcpy(staged_src.data(), in, in_bytes);
+          }
+        }
+        if (stage) {
           if (staged_dst.size() * sizeof(float) < out_bytes)
             staged_dst = Buffer(out_bytes / sizeof(float));
-          std::memcpy(staged_src.data(), in, in_bytes);
           std::memcpy(staged_dst.data(), out, out_bytes);
         }
         std::unordered_map<int, dnnl::memory> args{
-            {DNNL_ARG_SRC, wrap(p.src, stage ? staged_src.data() : in)},
+            {DNNL_ARG_SRC, wrap(p.src, stage || bf16_src_ ? staged_src.data() : in)},
             {DNNL_ARG_WEIGHTS, weights},
             {DNNL_ARG_DST, dnnl::memory(p.dst, cpu_engine(), stage ? staged_dst.data() : out)}};
         if (bias) args.emplace(DNNL_ARG_BIAS, *bias);
@@ -179,7 +195,22 @@ void run_guarded(const std::string& what, const std::function<void()>& fn) {
   }
 }
 
-std::size_t float_count(const dnnl::memory::desc& desc) { return desc.get_size() / sizeof(float); }
+std::size_t float_count(const dnnl::memory::desc& desc) {
+  return (desc.get_size() + sizeof(float) - 1) / sizeof(float);
+}
+
+void to_bf16(const float* in, std::uint16_t* out, std::size_t n) {
+  for (std::size_t i = 0; i < n; ++i) {
+    std::uint32_t u;
+    std::memcpy(&u, &in[i], sizeof u);
+    // NaN stays a (quiet) NaN; everything else rounds to nearest, ties to even.
+    if ((u & 0x7fffffffu) > 0x7f800000u) {
+      out[i] = static_cast<std::uint16_t>((u >> 16) | 0x40u);
+    } else {
+      out[i] = static_cast<std::uint16_t>((u + 0x7fffu + ((u >> 16) & 1u)) >> 16);
+    }
+  }
+}
 
 Buffer::Buffer(std::size_t floats) : size_(floats) {
   // 64-byte alignment: a cache line, and what oneDNN's AVX-512 kernels like best.

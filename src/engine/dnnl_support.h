@@ -53,8 +53,12 @@ void set_threads(int threads);
 // Runs `fn`, turning oneDNN's exceptions into Error(kInternal) naming `what`.
 void run_guarded(const std::string& what, const std::function<void()>& fn);
 
-// The size in floats of a descriptor's buffer (including any padding of blocked layouts).
+// The size in floats of a descriptor's buffer (including any padding of blocked layouts; a bf16
+// buffer takes half as many, rounded up).
 std::size_t float_count(const dnnl::memory::desc& desc);
+
+// Rounds `n` floats to bfloat16 (round to nearest even, as oneDNN's reorders and PyTorch do).
+void to_bf16(const float* in, std::uint16_t* out, std::size_t n);
 
 // A linear layer (matmul + optional bias + post-ops) over rows that are independent of each
 // other, e.g. the tokens of a batch of images, run so that every row's result is the same bits
@@ -68,6 +72,9 @@ std::size_t float_count(const dnnl::memory::desc& desc);
 // always computed by the same kernel at the same place. The chunks of all items are spread over
 // the threads. Cost, measured on ViT-B/16 at batch 8 on one thread: +13% at about 128 rows a
 // chunk (197 tokens: 99 + 98, so batch 1 still keeps two threads busy), +16% at 64.
+//
+// bf16 weights make it a bf16 matmul: each chunk's rows are rounded to bf16 into a per-thread
+// buffer on the way in, the destination (and bias, post-ops) stay fp32.
 class RowChunkedMatmul {
  public:
   RowChunkedMatmul() = default;
@@ -94,6 +101,7 @@ class RowChunkedMatmul {
   std::vector<Chunk> chunks_;
   std::vector<Problem> problems_;  // one per distinct chunk row count
   dnnl::memory::dim rows_per_item_ = 0, in_ = 0, out_ = 0;
+  bool bf16_src_ = false;
   std::size_t scratchpad_bytes_ = 0;  // the largest problem's; each thread allocates its own
 };
 

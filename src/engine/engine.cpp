@@ -4,6 +4,8 @@
 #include <unistd.h>
 
 #include <cstdint>
+#include <fstream>
+#include <sstream>
 
 #include "engine/engines.h"
 #include "util/error.h"
@@ -25,7 +27,40 @@ void release_pages(std::span<const std::uint8_t> bytes) {
   if (end > begin) ::madvise(reinterpret_cast<void*>(begin), end - begin, MADV_DONTNEED);
 }
 
+// Whether /proc/cpuinfo lists `flag` (to tell a CPU without bf16 from a limit set on oneDNN).
+bool cpu_flag(const std::string& flag) {
+  std::ifstream in("/proc/cpuinfo");
+  std::string line;
+  while (std::getline(in, line)) {
+    if (line.rfind("flags", 0) != 0) continue;
+    std::istringstream words(line);
+    std::string w;
+    while (words >> w)
+      if (w == flag) return true;
+    return false;
+  }
+  return false;
+}
+
 }  // namespace
+
+std::string_view precision_name(Precision precision) {
+  return precision == Precision::kBf16 ? "bf16" : "fp32";
+}
+
+std::string bf16_unsupported_reason() {
+  // What oneDNN will use, which honours ONEDNN_MAX_CPU_ISA (CI emulates AVX2-only machines so).
+  const auto isa = static_cast<unsigned>(dnnl::get_effective_cpu_isa());
+  const auto has = [isa](dnnl::cpu_isa want) {
+    const auto w = static_cast<unsigned>(want);
+    return (isa & w) == w;
+  };
+  if (has(dnnl::cpu_isa::avx512_core_bf16) || has(dnnl::cpu_isa::avx512_core_amx)) return "";
+  if (cpu_flag("avx512_bf16") || cpu_flag("amx_bf16"))
+    return "this CPU has AVX-512 BF16, but oneDNN is limited to an ISA without it "
+           "(ONEDNN_MAX_CPU_ISA)";
+  return "this CPU lacks AVX-512 BF16 (avx512_bf16) and AMX (amx_bf16), one of which bf16 needs";
+}
 
 std::unique_ptr<Engine> create_engine(const Checkpoint& checkpoint, const EngineOptions& options) {
   const int threads = resolve_thread_count(options.threads);
@@ -37,8 +72,13 @@ std::unique_ptr<Engine> create_engine(const Checkpoint& checkpoint, const Engine
     return values;
   };
   const ModelConfig& config = checkpoint.config;
+  const bool bf16 = options.precision == Precision::kBf16;
+  if (bf16) {
+    if (const std::string why = bf16_unsupported_reason(); !why.empty())
+      throw Error(ErrorKind::kUnsupported, "--precision bf16", why);
+  }
   if (const auto* vit = std::get_if<VitConfig>(&config.arch))
-    return engine_internal::make_vit_engine(*vit, config.num_labels(), load, threads);
+    return engine_internal::make_vit_engine(*vit, config.num_labels(), load, threads, bf16);
   if (const auto* resnet = std::get_if<ResNetConfig>(&config.arch)) {
     // Weight layouts are chosen for the size the image processor produces.
     const ProcessorConfig& proc = checkpoint.processor;
@@ -46,7 +86,8 @@ std::unique_ptr<Engine> create_engine(const Checkpoint& checkpoint, const Engine
     const int height = square ? proc.shortest_edge : proc.height;
     const int width = square ? proc.shortest_edge : proc.width;
     return engine_internal::make_resnet_engine(*resnet, config.num_labels(), load, threads,
-                                               height > 0 ? height : 224, width > 0 ? width : 224);
+                                               height > 0 ? height : 224, width > 0 ? width : 224,
+                                               bf16);
   }
   throw Error(ErrorKind::kUnsupported, (checkpoint.dir / "config.json").string(),
               "unsupported architecture " + config.architecture);

@@ -9,14 +9,16 @@
 
 namespace binscan::engine_internal {
 
-// ViTForImageClassification. `threads` > 0.
+// ViTForImageClassification. `threads` > 0. `bf16`: every linear layer but the classifier in
+// bf16 (see Precision::kBf16).
 std::unique_ptr<Engine> make_vit_engine(const VitConfig& config, int num_labels,
-                                        const WeightLoader& load, int threads);
+                                        const WeightLoader& load, int threads, bool bf16 = false);
 
 // ResNetForImageClassification. Weight layouts are chosen for input images of
-// ref_height x ref_width (the processor's output size); other sizes work too.
+// ref_height x ref_width (the processor's output size); other sizes work too. `bf16`: every
+// convolution with a native bf16 kernel in bf16 (see Precision::kBf16), the classifier in fp32.
 std::unique_ptr<Engine> make_resnet_engine(const ResNetConfig& config, int num_labels,
                                            const WeightLoader& load, int threads, int ref_height,
-                                           int ref_width);
+                                           int ref_width, bool bf16 = false);
 
 }  // namespace binscan::engine_internal

@@ -8,7 +8,9 @@
 // from the stem, which reads the NCHW input directly, to the global pool; weights are reordered
 // once into the layout oneDNN chose for them at the reference input size. Where a primitive wants
 // another layout a reorder is inserted. Activation buffers are slots reused as soon as a value is
-// dead, each sized for the largest value it ever holds.
+// dead, each sized for the largest value it ever holds. With bf16 (Precision::kBf16) a
+// convolution's weights are bf16 and its input a bf16 copy (the same reorder step, converting);
+// its output, and so the residual sums, activations and pooling, stay fp32.
 #include <array>
 #include <cmath>
 #include <cstdlib>
@@ -39,6 +41,8 @@ struct Conv {
   bool residual = false;  // adds the destination's previous content (sum) before `act`
   bool stem = false;      // reads the caller's NCHW input: its source layout is oneDNN's choice
   tag layout = tag::any;  // activation layout (see activation_layout)
+  dt src_type = dt::f32;  // bf16: a bf16 convolution (its input rounded to bf16 by a reorder)
+  dt dst_type = dt::f32;  // bf16 for a block's inner convs in bf16 (see load_conv)
 
   memory::dim pad() const { return kernel / 2; }
   memory::dim out_size(memory::dim in_size) const {
@@ -96,14 +100,21 @@ bool is_reference(const dnnl::primitive_desc_base& pd) {
   return std::string(pd.impl_info_str()).rfind("ref", 0) == 0;
 }
 
-memory::desc act_desc(tag layout, memory::dim n, memory::dim c, memory::dim h, memory::dim w) {
-  return memory::desc(dims{n, c, h, w}, dt::f32, layout);
+memory::desc act_desc(tag layout, memory::dim n, memory::dim c, memory::dim h, memory::dim w,
+                      dt type = dt::f32) {
+  return memory::desc(dims{n, c, h, w}, type, layout);
+}
+
+// A conv's source: the caller's NCHW input for the stem (oneDNN chooses), else an activation.
+memory::desc conv_src_desc(const Conv& c, memory::dim n, memory::dim h, memory::dim w) {
+  if (c.stem) return memory::desc(dims{n, c.in, h, w}, c.src_type, tag::any);
+  return act_desc(c.layout, n, c.in, h, w, c.src_type);
 }
 
 class ResNetEngine final : public Engine {
  public:
   ResNetEngine(const ResNetConfig& config, int num_labels, const WeightLoader& load, int threads,
-               int ref_height, int ref_width);
+               int ref_height, int ref_width, bool bf16);
   Tensor forward(const Tensor& pixel_values) override;
 
  private:
@@ -128,6 +139,7 @@ class ResNetEngine final : public Engine {
   ResNetConfig config_;
   memory::dim labels_ = 0, features_ = 0;
   int threads_;
+  bool bf16_ = false;
   tag layout_ = activation_layout();
   Conv stem_;
   std::vector<Block> blocks_;
@@ -170,18 +182,27 @@ Conv ResNetEngine::load_conv(const WeightLoader& load, const std::string& prefix
     throw Error(ErrorKind::kUnsupported, prefix, "the input image is too small for this model");
   // The layout oneDNN prefers at the reference size (batch 1); imposed on every other plan.
   c.stem = prefix == "resnet.embedder.embedder";
-  const auto make = [&](tag layout) {
-    return conv_pd(c, c.stem ? any_desc(1, in, h, w) : act_desc(layout, 1, in, h, w),
-                   memory::desc(dims{out, in, kernel, kernel}, dt::f32, tag::any),
-                   act_desc(layout, 1, out, oh, ow));
+  // A bf16 block's inner convs (not the last, which adds the residual) feed only the next conv,
+  // which rounds its input to bf16 anyway: writing bf16 gives the same numbers and saves a
+  // reorder and half the memory traffic.
+  const bool inner = !residual && prefix.find(".layer.") != std::string::npos;
+  const auto make = [&](tag layout, dt type) {
+    c.layout = layout;
+    c.src_type = type;
+    c.dst_type = inner ? type : dt::f32;
+    return conv_pd(c, conv_src_desc(c, 1, h, w),
+                   memory::desc(dims{out, in, kernel, kernel}, type, tag::any),
+                   act_desc(layout, 1, out, oh, ow, c.dst_type));
   };
-  c.layout = layout_;
-  auto pd = make(c.layout);
-  if (is_reference(pd) && c.layout != tag::any) {  // no fast kernel for this shape in `layout`
-    c.layout = tag::any;
-    pd = make(c.layout);
+  // bf16 where oneDNN has a native kernel for the shape, else fp32 (the destination is fp32
+  // either way, so the residual sums and activations stay fp32).
+  std::optional<dnnl::convolution_forward::primitive_desc> pd;
+  for (const dt type : bf16_ ? std::vector<dt>{dt::bf16, dt::f32} : std::vector<dt>{dt::f32}) {
+    pd = make(layout_, type);
+    if (is_reference(*pd) && layout_ != tag::any) pd = make(tag::any, type);  // no fast kernel
+    if (!is_reference(*pd)) break;                                            // in `layout_`
   }
-  c.weights = prepare_weights(weight, plain_desc({out, in, kernel, kernel}), pd.weights_desc());
+  c.weights = prepare_weights(weight, plain_desc({out, in, kernel, kernel}), pd->weights_desc());
   c.bias = prepare_weights(bias, plain_desc({out}), plain_desc({out}));
   h = oh;
   w = ow;
@@ -189,8 +210,8 @@ Conv ResNetEngine::load_conv(const WeightLoader& load, const std::string& prefix
 }
 
 ResNetEngine::ResNetEngine(const ResNetConfig& c, int num_labels, const WeightLoader& load,
-                           int threads, int ref_height, int ref_width)
-    : config_(c), threads_(threads), stream_(cpu_engine()) {
+                           int threads, int ref_height, int ref_width, bool bf16)
+    : config_(c), threads_(threads), bf16_(bf16), stream_(cpu_engine()) {
   if (c.hidden_sizes.empty() || c.depths.size() != c.hidden_sizes.size() || c.embedding_size <= 0 ||
       c.num_channels <= 0)
     throw Error(ErrorKind::kConfig, "config.json",
@@ -317,9 +338,9 @@ ResNetEngine::Plan ResNetEngine::build_plan(memory::dim n, memory::dim h, memory
     if (oh < 1 || ow < 1)
       throw Error(ErrorKind::kUnsupported, "pixel_values",
                   "the input image is too small for this model");
-    const auto pd = conv_pd(
-        c, c.stem ? any_desc(n, c.in, ih, iw) : act_desc(c.layout, n, c.in, ih, iw),
-        c.weights.get_desc(), residual ? md_of(*residual) : act_desc(c.layout, n, c.out, oh, ow));
+    const auto pd =
+        conv_pd(c, conv_src_desc(c, n, ih, iw), c.weights.get_desc(),
+                residual ? md_of(*residual) : act_desc(c.layout, n, c.out, oh, ow, c.dst_type));
     const int in = ensure(src, pd.src_desc());
     const int out = residual ? *residual : new_value(pd.dst_desc());
     pending.push_back({dnnl::convolution_forward(pd),
@@ -432,8 +453,9 @@ Tensor ResNetEngine::forward(const Tensor& pixel_values) {
 
 std::unique_ptr<Engine> make_resnet_engine(const ResNetConfig& config, int num_labels,
                                            const WeightLoader& load, int threads, int ref_height,
-                                           int ref_width) {
-  return std::make_unique<ResNetEngine>(config, num_labels, load, threads, ref_height, ref_width);
+                                           int ref_width, bool bf16) {
+  return std::make_unique<ResNetEngine>(config, num_labels, load, threads, ref_height, ref_width,
+                                        bf16);
 }
 
 }  // namespace binscan::engine_internal

@@ -10,6 +10,8 @@
 // how many images share its batch (see run_attention).
 // Only the CLS token is classified, so the last layer computes keys and values for every token
 // but queries, attention output and MLP for the CLS token alone: exact, and ~7% less work.
+// With bf16 (Precision::kBf16) the linear layers but the classifier hold bf16 weights and round
+// their input rows to bf16 (RowChunkedMatmul); everything between them stays fp32.
 #include <omp.h>
 
 #include <algorithm>
@@ -39,20 +41,22 @@ struct Linear {
 
 // The weight layout matmul prefers for [rows, in] x [in, out]. Chosen once for a reference row
 // count (the chunk size the layer runs at) and imposed on every primitive, so the weights exist
-// once.
-memory::desc preferred_weights(memory::dim rows, memory::dim in, memory::dim out) {
-  const memory::desc wei(dims{in, out}, dt::f32, tag::any);
-  matmul::primitive_desc pd(matmul::desc(plain_desc({rows, in}), wei, plain_desc({rows, out})),
-                            strict_attr(), cpu_engine());
+// once. `type`: f32, or bf16 for a bf16 matmul (bf16 source and weights, f32 destination).
+memory::desc preferred_weights(memory::dim rows, memory::dim in, memory::dim out, dt type) {
+  const memory::desc wei(dims{in, out}, type, tag::any);
+  const memory::desc src(dims{rows, in}, type, tag::ab);
+  matmul::primitive_desc pd(matmul::desc(src, wei, plain_desc({rows, out})), strict_attr(),
+                            cpu_engine());
   return pd.weights_desc();
 }
 
-// `weight` is nn.Linear's [out, in] row-major, i.e. the [in, out] matrix in "ba" order.
+// `weight` is nn.Linear's [out, in] row-major, i.e. the [in, out] matrix in "ba" order. `bf16`:
+// the weights are rounded to bf16 here, once; the bias stays fp32.
 Linear make_linear(const std::vector<float>& weight, const std::vector<float>& bias, memory::dim in,
-                   memory::dim out, memory::dim ref_rows) {
+                   memory::dim out, memory::dim ref_rows, bool bf16 = false) {
   Linear l;
   l.weights = prepare_weights(weight, memory::desc(dims{in, out}, dt::f32, tag::ba),
-                              preferred_weights(ref_rows, in, out));
+                              preferred_weights(ref_rows, in, out, bf16 ? dt::bf16 : dt::f32));
   if (!bias.empty()) {
     l.has_bias = true;
     l.bias = prepare_weights(bias, plain_desc({1, out}), plain_desc({1, out}));
@@ -202,7 +206,8 @@ dnnl::post_ops sum_op() {
 
 class VitEngine final : public Engine {
  public:
-  VitEngine(const VitConfig& config, int num_labels, const WeightLoader& load, int threads);
+  VitEngine(const VitConfig& config, int num_labels, const WeightLoader& load, int threads,
+            bool bf16);
   Tensor forward(const Tensor& pixel_values) override;
 
  private:
@@ -247,7 +252,8 @@ class VitEngine final : public Engine {
   dnnl::stream stream_;
 };
 
-VitEngine::VitEngine(const VitConfig& c, int num_labels, const WeightLoader& load, int threads)
+VitEngine::VitEngine(const VitConfig& c, int num_labels, const WeightLoader& load, int threads,
+                     bool bf16)
     : config_(c), threads_(threads), stream_(cpu_engine()) {
   if (c.hidden_size <= 0 || c.num_attention_heads <= 0 || c.hidden_size % c.num_attention_heads)
     throw Error(ErrorKind::kConfig, "config.json",
@@ -275,7 +281,7 @@ VitEngine::VitEngine(const VitConfig& c, int num_labels, const WeightLoader& loa
     patch_embed_ = make_linear(
         load("vit.embeddings.patch_embeddings.projection.weight", {H, channels_, patch_, patch_}),
         load("vit.embeddings.patch_embeddings.projection.bias", {H}), patch_len_, H,
-        RowChunkedMatmul::chunk_rows(patches_));
+        RowChunkedMatmul::chunk_rows(patches_), bf16);
     const auto cls = load("vit.embeddings.cls_token", {1, 1, H});
     position_ = load("vit.embeddings.position_embeddings", {1, T, H});
     cls_pos_.resize(static_cast<std::size_t>(H));
@@ -301,7 +307,7 @@ VitEngine::VitEngine(const VitConfig& c, int num_labels, const WeightLoader& loa
         }
       }
       if (i + 1 < L) {
-        layer.qkv = make_linear(w, b, H, 3 * H, ref_rows);
+        layer.qkv = make_linear(w, b, H, 3 * H, ref_rows, bf16);
       } else {
         const auto hh = static_cast<std::ptrdiff_t>(H * H);
         const std::vector<float> wq(w.begin(), w.begin() + hh), wkv(w.begin() + hh, w.end());
@@ -310,19 +316,21 @@ VitEngine::VitEngine(const VitConfig& c, int num_labels, const WeightLoader& loa
           bq.assign(b.begin(), b.begin() + H);
           bkv.assign(b.begin() + H, b.end());
         }
-        layer.q = make_linear(wq, bq, H, H, ref_rows);
-        layer.kv = make_linear(wkv, bkv, H, 2 * H, ref_rows);
+        layer.q = make_linear(wq, bq, H, H, ref_rows, bf16);
+        layer.kv = make_linear(wkv, bkv, H, 2 * H, ref_rows, bf16);
       }
       layer.out = make_linear(load(p + "attention.output.dense.weight", {H, H}),
-                              load(p + "attention.output.dense.bias", {H}), H, H, ref_rows);
-      layer.fc1 = make_linear(load(p + "intermediate.dense.weight", {inter_, H}),
-                              load(p + "intermediate.dense.bias", {inter_}), H, inter_, ref_rows);
+                              load(p + "attention.output.dense.bias", {H}), H, H, ref_rows, bf16);
+      layer.fc1 =
+          make_linear(load(p + "intermediate.dense.weight", {inter_, H}),
+                      load(p + "intermediate.dense.bias", {inter_}), H, inter_, ref_rows, bf16);
       layer.fc2 = make_linear(load(p + "output.dense.weight", {H, inter_}),
-                              load(p + "output.dense.bias", {H}), inter_, H, ref_rows);
+                              load(p + "output.dense.bias", {H}), inter_, H, ref_rows, bf16);
       layers_.push_back(std::move(layer));
     }
     final_ln_ = {make_vector(load("vit.layernorm.weight", {H})),
                  make_vector(load("vit.layernorm.bias", {H}))};
+    // The classifier stays fp32: under 1% of the work, and it writes the logits directly.
     classifier_ = make_linear(load("classifier.weight", {labels_, H}),
                               load("classifier.bias", {labels_}), H, labels_, 1);
     build_linears();
@@ -527,8 +535,8 @@ Tensor VitEngine::forward(const Tensor& pixel_values) {
 }  // namespace
 
 std::unique_ptr<Engine> make_vit_engine(const VitConfig& config, int num_labels,
-                                        const WeightLoader& load, int threads) {
-  return std::make_unique<VitEngine>(config, num_labels, load, threads);
+                                        const WeightLoader& load, int threads, bool bf16) {
+  return std::make_unique<VitEngine>(config, num_labels, load, threads, bf16);
 }
 
 }  // namespace binscan::engine_internal

@@ -13,14 +13,16 @@ namespace binscan::detail {
 // `image` stays empty. Orientation is NOT applied here (decode.cpp does that once for all).
 struct CodecResult {
   Image image;
-  int width = 0;  // stored dimensions
+  int width = 0;  // stored dimensions (`image` is smaller when scale_denominator > 1)
   int height = 0;
+  int scale_denominator = 1;
   Exif exif;
   std::vector<std::string> warnings;
 };
 
+// `reduced_fits` (may be empty): see DecodeOptions::reduced_fits.
 CodecResult read_jpeg(std::span<const std::uint8_t> bytes, const std::string& name,
-                      std::int64_t max_pixels, bool pixels);
+                      std::int64_t max_pixels, bool pixels, const ReducedFits& reduced_fits = {});
 CodecResult read_png(std::span<const std::uint8_t> bytes, const std::string& name,
                      std::int64_t max_pixels, bool pixels);
 CodecResult read_webp(std::span<const std::uint8_t> bytes, const std::string& name,

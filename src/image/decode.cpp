@@ -35,7 +35,8 @@ const char* known_unsupported(std::span<const std::uint8_t> b) {
 }
 
 detail::CodecResult read_any(std::span<const std::uint8_t> bytes, const std::string& name,
-                             std::int64_t max_pixels, bool pixels, ImageFormat* format) {
+                             std::int64_t max_pixels, bool pixels, ImageFormat* format,
+                             const ReducedFits& reduced_fits = {}) {
   if (bytes.empty()) throw Error(ErrorKind::kFormat, name, "empty file (0 bytes), not an image");
   const auto f = sniff_format(bytes);
   if (!f) {
@@ -48,7 +49,7 @@ detail::CodecResult read_any(std::span<const std::uint8_t> bytes, const std::str
   *format = *f;
   switch (*f) {
     case ImageFormat::kJpeg:
-      return detail::read_jpeg(bytes, name, max_pixels, pixels);
+      return detail::read_jpeg(bytes, name, max_pixels, pixels, reduced_fits);
     case ImageFormat::kPng:
       return detail::read_png(bytes, name, max_pixels, pixels);
     case ImageFormat::kWebp:
@@ -148,9 +149,11 @@ std::optional<ImageFormat> sniff_format(std::span<const std::uint8_t> bytes) {
 DecodedImage decode_image(std::span<const std::uint8_t> bytes, const std::string& name,
                           const DecodeOptions& options) {
   DecodedImage out;
-  detail::CodecResult r = read_any(bytes, name, options.max_pixels, true, &out.format);
+  detail::CodecResult r =
+      read_any(bytes, name, options.max_pixels, true, &out.format, options.reduced_fits);
   out.stored_width = r.width;
   out.stored_height = r.height;
+  out.scale_denominator = r.scale_denominator;
   out.exif = std::move(r.exif);
   out.warnings = std::move(r.warnings);
   if (options.apply_orientation && out.exif.orientation != 1) {

@@ -8,6 +8,7 @@
 
 #include <cstdint>
 #include <filesystem>
+#include <functional>
 #include <optional>
 #include <span>
 #include <string>
@@ -30,17 +31,27 @@ std::optional<ImageFormat> sniff_format(std::span<const std::uint8_t> bytes);
 // (2 * Image.MAX_IMAGE_PIXELS = 2 * 89478485).
 inline constexpr std::int64_t kMaxImagePixels = 178956970;
 
+// Whether a JPEG decoded at reduced scale would still serve: given the size it would have as
+// displayed (after the EXIF orientation), true when that is large enough for what follows.
+using ReducedFits = std::function<bool(int display_width, int display_height)>;
+
 struct DecodeOptions {
   std::int64_t max_pixels = kMaxImagePixels;
   bool apply_orientation = true;  // exif_transpose, as transformers does before every model
+  // Set: a JPEG is decoded at the smallest of libjpeg's DCT scales 1/8, 1/4, 1/2 this accepts
+  // (the stored size divided by the denominator, rounded up, as libjpeg and Pillow's draft() do),
+  // else in full. Much faster for large photos, but the pixels are not those of a full decode.
+  // PNG and WebP are always decoded in full.
+  ReducedFits reduced_fits;
 };
 
 struct DecodedImage {
   Image image;           // RGB, orientation applied when DecodeOptions::apply_orientation
   bool oriented = true;  // image is as displayed (orientation applied, or none to apply)
   ImageFormat format{};
-  int stored_width = 0;  // dimensions as stored in the file, before orientation
-  int stored_height = 0;
+  int stored_width = 0;       // dimensions as stored in the file, before orientation (`image` is
+  int stored_height = 0;      // smaller when scale_denominator > 1)
+  int scale_denominator = 1;  // 1: decoded exactly; 2, 4, 8: JPEG DCT-scaled by 1/denominator
   Exif exif;
   std::vector<std::string> warnings;  // e.g. "ignored malformed EXIF: ..."
 

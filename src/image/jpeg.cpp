@@ -99,6 +99,18 @@ void cmyk_rows_to_rgb(const std::uint8_t* in, std::uint8_t* out, std::size_t pix
 // goes through `scratch_rows` (kMaxBatch rows of 4 samples per pixel) and is converted per batch.
 constexpr JDIMENSION kMaxBatch = 16;
 
+// The output size at scale 1/denom (libjpeg rounds up).
+bool guarded_scaled_size(jpeg_decompress_struct* cinfo, ErrorManager* m, unsigned denom,
+                         JDIMENSION* width, JDIMENSION* height) {
+  if (setjmp(m->jump)) return false;
+  cinfo->scale_num = 1;
+  cinfo->scale_denom = denom;
+  jpeg_calc_output_dimensions(cinfo);
+  *width = cinfo->output_width;
+  *height = cinfo->output_height;
+  return true;
+}
+
 bool guarded_decompress(jpeg_decompress_struct* cinfo, ErrorManager* m, JSAMPROW* rows,
                         JSAMPROW* scratch_rows, bool cmyk) {
   if (setjmp(m->jump)) return false;
@@ -148,7 +160,7 @@ struct Decompressor {
 }  // namespace
 
 CodecResult read_jpeg(std::span<const std::uint8_t> bytes, const std::string& name,
-                      std::int64_t max_pixels, bool pixels) {
+                      std::int64_t max_pixels, bool pixels, const ReducedFits& reduced_fits) {
   CodecResult result;
   Decompressor d;
   if (!d.created) throw Error(ErrorKind::kInternal, name, "cannot initialise libjpeg");
@@ -178,16 +190,37 @@ CodecResult read_jpeg(std::span<const std::uint8_t> bytes, const std::string& na
   }
   d.cinfo.out_color_space = cmyk ? JCS_CMYK : JCS_EXT_RGB;
 
-  result.image = Image(result.width, result.height);
-  std::vector<JSAMPROW> rows(static_cast<std::size_t>(result.height));
-  for (int y = 0; y < result.height; ++y) rows[static_cast<std::size_t>(y)] = result.image.row(y);
+  // DCT scaling: the coarsest scale whose image is still large enough for the caller.
+  int out_width = result.width, out_height = result.height;
+  if (reduced_fits) {
+    const bool swapped = result.exif.orientation >= 5 && result.exif.orientation <= 8;
+    for (const unsigned denom : {8u, 4u, 2u}) {
+      JDIMENSION w = 0, h = 0;
+      if (!guarded_scaled_size(&d.cinfo, &d.errors, denom, &w, &h)) d.fail(name);
+      const auto iw = static_cast<int>(w), ih = static_cast<int>(h);
+      if (swapped ? reduced_fits(ih, iw) : reduced_fits(iw, ih)) {
+        result.scale_denominator = static_cast<int>(denom);
+        out_width = iw;
+        out_height = ih;
+        break;
+      }
+    }
+    if (result.scale_denominator == 1) {
+      d.cinfo.scale_num = 1;
+      d.cinfo.scale_denom = 1;
+    }
+  }
+
+  result.image = Image(out_width, out_height);
+  std::vector<JSAMPROW> rows(static_cast<std::size_t>(out_height));
+  for (int y = 0; y < out_height; ++y) rows[static_cast<std::size_t>(y)] = result.image.row(y);
   std::vector<std::uint8_t> scratch;
   std::vector<JSAMPROW> scratch_rows;
   if (cmyk) {
     // Batches of at most kMaxBatch rows (rec_outbuf_height is 1 or 2 in practice).
-    scratch.resize(kMaxBatch * static_cast<std::size_t>(result.width) * 4);
+    scratch.resize(kMaxBatch * static_cast<std::size_t>(out_width) * 4);
     for (std::size_t i = 0; i < kMaxBatch; ++i) {
-      scratch_rows.push_back(scratch.data() + i * static_cast<std::size_t>(result.width) * 4);
+      scratch_rows.push_back(scratch.data() + i * static_cast<std::size_t>(out_width) * 4);
     }
   }
   if (!guarded_decompress(&d.cinfo, &d.errors, rows.data(), scratch_rows.data(), cmyk)) {

@@ -6,12 +6,21 @@
 namespace binscan {
 
 PreparedPhoto prepare_photo(std::span<const std::uint8_t> bytes, const std::string& name,
-                            std::span<const Classifier* const> models) {
+                            std::span<const Classifier* const> models, bool fast_decode) {
   using Clock = std::chrono::steady_clock;
   PreparedPhoto out;
   try {
     // As stored: the processors read through the orientation (no rotated copy of the photo).
-    out.decoded = decode_image(bytes, name, DecodeOptions{.apply_orientation = false});
+    DecodeOptions options;
+    options.apply_orientation = false;
+    if (fast_decode && !models.empty()) {
+      options.reduced_fits = [models](int width, int height) {
+        for (const Classifier* model : models)
+          if (!model->accepts_reduced(width, height)) return false;
+        return true;
+      };
+    }
+    out.decoded = decode_image(bytes, name, options);
   } catch (const Error& e) {
     out.error = e;
     return out;

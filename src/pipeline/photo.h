@@ -37,7 +37,9 @@ struct PreparedPhoto {
 // Decodes `bytes` (a file's content or a request body; `name` is used in messages) as stored and
 // prepares it for `models` (prepare() is thread-safe, so photos can be prepared on several
 // threads). A decode error is returned, not thrown; so is a model's preparation error.
+// `fast_decode`: a JPEG is decoded at the coarsest DCT scale every one of `models` accepts
+// (Classifier::accepts_reduced: the largest need wins), so the one decode serves them all.
 PreparedPhoto prepare_photo(std::span<const std::uint8_t> bytes, const std::string& name,
-                            std::span<const Classifier* const> models);
+                            std::span<const Classifier* const> models, bool fast_decode = false);
 
 }  // namespace binscan

@@ -181,7 +181,7 @@ void Pipeline::process(PhotoItem& item) {
     if (item.state == PhotoItem::State::kSettled) return;
     std::vector<const Classifier*> wanted;
     for (const int m : item.wanted) wanted.push_back(models_[static_cast<std::size_t>(m)]);
-    PreparedPhoto photo = prepare_photo(bytes, name, wanted);
+    PreparedPhoto photo = prepare_photo(bytes, name, wanted, options_.fast_decode);
     if (photo.error) {
       item.state = PhotoItem::State::kUndecodable;
       item.error = std::move(photo.error);
@@ -196,6 +196,7 @@ void Pipeline::process(PhotoItem& item) {
       run.model = item.wanted[j];
       run.prepare_ms = m.prepare_ms;
       if (m.input) {
+        run.decode_scale = m.input->decode_scale;
         run.input = std::move(m.input);
       } else {
         run.error = std::move(m.error);

@@ -66,7 +66,8 @@ struct ModelRun {
   std::optional<Error> error;  // preparing or running failed (names the photo)
   bool prepare_failed = false;
   double prepare_ms = 0;
-  double infer_ms = 0;  // the batch's run time divided by its size
+  double infer_ms = 0;   // the batch's run time divided by its size
+  int decode_scale = 1;  // PreparedInput::decode_scale of the input it ran on
   int batch_size = 0;
 };
 
@@ -123,6 +124,9 @@ struct PipelineOptions {
   int worker_nice = 0;
   int top_k = 5;
   bool run_models = true;  // false: read, decode and prepare only (to time the input side)
+  // JPEGs decoded at a reduced DCT scale when every wanted model accepts it (prepare_photo):
+  // faster, not bit-exact. ModelRun::decode_scale says which scale each result came from.
+  bool fast_decode = false;
   // A partial batch runs when no photo has arrived for this long (a server's requests should not
   // wait for a full batch); nullopt: wait for a full batch or the feed's end.
   std::optional<std::chrono::milliseconds> linger;

@@ -95,6 +95,17 @@ std::pair<int, int> ImageProcessor::output_size(int input_width, int input_heigh
   return {p.resized_h, p.resized_w};
 }
 
+bool ImageProcessor::accepts_reduced(int input_width, int input_height) const {
+  const ProcessorConfig& c = config_;
+  if (!c.do_resize || input_width < 1 || input_height < 1) return false;
+  if (c.kind == ProcessorKind::kVit) return input_width >= c.width && input_height >= c.height;
+  if (c.shortest_edge >= 384) return std::min(input_width, input_height) >= c.shortest_edge;
+  // The short side is resized to int(shortest_edge / crop_pct), as make_plan does.
+  const double rse = static_cast<double>(c.shortest_edge) / c.crop_pct;
+  if (!(rse >= 1.0) || rse > 1e6) return false;
+  return std::min(input_width, input_height) >= static_cast<int>(rse);
+}
+
 Image ImageProcessor::prepare(const Image& image) const { return prepare_oriented(image, 1); }
 
 Image ImageProcessor::prepare_oriented(const Image& stored, int orientation,

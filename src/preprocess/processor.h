@@ -109,6 +109,13 @@ class ImageProcessor {
   // The output (height, width) for an input of the given size (after orientation).
   std::pair<int, int> output_size(int input_width, int input_height) const;
 
+  // Whether an input of this size (after orientation) is still at least as large as what the
+  // resize makes of it, so a photo decoded smaller (JPEG DCT scaling) down to this size is only
+  // resized down, never up: ViT needs height x width, ConvNext its resize_shortest_edge
+  // (shortest_edge / crop_pct: 256 for ResNet-50) on the short side, or shortest_edge square from
+  // 384 on. False without resizing: the output size is the input size.
+  bool accepts_reduced(int input_width, int input_height) const;
+
  private:
   ProcessorConfig config_;
 };

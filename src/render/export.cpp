@@ -40,6 +40,11 @@ json row_json(const PhotoRecord& p, const ResultRecord* r) {
   o["width"] = opt_i(p.width);
   o["height"] = opt_i(p.height);
   o["error"] = opt_s(p.error);
+  // Results from before schema 3 were all made exactly, and local ones in fp32.
+  o["decode_scale"] = r ? json(r->decode_scale.value_or(1)) : json(nullptr);
+  o["precision"] =
+      r ? (r->precision ? json(*r->precision) : (r->remote ? json(nullptr) : json("fp32")))
+        : json(nullptr);
   return o;
 }
 
@@ -55,10 +60,10 @@ std::string csv_value(const json& v) {
 
 const std::vector<std::string>& export_columns() {
   static const std::vector<std::string> kColumns{
-      "path",         "sha256",          "model",     "top1_label", "top1_score",  "bin_score",
-      "bin_rank",     "verdict",         "lat",       "lon",        "bearing",     "taken_at",
-      "revision",     "bin_score_exact", "threshold", "alt",        "bearing_ref", "make",
-      "camera_model", "width",           "height",    "error"};
+      "path",         "sha256",          "model",     "top1_label", "top1_score",   "bin_score",
+      "bin_rank",     "verdict",         "lat",       "lon",        "bearing",      "taken_at",
+      "revision",     "bin_score_exact", "threshold", "alt",        "bearing_ref",  "make",
+      "camera_model", "width",           "height",    "error",      "decode_scale", "precision"};
   return kColumns;
 }
 

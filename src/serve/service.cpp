@@ -204,6 +204,7 @@ void InferenceService::run() {
   po.workers = std::max(1, options_.workers);
   po.top_k = 5;
   po.linger = options_.linger;
+  po.fast_decode = options_.fast_decode;
   std::string failure;
   try {
     run_pipeline(*feed_, classifiers, *sink_, po);

@@ -47,6 +47,7 @@ struct ServiceOptions {
   int max_pending = 64;  // requests accepted and not yet answered; more are refused
   std::chrono::milliseconds linger{5};
   double threshold = kDefaultBinThreshold;
+  bool fast_decode = false;  // JPEGs decoded at a reduced DCT scale (pipeline/run.h)
 };
 
 struct InferenceRequest {

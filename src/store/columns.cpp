@@ -118,6 +118,8 @@ const Column<ResultRow> kResultColumns[] = {
     {"infer_ms", kReal, false, Key::kNone, 1, BINSCAN_FIELD(ResultRow, infer_ms)},
     {"batch_size", kInteger, false, Key::kNone, 1, BINSCAN_FIELD(ResultRow, batch_size)},
     {"created_at", kText, false, Key::kNone, 1, BINSCAN_FIELD(ResultRow, created_at)},
+    {"decode_scale", kInteger, true, Key::kNone, 3, BINSCAN_FIELD(ResultRow, decode_scale)},
+    {"precision", kText, true, Key::kNone, 3, BINSCAN_FIELD(ResultRow, precision)},
 };
 // One result per photo and model: a result already stored is kept.
 constexpr std::string_view kResultKey[] = {"sha256", "model_id", "revision"};

@@ -275,6 +275,8 @@ void StoreSink::record_runs(PhotoItem& item, int m, std::vector<ResultRecord>& o
     r.prepare_ms = run.prepare_ms;
     r.infer_ms = run.infer_ms;
     r.batch_size = run.batch_size;
+    r.decode_scale = run.decode_scale;
+    if (const std::string& p = model.classifier->info().precision; !p.empty()) r.precision = p;
     out.push_back(std::move(r));
   }
 }

@@ -17,7 +17,7 @@
 //   paths   every path a photo was seen at, with size and mtime, so unchanged files are not
 //           re-hashed and a renamed file is recognised by its hash
 //   results one row per (photo, model id, model revision): top-k JSON, bin score/rank/verdict,
-//           threshold and bin labels used, time taken, when
+//           threshold and bin labels used, time taken, when, decode scale and precision
 //   runs    one row per scan: start, end, status and the summary
 #pragma once
 
@@ -69,9 +69,10 @@ struct MergeCounts {
 
 class Store : public SurveyReader {
  public:
-  // 2 added photos.focal_35mm. Older surveys are upgraded when opened for writing and read as
-  // they are otherwise (what they lack reads as absent).
-  static constexpr int kSchemaVersion = 2;
+  // 2 added photos.focal_35mm; 3 added results.decode_scale and results.precision (how a result
+  // was made: --fast-decode, --precision). Older surveys are upgraded when opened for writing and
+  // read as they are otherwise (what they lack reads as absent).
+  static constexpr int kSchemaVersion = 3;
   enum class Mode { kReadWrite, kReadOnly };
 
   // The schema version of the survey as stored (older ones are read as they are).

@@ -350,8 +350,9 @@ TEST_F(ClassifyCli, BenchJsonHasExactlyTheDocumentedKeys) {
   const auto j = nlohmann::ordered_json::parse(r.out);  // keeps the printed key order
   std::vector<std::string> keys;
   for (const auto& [k, v] : j.items()) keys.push_back(k);
-  EXPECT_EQ(keys, (std::vector<std::string>{"model", "batch", "threads", "ms_per_image",
-                                            "images_per_second"}));
+  EXPECT_EQ(keys, (std::vector<std::string>{"model", "batch", "threads", "precision",
+                                            "ms_per_image", "images_per_second"}));
+  EXPECT_EQ(j["precision"], "fp32");
   EXPECT_EQ(j["model"], model.string());
   EXPECT_EQ(j["batch"], 3);
   EXPECT_EQ(j["threads"], 1);

@@ -11,6 +11,7 @@
 #include <cmath>
 #include <cstring>
 #include <fstream>
+#include <nlohmann/json.hpp>
 #include <numeric>
 #include <random>
 #include <string>
@@ -314,7 +315,8 @@ TEST(EngineParity, VitRepeatedCallsAlternatingBatch) {
 // An image's logits must not depend on what else shares its batch or on the thread count: a
 // survey scanned in shards, resumed after Ctrl-C or re-run with another --batch stores the same
 // numbers. The tiny ViT has 3 heads, so (image, head) problem counts are odd for odd batches.
-TEST(EngineDeterminism, AnImagesLogitsDoNotDependOnItsBatchOrThreads) {
+// The same holds in bf16 where the CPU runs it (the chunks and per-chunk kernels are the same).
+void check_batch_and_thread_independence(Precision precision) {
   test::TempDir tmp;
   for (const char* preset : {"tiny-vit", "tiny-resnet-bottleneck"}) {
     const fs::path dir = make_checkpoint(tmp, preset);
@@ -326,6 +328,7 @@ TEST(EngineDeterminism, AnImagesLogitsDoNotDependOnItsBatchOrThreads) {
     {
       EngineOptions one;
       one.threads = 1;
+      one.precision = precision;
       const auto engine = create_engine(checkpoint, one);
       for (std::int64_t i = 0; i < 5; ++i) {
         Tensor single({1, 3, size, size});
@@ -339,6 +342,7 @@ TEST(EngineDeterminism, AnImagesLogitsDoNotDependOnItsBatchOrThreads) {
     for (const int threads : {2, 3}) {
       EngineOptions o;
       o.threads = threads;
+      o.precision = precision;
       const auto engine = create_engine(checkpoint, o);
       for (const std::int64_t n : {5, 3, 2, 1}) {
         Tensor part({n, 3, size, size});
@@ -350,6 +354,16 @@ TEST(EngineDeterminism, AnImagesLogitsDoNotDependOnItsBatchOrThreads) {
       }
     }
   }
+}
+
+TEST(EngineDeterminism, AnImagesLogitsDoNotDependOnItsBatchOrThreads) {
+  check_batch_and_thread_independence(Precision::kFp32);
+}
+
+TEST(EngineDeterminism, Bf16LogitsDoNotDependOnTheBatchOrThreadsEither) {
+  if (const std::string why = bf16_unsupported_reason(); !why.empty())
+    GTEST_SKIP() << "bf16 not tested here: " << why;
+  check_batch_and_thread_independence(Precision::kBf16);
 }
 
 TEST(EngineErrors, WrongInputShape) {
@@ -398,6 +412,147 @@ TEST(EngineParity, FullSizeVitBasePatch16) {
 TEST(EngineParity, FullSizeResNet50) {
   if (kSanitized) GTEST_SKIP() << "too slow under sanitizers";
   check_checkpoint("resnet-50", {"--calib-photos", "4"}, 2);
+}
+
+// --- bf16 ----------------------------------------------------------------------------------------
+//
+// The tolerance, from the number format and the depth. bf16 keeps 8 significant bits, so
+// rounding a value to it has a relative error of at most 2^-8 and on average 2^-9. Each bf16
+// layer rounds its input and its weights, two roundings; their errors are independent, so over
+// the R = 2 x depth roundings on the longest path through the network (depth: the bf16 matmuls or
+// convolutions in sequence; attention, LayerNorm, softmax, GELU, residual sums and the classifier
+// are fp32) they add up like a random walk, to about 2^-9 x sqrt(R) relative to the logits' size.
+// The test allows 4x that: 7.7% for ViT-B/16 and ResNet-50 (both depth 49). Measured on AVX-512
+// BF16 (max |diff| / max |logit|): tiny ViT 0.8% (tolerance 3.3%), tiny ResNet 1.6% (5.2%),
+// ViT-B/16 0.8%, ResNet-50 4.4% (LayerNorm keeps a transformer's errors from compounding; the
+// BatchNorm-folded convolutions of a ResNet amplify them). What must fail is far outside:
+// dropping the biases of one kind of layer gave 20%, 380%, 27% and 1770%, a transposed input
+// 24% to 134% (checked below, on purpose, every run).
+double bf16_tolerance(int depth) { return 4 * std::ldexp(1.0, -9) * std::sqrt(2.0 * depth); }
+
+// bf16 matmuls / convolutions one after the other on the longest path.
+int bf16_depth(const ModelConfig& config) {
+  if (const auto* vit = std::get_if<VitConfig>(&config.arch))
+    return 1 + 4 * vit->num_hidden_layers;  // patch embedding; qkv, out, fc1, fc2 per layer
+  const auto& r = std::get<ResNetConfig>(config.arch);
+  const int per_block = r.layer_type == ResNetConfig::LayerType::kBottleneck ? 3 : 2;
+  int blocks = 0;
+  for (const int d : r.depths) blocks += d;
+  return 1 + per_block * blocks;  // the stem, then each block's convs (shortcuts run beside)
+}
+
+// A copy of the checkpoint with every tensor whose name ends in `suffix` set to zero: a bias
+// dropped by the code that runs it (every layer of the kind), as a bug would drop it.
+fs::path with_zeroed_tensors(const fs::path& dir, const fs::path& to, const std::string& suffix) {
+  fs::create_directories(to);
+  for (const auto& e : fs::directory_iterator(dir))
+    fs::copy_file(e.path(), to / e.path().filename());
+  std::fstream f(to / "model.safetensors", std::ios::in | std::ios::out | std::ios::binary);
+  std::uint64_t header_size = 0;
+  f.read(reinterpret_cast<char*>(&header_size), 8);
+  std::string header(header_size, '\0');
+  f.read(header.data(), static_cast<std::streamsize>(header_size));
+  int zeroed = 0;
+  const auto tensors = nlohmann::json::parse(header);
+  for (const auto& [name, t] : tensors.items()) {
+    if (name == "__metadata__" || name.size() < suffix.size() ||
+        name.compare(name.size() - suffix.size(), suffix.size(), suffix) != 0)
+      continue;
+    const auto begin = t.at("data_offsets")[0].get<std::uint64_t>();
+    const auto end = t.at("data_offsets")[1].get<std::uint64_t>();
+    const std::string zeros(end - begin, '\0');
+    f.seekp(static_cast<std::streamoff>(8 + header_size + begin));
+    f.write(zeros.data(), static_cast<std::streamsize>(zeros.size()));
+    ++zeroed;
+  }
+  EXPECT_GT(zeroed, 0) << "no tensor named *" << suffix;
+  return to;
+}
+
+double rel_diff(const Tensor& got, const Tensor& want) {
+  return max_abs_diff(got, want) / max_abs(want);
+}
+
+// bf16 logits against PyTorch's fp32 within bf16_tolerance; a model with a dropped bias and
+// pixels in the wrong layout (H and W swapped) are outside it, so the tolerance would catch them.
+void check_bf16(const std::string& preset, const std::string& dropped_biases,
+                const std::vector<std::string>& extra = {}, std::size_t photo_count = 3) {
+  if (const std::string why = bf16_unsupported_reason(); !why.empty())
+    GTEST_SKIP() << "bf16 not tested here: " << why;
+  test::TempDir tmp;
+  const fs::path dir = make_checkpoint(tmp, preset, extra);
+  const Reference ref = reference_for_photos(tmp, dir, some_photos(photo_count));
+  expect_informative(ref.logits);
+  const Checkpoint checkpoint = Checkpoint::load(dir);
+  const double tol = bf16_tolerance(bf16_depth(checkpoint.config));
+  EngineOptions options;
+  options.threads = 2;
+  options.precision = Precision::kBf16;
+  const auto engine = create_engine(checkpoint, options);
+  const Tensor got = engine->forward(ref.pixels);
+  const double rel = rel_diff(got, ref.logits);
+  std::printf("  %s bf16: logits rel diff %.2e (tolerance %.2e, depth %d), scores diff %.2e\n",
+              preset.c_str(), rel, tol, bf16_depth(checkpoint.config),
+              max_score_diff(got, ref.logits));
+  EXPECT_LE(rel, tol);
+  EXPECT_GT(rel, 1e-5) << "no bf16 rounding visible: is bf16 really used?";
+  // One image alone gives the same bits as in the batch (bf16 keeps the determinism).
+  EXPECT_EQ(engine->forward(slice(ref.pixels, 1, 1)).data, slice(got, 1, 1).data);
+
+  // What the tolerance must catch. A dropped bias:
+  const Checkpoint dropped =
+      Checkpoint::load(with_zeroed_tensors(dir, tmp / "dropped", dropped_biases));
+  const double rel_dropped =
+      rel_diff(create_engine(dropped, options)->forward(ref.pixels), ref.logits);
+  EXPECT_GT(rel_dropped, tol) << "dropped *" << dropped_biases << " would pass";
+  // Pixels read in the wrong layout (each image transposed):
+  Tensor transposed = ref.pixels;
+  const auto n = ref.pixels.shape[0], c = ref.pixels.shape[1], h = ref.pixels.shape[2],
+             w = ref.pixels.shape[3];
+  for (std::int64_t i = 0; i < n * c; ++i)
+    for (std::int64_t y = 0; y < h; ++y)
+      for (std::int64_t x = 0; x < w; ++x)
+        transposed.data[(i * h + y) * w + x] = ref.pixels.data[(i * h + x) * w + y];
+  const double rel_layout = rel_diff(engine->forward(transposed), ref.logits);
+  EXPECT_GT(rel_layout, tol) << "a transposed layout would pass";
+  std::printf("  perturbed: dropped bias %.2e, transposed input %.2e\n", rel_dropped, rel_layout);
+}
+
+// The dropped biases: the attention output and MLP output projections' of every layer (ViT), the
+// last conv's (folded BatchNorm shift) of every block (ResNet).
+TEST(EngineBf16, TinyVit) { check_bf16("tiny-vit", "output.dense.bias"); }
+
+TEST(EngineBf16, TinyResNetBottleneck) {
+  check_bf16("tiny-resnet-bottleneck", "layer.2.normalization.bias");
+}
+
+TEST(EngineBf16, FullSizeVitBasePatch16) {
+  if (kSanitized) GTEST_SKIP() << "too slow under sanitizers";
+  check_bf16("vit-base-patch16-224", "output.dense.bias", {"--calib-photos", "4"}, 2);
+}
+
+TEST(EngineBf16, FullSizeResNet50) {
+  if (kSanitized) GTEST_SKIP() << "too slow under sanitizers";
+  check_bf16("resnet-50", "layer.2.normalization.bias", {"--calib-photos", "4"}, 2);
+}
+
+// Where oneDNN may not use bf16 (ONEDNN_MAX_CPU_ISA=AVX2, as CI runs the suite again), asking for
+// it is refused with the reason, not run slowly on reference kernels.
+TEST(EngineBf16, RefusedWithTheReasonWhereTheCpuLacksIt) {
+  const std::string why = bf16_unsupported_reason();
+  if (why.empty()) GTEST_SKIP() << "this CPU runs bf16; the refusal is tested by the CLI suite";
+  EXPECT_THAT(why, testing::HasSubstr("AVX-512 BF16"));
+  test::TempDir tmp;
+  const fs::path dir = make_checkpoint(tmp, "tiny-vit");
+  EngineOptions options;
+  options.precision = Precision::kBf16;
+  try {
+    create_engine(Checkpoint::load(dir), options);
+    ADD_FAILURE() << "bf16 engine created without bf16";
+  } catch (const Error& e) {
+    EXPECT_EQ(e.kind(), ErrorKind::kUnsupported);
+    EXPECT_THAT(e.what(), testing::HasSubstr("AVX-512 BF16"));
+  }
 }
 
 }  // namespace

@@ -12,6 +12,7 @@
 #include <thread>
 
 #include "image/encode.h"
+#include "pipeline/photo.h"
 #include "support/fake_classifier.h"
 #include "support/test_support.h"
 #include "util/file.h"
@@ -272,6 +273,28 @@ TEST(Pipeline, AnErrorOfTheWholeRunPropagatesAndStopsTheWorkers) {
   EXPECT_THROW(run_pipeline(feed, models, sink, o), Error);
   EXPECT_TRUE(sink.batches.empty());
   EXPECT_LT(model.prepared.load(), 50);  // the workers stopped within the window
+}
+
+// --fast-decode: one decode serves every model, so it is as large as the most demanding one
+// needs (the largest need wins); without the option, or when a model takes no reduced size, the
+// decode is exact.
+TEST(PreparePhoto, FastDecodeTakesTheScaleEveryModelAccepts) {
+  // Stored 4032x3024 with EXIF orientation 6: shown 3024 wide, 4032 high.
+  const auto bytes = read_file(test::photos_dir() / "bike" / "20220119_175431.jpg");
+  test::FakeClassifier small("small", 3), large("large", 3), exact("exact", 3);
+  small.reduced = [](int w, int h) { return w >= 224 && h >= 224; };
+  large.reduced = [](int w, int h) { return w >= 1000 && h >= 1000; };
+  const auto scale = [&](std::vector<const Classifier*> models, bool fast) {
+    const PreparedPhoto p = prepare_photo(bytes, "bike.jpg", models, fast);
+    EXPECT_FALSE(p.error);
+    EXPECT_EQ(p.models.size(), models.size());
+    return p.decoded ? p.decoded->scale_denominator : 0;
+  };
+  EXPECT_EQ(scale({&small}, true), 8);          // 378x504 shown
+  EXPECT_EQ(scale({&large}, true), 2);          // 1512x2016 (1/4 is 756 wide)
+  EXPECT_EQ(scale({&small, &large}, true), 2);  // the larger need wins
+  EXPECT_EQ(scale({&small, &exact}, true), 1);  // a model without reduced sizes: exact
+  EXPECT_EQ(scale({&small, &large}, false), 1);
 }
 
 }  // namespace

@@ -102,6 +102,20 @@ class PilJobs {
     return jobs_.size() - 1;
   }
 
+  // A JPEG written by Pillow: `mode` "RGB", "L" or "CMYK"; subsampling 0 (4:4:4), 1, 2 (4:2:0).
+  std::size_t add_make_jpeg(const std::filesystem::path& out, const std::string& mode, int w, int h,
+                            int subsampling, bool progressive, int seed) {
+    jobs_.push_back({{"op", "make_jpeg"},
+                     {"out", out.string()},
+                     {"mode", mode},
+                     {"width", w},
+                     {"height", h},
+                     {"subsampling", subsampling},
+                     {"progressive", progressive},
+                     {"seed", seed}});
+    return jobs_.size() - 1;
+  }
+
   // Pillow's decode of a file, exif-transposed or as stored (result() has the orientation).
   std::size_t add_decode(const std::filesystem::path& image, bool transpose) {
     nlohmann::json j{{"op", "decode"},
@@ -110,6 +124,11 @@ class PilJobs {
                      {"out", out_path(jobs_.size()).string()}};
     jobs_.push_back(j);
     return jobs_.size() - 1;
+  }
+
+  // Adds a key to job `i` (e.g. "draft": [w, h]).
+  void set(std::size_t i, const std::string& key, const nlohmann::json& value) {
+    jobs_.at(i)[key] = value;
   }
 
   // Runs all jobs; false (with a test failure recorded) when Python failed.

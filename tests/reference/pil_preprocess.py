@@ -16,7 +16,13 @@ JOBS.json is {"jobs": [...]}; each job is one of
   {"op": "decode", "image": FILE, "out": OUT.rgb, "transpose": true|false}
       the file as RGB (convert("RGB")), exif-transposed or as stored; the result also gives the
       EXIF orientation.
-Prints a JSON list with, per job, {"width": ..., "height": ...} of the output image.
+  {"op": "make_jpeg", "out": OUT.jpg, "mode": "RGB" | "L" | "CMYK", "width": W, "height": H,
+   "subsampling": 0 | 1 | 2, "progressive": true|false, "seed": N}
+      writes a JPEG of a smooth pattern with noise (Pillow's encoder, quality 90).
+Both "preprocess" (with "image") and "decode" take "draft": [W, H] (stored orientation): the JPEG
+is first reduced with Image.draft("RGB", (W, H)), libjpeg's DCT scaling by 1/s for the largest s
+of 8, 4, 2, 1 with s <= min(stored width // W, stored height // H) -- the independent reference
+for binscan's --fast-decode.
 """
 import json
 import math
@@ -47,9 +53,11 @@ def load_raw(job):
     return im.transpose(method) if method is not None else im
 
 
-def load_image(path):
-    # transformers.image_utils.load_image
+def load_image(path, draft=None):
+    # transformers.image_utils.load_image (with an optional draft() first)
     im = Image.open(path)
+    if draft is not None:
+        im.draft("RGB", tuple(draft))
     im = ImageOps.exif_transpose(im)
     return im.convert("RGB")
 
@@ -186,15 +194,32 @@ def main():
         elif job["op"] == "preprocess":
             with open(job["config"]) as f:
                 p = processor_from_config(json.load(f))
-            im = load_image(job["image"]) if "image" in job else load_raw(job)
+            im = load_image(job["image"], job.get("draft")) if "image" in job else load_raw(job)
             prepared = np.ascontiguousarray(prepare(im, p))
             np.save(job["npy"], pixel_values(prepared, p))
             if "prepared" in job:
                 with open(job["prepared"], "wb") as f:
                     f.write(prepared.tobytes())
             results.append({"width": prepared.shape[1], "height": prepared.shape[0]})
+        elif job["op"] == "make_jpeg":
+            rng = np.random.default_rng(job.get("seed", 0))
+            h, w = job["height"], job["width"]
+            y, x = np.mgrid[0:h, 0:w]
+            channels = {"L": 1, "RGB": 3, "CMYK": 4}[job["mode"]]
+            planes = [(x * (c + 1) * 255 // max(1, w) + y * 255 // max(1, h) * (c % 2)) % 256
+                      for c in range(channels)]
+            arr = np.stack(planes, axis=-1).astype(np.int32) + rng.integers(-20, 21, (h, w, channels))
+            arr = np.clip(arr, 0, 255).astype(np.uint8)
+            im = Image.fromarray(arr[..., 0] if channels == 1 else arr, job["mode"])
+            kwargs = {"quality": 90, "progressive": job.get("progressive", False)}
+            if job["mode"] == "RGB":
+                kwargs["subsampling"] = job.get("subsampling", 2)
+            im.save(job["out"], "JPEG", **kwargs)
+            results.append({"width": w, "height": h})
         elif job["op"] == "decode":
             im = Image.open(job["image"])
+            if "draft" in job:
+                im.draft("RGB", tuple(job["draft"]))
             orientation = im.getexif().get(0x0112, 1)
             im = ImageOps.exif_transpose(im) if job.get("transpose", True) else im
             im = im.convert("RGB")

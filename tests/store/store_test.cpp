@@ -280,9 +280,9 @@ TEST(StoreMerge, SaysWhichSourceCannotBeMerged) {
   EXPECT_EQ(test::sql_count(city, "SELECT count(*) FROM photos"), 0);
 }
 
-// A survey written by binscan with schema 1 (before photos.focal_35mm): made here from a current
-// one by dropping the column, as schema 1 had exactly the other columns.
-void make_schema1(const std::filesystem::path& db, const std::string& sha) {
+// A survey written by binscan with schema 2 (before results.decode_scale and .precision): made
+// here from a current one by dropping those columns, as schema 2 had exactly the other columns.
+void make_schema2(const std::filesystem::path& db, const std::string& sha) {
   {
     SqliteStore s(db);
     CommitBatch batch;
@@ -290,6 +290,14 @@ void make_schema1(const std::filesystem::path& db, const std::string& sha) {
     batch.results = {result(sha, "vit")};
     s.commit(batch);
   }
+  sql_exec(db, "ALTER TABLE results DROP COLUMN decode_scale");
+  sql_exec(db, "ALTER TABLE results DROP COLUMN precision");
+  sql_exec(db, "PRAGMA user_version=2");
+}
+
+// Schema 1 (before photos.focal_35mm) is schema 2 without that column.
+void make_schema1(const std::filesystem::path& db, const std::string& sha) {
+  make_schema2(db, sha);
   sql_exec(db, "ALTER TABLE photos DROP COLUMN focal_35mm");
   sql_exec(db, "PRAGMA user_version=1");
 }
@@ -349,6 +357,51 @@ TEST(StoreSchema, ASchema1SurveyIsReadAsItIsAndUpgradedWhenWritten) {
                 "3333333333333333333333333333333333333333333333333333333333333333|/old/"
                 "3333333333333333333333333333333333333333333333333333333333333333.jpg|26"}));
   EXPECT_EQ(test::sql_count(old_db, "SELECT count(*) FROM results"), 1);
+}
+
+// Schema 3 records how each result was made. A schema 2 survey's results (all made exactly, in
+// fp32, before the options existed) read as unknown; writing upgrades it and new results carry
+// both; merging a schema 2 source into a current survey brings its results along.
+TEST(StoreSchema, ASchema2SurveyGainsDecodeScaleAndPrecisionWhenWritten) {
+  test::TempDir dir;
+  const auto old_db = dir / "old.db";
+  const std::string sha1(64, '1'), sha2(64, '2');
+  make_schema2(old_db, sha1);
+  {
+    SqliteStore read(old_db, Store::Mode::kReadOnly);
+    EXPECT_EQ(read.schema_version(), 2);
+    const auto results = read.results();
+    ASSERT_EQ(results.size(), 1u);
+    EXPECT_FALSE(results[0].decode_scale);
+    EXPECT_FALSE(results[0].precision);
+  }
+  EXPECT_EQ(test::sql_rows(old_db, "PRAGMA user_version").at(0), "2");
+
+  const auto city = dir / "city.db";
+  {
+    SqliteStore target(city);
+    EXPECT_EQ(target.merge_from(old_db).results, 1);
+  }
+  EXPECT_EQ(test::sql_rows(city, "SELECT sha256, decode_scale, precision FROM results"),
+            (std::vector<std::string>{sha1 + "||"}));
+
+  {
+    SqliteStore write(old_db);
+    EXPECT_EQ(write.schema_version(), 3);
+    CommitBatch batch;
+    batch.photos = {photo(sha2, "/old/" + sha2 + ".jpg")};
+    auto r = result(sha2, "vit");
+    r.decode_scale = 8;
+    r.precision = "bf16";
+    batch.results = {r};
+    write.commit(batch);
+    const auto results = write.results();
+    ASSERT_EQ(results.size(), 2u);
+  }
+  EXPECT_EQ(test::sql_rows(old_db, "PRAGMA user_version").at(0), "3");
+  EXPECT_EQ(
+      test::sql_rows(old_db, "SELECT sha256, decode_scale, precision FROM results ORDER BY sha256"),
+      (std::vector<std::string>{sha1 + "||", sha2 + "|8|bf16"}));
 }
 
 // Surveys from elsewhere (issue 10): merge refuses values binscan never writes; read-only

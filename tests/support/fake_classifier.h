@@ -4,6 +4,7 @@
 
 #include <atomic>
 #include <cmath>
+#include <functional>
 #include <set>
 #include <string>
 #include <vector>
@@ -38,6 +39,12 @@ class FakeClassifier : public Classifier {
     const double n = std::max<double>(1, static_cast<double>(img.pixels.size()) / 3);
     for (double s : sum) p.pixel_values.push_back(static_cast<float>(s / n / 255.0));
     return p;
+  }
+
+  // What accepts_reduced() answers; unset: no reduced size serves (a processor without resize).
+  std::function<bool(int, int)> reduced;
+  bool accepts_reduced(int width, int height) const override {
+    return reduced && reduced(width, height);
   }
 
   std::vector<ClassifyOutcome> run(std::span<const PreparedInput> inputs, int top_k) override {

@@ -1,0 +1,97 @@
+#!/usr/bin/env bash
+# What --fast-decode and --precision bf16 cost in accuracy: each option (and both) against the
+# exact fp32 path on the same photos, for full-size vit-base-patch16-224 and resnet-50.
+#
+#   bench/fidelity/run.sh [PHOTOS...]   (default: ../shared/data/photos; BUILD_DIR=build;
+#                                        MODELS="DIR ..." to use other checkpoints)
+#
+# Real weights cannot be downloaded on the build machines, so by default the models are
+# random-weight checkpoints of the real shapes with ImageNet's labels (tests/reference/
+# make_checkpoint.py, BatchNorm and classifier calibrated on photos so the outputs vary), written
+# once to $BENCH_DIR/models (default build-bench/, as bench/engine/run.sh does). Per model and
+# option it prints: top-1 agreement, top-5 set agreement, largest and median |delta p| over all
+# classes and photos, largest |delta bin score| (class 412, "ashcan, trash can, ..."), and the
+# verdicts (bin score >= 0.1) that flip.
+set -euo pipefail
+here="$(cd "$(dirname "$0")" && pwd)"
+root="$(cd "$here/../.." && pwd)"
+build="${BUILD_DIR:-$root/build}"
+work="${BENCH_DIR:-$root/build-bench}"
+photos=("$@")
+((${#photos[@]})) || photos=("$root/../shared/data/photos")
+
+cmake --build "$build" -j "${JOBS:-2}" --target binscan >&2
+if [[ -z "${MODELS:-}" ]]; then
+  MODELS=""
+  for m in vit-base-patch16-224 resnet-50; do
+    d="$work/models/$m"
+    if [[ ! -f "$d/model.safetensors" ]]; then
+      mkdir -p "$work/models"
+      /usr/bin/python3 "$root/tests/reference/make_checkpoint.py" --preset "$m" --out "$d" >&2
+    fi
+    MODELS+="$d "
+  done
+fi
+
+out="$work/fidelity"
+mkdir -p "$out"
+# Which reduced precision this CPU runs ("fast" says so on stderr).
+fast_note=$("$build/binscan" bench --model ${MODELS%% *} --precision fast --iterations 1 \
+  --warmup 0 2>&1 >/dev/null | sed -n 's/^binscan: --precision fast: //p')
+echo "--precision fast on this CPU: ${fast_note:-?}" >&2
+for m in $MODELS; do
+  name=$(basename "$m")
+  for opt in exact fast-decode bf16 both; do
+    case $opt in
+      exact) flags=() ;;
+      fast-decode) flags=(--fast-decode) ;;
+      bf16) flags=(--precision bf16) ;;
+      both) flags=(--fast-decode --precision bf16) ;;
+    esac
+    echo "$name: $opt ..." >&2
+    "$build/binscan" classify --model "$m" --format jsonl --top-k 100000 --batch 8 \
+      "${flags[@]}" "${photos[@]}" >"$out/$name.$opt.jsonl"
+  done
+done
+
+/usr/bin/python3 - "$out" $MODELS <<'PY'
+import json, os, statistics, subprocess, sys
+
+out, models = sys.argv[1], sys.argv[2:]
+BIN = "ashcan, trash can, garbage can, wastebin, ash bin, ash-bin, ashbin, dustbin, trash barrel, trash bin"
+cpu = next((l.split(":", 1)[1].strip() for l in subprocess.run(["lscpu"], capture_output=True,
+            text=True).stdout.splitlines() if l.startswith("Model name")), "?")
+
+def load(path):
+    rows = {}
+    for line in open(path):
+        j = json.loads(line)
+        rows[j["image"]] = {p["label"]: p["score"] for p in j["predictions"]}
+    return rows
+
+print(f"CPU: {cpu}; random-weight checkpoints of the real shapes (not the real weights)")
+print()
+print("| model | option | photos | top-1 agree | top-5 set agree | max abs dp | median abs dp "
+      "| max abs d bin score | verdict flips @0.1 |")
+print("|---|---|---:|---:|---:|---:|---:|---:|---:|")
+for m in models:
+    name = os.path.basename(m.rstrip("/"))
+    exact = load(f"{out}/{name}.exact.jsonl")
+    for opt in ["fast-decode", "bf16", "both"]:
+        other = load(f"{out}/{name}.{opt}.jsonl")
+        top1 = top5 = flips = 0
+        dps, dbin = [], 0.0
+        for img, pe in exact.items():
+            po = other[img]
+            rank_e = sorted(pe, key=lambda k: -pe[k])
+            rank_o = sorted(po, key=lambda k: -po[k])
+            top1 += rank_e[0] == rank_o[0]
+            top5 += set(rank_e[:5]) == set(rank_o[:5])
+            dps.extend(abs(pe[k] - po.get(k, 0.0)) for k in pe)
+            be, bo = pe.get(BIN, 0.0), po.get(BIN, 0.0)
+            dbin = max(dbin, abs(be - bo))
+            flips += (be >= 0.1) != (bo >= 0.1)
+        n = len(exact)
+        print(f"| {name} | {opt} | {n} | {top1}/{n} | {top5}/{n} | {max(dps):.2e} | "
+              f"{statistics.median(dps):.2e} | {dbin:.2e} | {flips} |")
+PY
