@@ -66,9 +66,14 @@ TEST(Registry, SyntheticStreetGivesTheKnownMatchesMissesAndPrecisionRecall) {
   for (const auto& f : g["features"]) {
     if (f["properties"]["kind"] != "registry") continue;
     ++registry_features;
-    if (f["properties"]["registry_id"] == "R3") EXPECT_EQ(f["properties"]["status"], "missed");
-    if (f["properties"]["registry_id"] == "R5") EXPECT_EQ(f["properties"]["status"], "not covered");
-    if (f["properties"]["registry_id"] == "R6") EXPECT_EQ(f["properties"]["bin"], 1);
+    const auto& id = f["properties"]["registry_id"];
+    if (id == "R3") {
+      EXPECT_EQ(f["properties"]["status"], "missed");
+    } else if (id == "R5") {
+      EXPECT_EQ(f["properties"]["status"], "not covered");
+    } else if (id == "R6") {
+      EXPECT_EQ(f["properties"]["bin"], 1);
+    }
   }
   EXPECT_EQ(registry_features, 6);
   const std::string csv = located_csv(l);
