@@ -277,7 +277,7 @@ TEST_F(ServeCli, CurlAndPythonRequestsGetWhatClassifyPrints) {
 TEST_F(ServeCli, HuggingFaceJavaScriptClientGetsWhatClassifyPrints) {
   // @huggingface/inference from npm (tests/reference/install-hf-js; scripts/test installs it).
   const fs::path package = test::source_dir() / "build" / "hf-js";
-  const bool required = std::getenv("BINSCAN_REQUIRE_CLIENTS") != nullptr;
+  const bool required = std::getenv("BINSCAN_REQUIRE_HF_JS") != nullptr;
   if (!fs::exists(package / "node_modules" / "@huggingface" / "inference")) {
     if (required) FAIL() << "@huggingface/inference is not installed in " << package;
     GTEST_SKIP() << "run tests/reference/install-hf-js to test the JavaScript client";
@@ -503,7 +503,7 @@ TEST_F(ServeCli, SurveyPagesAreTheReportAndTheMap) {
 }
 
 TEST_F(ServeCli, ThePageInHeadlessChromium) {
-  const bool required = std::getenv("BINSCAN_REQUIRE_CLIENTS") != nullptr;
+  const bool required = std::getenv("BINSCAN_REQUIRE_BROWSER") != nullptr;
   if (!fs::exists("/usr/bin/chromedriver") || !fs::exists("/usr/bin/chromium")) {
     if (required) FAIL() << "chromium and chromium-driver are not installed";
     GTEST_SKIP() << "needs chromium + chromium-driver (scripts/install-deps --with-browser)";
