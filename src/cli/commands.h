@@ -32,6 +32,7 @@ void add_export_command(CLI::App& app, Runner& run);
 void add_locate_command(CLI::App& app, Runner& run);
 void add_merge_command(CLI::App& app, Runner& run);
 void add_serve_command(CLI::App& app, Runner& run);
+void add_explain_command(CLI::App& app, Runner& run);
 
 // Shared output helpers: "binscan: error: PATH: cause" / "binscan: warning: ..." on stderr.
 void print_error(const std::string& line);

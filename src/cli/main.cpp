@@ -68,6 +68,7 @@ int main(int argc, char** argv) {
   cli::add_locate_command(app, run);
   cli::add_merge_command(app, run);
   cli::add_serve_command(app, run);
+  cli::add_explain_command(app, run);
 
   try {
     app.parse(argc, argv);
