@@ -73,6 +73,8 @@ TEST(ServeApi, BadRequestsAre400WithTheReason) {
   EXPECT_EQ(status_of(R"({"inputs": "AAAA", "parameters": {"function_to_apply": "relu"}})"), 400);
   EXPECT_EQ(status_of(R"({"inputs": "AAAA", "parameters": {"function_to_apply": 1}})"), 400);
   EXPECT_EQ(status_of(R"({"inputs": "AAAA", "parameters": {"top_k": 1, "other": 1}})"), 200);
+  // Deep nesting is refused before parsing (no stack overflow on a hostile body).
+  EXPECT_EQ(status_of("{\"inputs\": " + std::string(100000, '[')), 400);
   try {
     parse_classification_request(R"({"inputs": "AAAA", "parameters": {"top_k": -3}})", "");
     FAIL() << "top_k -3 accepted";
