@@ -58,9 +58,15 @@ double angle_between(double a_deg, double b_deg) {
   return std::min(d, 360.0 - d);
 }
 
+// The direction of the sighting's viewing ray: the camera's bearing, turned towards where in the
+// frame the bin is when that is known.
+double ray_bearing(const Sighting& s) {
+  return normalize_bearing(*s.bearing_true + s.aim_deg.value_or(0.0));
+}
+
 // Where one sighting alone puts its bin.
 LatLon single_estimate(const Sighting& s, const LocateOptions& o) {
-  return s.bearing_true ? destination(s.camera, *s.bearing_true, o.distance_m) : s.camera;
+  return s.bearing_true ? destination(s.camera, ray_bearing(s), o.distance_m) : s.camera;
 }
 
 LatLon mean_position(const std::vector<LatLon>& points) {
@@ -84,14 +90,14 @@ std::optional<LatLon> triangulate(const std::vector<const Sighting*>& rays,
   double widest = 0;
   for (std::size_t i = 0; i < rays.size(); ++i) {
     for (std::size_t j = i + 1; j < rays.size(); ++j) {
-      widest = std::max(widest, angle_between(*rays[i]->bearing_true, *rays[j]->bearing_true));
+      widest = std::max(widest, angle_between(ray_bearing(*rays[i]), ray_bearing(*rays[j])));
     }
   }
   if (rays.size() < 2 || widest < o.min_angle_deg) return std::nullopt;
   const LatLon origin = rays.front()->camera;
   double a11 = 0, a12 = 0, a22 = 0, b1 = 0, b2 = 0;
   for (const auto* s : rays) {
-    const Xy d = direction(*s->bearing_true);
+    const Xy d = direction(ray_bearing(*s));
     const Xy p = to_local(origin, s->camera);
     const double m11 = 1 - d.x * d.x, m12 = -d.x * d.y, m22 = 1 - d.y * d.y;
     a11 += m11;
@@ -105,7 +111,7 @@ std::optional<LatLon> triangulate(const std::vector<const Sighting*>& rays,
   const Xy x{(a22 * b1 - a12 * b2) / det, (a11 * b2 - a12 * b1) / det};
   for (const auto* s : rays) {
     const Xy to_x = x - to_local(origin, s->camera);
-    const double ahead = dot(to_x, direction(*s->bearing_true));
+    const double ahead = dot(to_x, direction(ray_bearing(*s)));
     if (ahead <= 0 || norm(to_x) > o.max_range_m) return std::nullopt;
     const double seen_at = std::atan2(to_x.x, to_x.y) / kDegToRad;
     if (angle_between(seen_at, *s->bearing_true) > s->fov_deg / 2) return std::nullopt;
@@ -117,7 +123,7 @@ std::optional<LatLon> triangulate(const std::vector<const Sighting*>& rays,
 double distance_to_ray(LatLon p, const Sighting& s) {
   const Xy v = to_local(s.camera, p);
   if (!s.bearing_true) return norm(v);
-  const Xy d = direction(*s.bearing_true);
+  const Xy d = direction(ray_bearing(s));
   const double along = std::max(0.0, dot(v, d));
   return norm(v - Xy{d.x * along, d.y * along});
 }
@@ -293,6 +299,13 @@ Located locate_bins(const Comparison& c, const LocateOptions& o) {
     s.bearing_true = view->bearing_true;
     if (!s.bearing_true) ++out.without_bearing;
     s.fov_deg = view->fov_deg;
+    if (s.bearing_true && o.bin_across) {
+      // Pinhole camera: a point at fraction f across the frame is atan((2f - 1) tan(fov / 2))
+      // off the axis.
+      if (const auto f = o.bin_across(p); f && std::isfinite(*f) && *f >= 0 && *f <= 1) {
+        s.aim_deg = std::atan((2 * *f - 1) * std::tan(s.fov_deg / 2 * kDegToRad)) / kDegToRad;
+      }
+    }
     for (std::size_t i = 0; i < row.verdicts.size(); ++i) {
       if (!row.verdicts[i] || !row.results[i]) continue;
       s.bin_score = std::max(s.bin_score, row.results[i]->bin_score);
@@ -374,6 +387,7 @@ json located_geojson(const Located& located) {
            {"bearing", p.bearing ? json(*p.bearing) : json(nullptr)},
            {"bearing_ref", p.bearing_ref ? json(*p.bearing_ref) : json(nullptr)},
            {"bearing_true", s.bearing_true ? json(*s.bearing_true) : json(nullptr)},
+           {"aim_deg", s.aim_deg ? json(*s.aim_deg) : json(nullptr)},
            {"fov_deg", s.fov_deg},
            {"bin_score", s.bin_score},
            {"found_by", s.found_by},
@@ -463,6 +477,15 @@ std::string located_text(const Located& l) {
          fixed(b.spread_m, 0) + " m, " + std::to_string(b.sightings.size()) +
          (b.sightings.size() == 1 ? " photo" : " photos") + ", best bin score " +
          fixed(b.best_score, 3) + registry + "\n";
+    std::string aims;
+    for (const auto k : b.sightings) {
+      const Sighting& sg = l.sightings[k];
+      if (!sg.aim_deg) continue;
+      const std::string name = std::filesystem::path(sg.photo.path).filename().string();
+      aims += (aims.empty() ? "" : ", ") + name + " " + (*sg.aim_deg >= 0 ? "+" : "") +
+              fixed(*sg.aim_deg, 1) + " deg";
+    }
+    if (!aims.empty()) s += "    aimed off-axis: " + aims + "\n";
   }
   if (reg) {
     const auto pct = [](const std::optional<double>& v) {

@@ -11,6 +11,7 @@
 #pragma once
 
 #include <filesystem>
+#include <functional>
 #include <nlohmann/json.hpp>
 #include <optional>
 #include <string>
@@ -53,6 +54,10 @@ struct LocateOptions {
   // theirs from it, see horizontal_fov_deg): a crossing must lie inside each photo's view.
   double fov_deg = 60;
   LocateRule rule = LocateRule::kAny;
+  // Where across a photo (as displayed: 0 its left edge, 1 its right edge) its bin is, when known
+  // (e.g. the peak of an occlusion map): the photo's ray then points there instead of straight
+  // ahead. Unset, or nullopt for a photo: straight ahead.
+  std::function<std::optional<double>(const PhotoRecord&)> bin_across;
 };
 
 // One photo in which a bin was found.
@@ -61,9 +66,12 @@ struct Sighting {
   LatLon camera;
   std::optional<double> bearing_true;  // degrees; nullopt: the photo has no bearing
   double fov_deg = 0;                  // horizontal field of view
-  double bin_score = 0;                // the highest bin score among the models that found it
-  std::vector<std::string> found_by;   // model labels ("A", "B") that found the bin
-  int bin = -1;                        // index into Located::bins
+  // The bin's angle off the camera's axis (degrees, clockwise positive), when the photo says
+  // where in the frame it is; the viewing ray is bearing_true + aim_deg.
+  std::optional<double> aim_deg;
+  double bin_score = 0;               // the highest bin score among the models that found it
+  std::vector<std::string> found_by;  // model labels ("A", "B") that found the bin
+  int bin = -1;                       // index into Located::bins
 };
 
 enum class LocateMethod {

@@ -148,6 +148,34 @@ TEST(LocateCli, HeldAgainstARegistryWithAMissAndAnExtra) {
   EXPECT_NE(html.find("class=\"reg missed\""), std::string::npos);
 }
 
+// --aim-with: each photo's ray turned to its occlusion peak. Every sighting gets an angle
+// inside its field of view, the summary names the aimed photos, and a photo without a bearing
+// or whose file changed keeps today's behaviour.
+TEST(LocateCli, AimWithAModelTurnsEachRayToWhereTheModelLooks) {
+  const auto& s = survey();
+  ASSERT_EQ(s.scan.exit_code, 0) << s.scan.err;
+  test::TempDir dir;
+  const auto geojson = dir / "aimed.geojson";
+  const auto r = test::run_binscan({"locate", "--db", s.db.string(), "--aim-with",
+                                    (s.dir / "m").string(), "--aim-label", "class_3", "--aim-patch",
+                                    "48", "--aim-stride", "44", "--geojson", geojson.string()});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_NE(r.out.find("aimed off-axis: "), std::string::npos) << r.out;
+  const auto g = nlohmann::json::parse(read_text_file(geojson));
+  int aimed = 0;
+  for (const auto& f : g["features"]) {
+    if (f["properties"]["kind"] != "sighting" || f["properties"]["aim_deg"].is_null()) continue;
+    ++aimed;
+    EXPECT_LE(std::fabs(f["properties"]["aim_deg"].get<double>()),
+              f["properties"]["fov_deg"].get<double>() / 2 + 1e-9);
+  }
+  EXPECT_GT(aimed, 0);
+  const auto bad = test::run_binscan({"locate", "--db", s.db.string(), "--aim-with",
+                                      (s.dir / "m").string(), "--aim-label", "no such label"});
+  EXPECT_EQ(bad.exit_code, 2);
+  EXPECT_NE(bad.err.find("--aim-label"), std::string::npos) << bad.err;
+}
+
 TEST(LocateCli, AStricterThresholdCanLeaveNothingToPlace) {
   const auto& s = survey();
   ASSERT_EQ(s.scan.exit_code, 0) << s.scan.err;
