@@ -262,8 +262,8 @@ void add_serve_command(CLI::App& app, Runner& run) {
       ->capture_default_str()
       ->check(CLI::Range(1, 1024));
   cmd->add_option("--io-timeout", o->io_timeout_s,
-                  "Seconds a client may take to send a request, or to take the reply; slower "
-                  "connections are closed")
+                  "Seconds of silence while a client sends a request or takes the reply, after "
+                  "which its connection is closed")
       ->capture_default_str()
       ->check(CLI::Range(1, 3600));
   cmd->add_option("--max-body-mb", o->max_body_mb, "Largest request body in MiB (413 beyond)")
