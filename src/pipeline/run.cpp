@@ -6,6 +6,7 @@
 #include <algorithm>
 #include <condition_variable>
 #include <exception>
+#include <functional>
 #include <map>
 #include <thread>
 
@@ -41,8 +42,15 @@ class Window {
     space_.notify_all();
     ready_.notify_all();
   }
+  // A worker took a photo from the feed and is reading / decoding it.
+  void started() {
+    std::lock_guard lock(mutex_);
+    ++in_work_;
+  }
   void put(PhotoItem item) {
     std::lock_guard lock(mutex_);
+    --in_work_;
+    if (in_work_ == 0) ready_.notify_all();  // a lingering pop may stop waiting
     if (closed_) return;
     const std::uint64_t seq = item.seq;
     done_.emplace(seq, std::move(item));
@@ -56,14 +64,20 @@ class Window {
   }
 
   enum class Pop { kItem, kLingered, kEnd };
-  // The next photo in feed order. `linger` set: gives up after that long without one.
-  Pop pop(PhotoItem& out, std::optional<std::chrono::milliseconds> linger, int workers) {
+  // The next photo in feed order. `linger` set: gives up after that long without one, or at
+  // once when `idle` says the feed has nothing waiting and no worker holds a photo.
+  Pop pop(PhotoItem& out, std::optional<std::chrono::milliseconds> linger, int workers,
+          const std::function<bool()>& idle) {
     std::unique_lock lock(mutex_);
     const auto can_go = [&] {
       return done_.count(next_) > 0 || (fed_all_ && next_ >= fed_) || gone_ == workers;
     };
     if (linger) {
-      if (!ready_.wait_for(lock, *linger, can_go)) return Pop::kLingered;
+      const auto nothing_coming = [&] { return in_work_ == 0 && done_.empty() && idle(); };
+      if (!ready_.wait_for(lock, *linger, [&] { return can_go() || nothing_coming(); }) ||
+          !can_go()) {
+        return Pop::kLingered;
+      }
     } else {
       ready_.wait(lock, can_go);
     }
@@ -89,6 +103,7 @@ class Window {
   std::condition_variable space_, ready_;
   std::size_t capacity_;
   std::size_t reserved_ = 0;  // photos taken from the feed and not yet popped (or being taken)
+  int in_work_ = 0;           // photos taken from the feed and not yet put
   std::map<std::uint64_t, PhotoItem> done_;
   std::uint64_t next_ = 0;  // the seq to hand out next
   bool fed_all_ = false;
@@ -148,6 +163,7 @@ void Pipeline::work() {
       }
       item.seq = fed_++;
       item.input = std::move(*input);
+      window_.started();
     }
     process(item);
     window_.put(std::move(item));
@@ -271,7 +287,7 @@ PipelineStats Pipeline::run() {
     PhotoItem item;
     for (;;) {
       const auto linger = group.empty() ? std::nullopt : options_.linger;
-      const Window::Pop got = window_.pop(item, linger, workers_);
+      const Window::Pop got = window_.pop(item, linger, workers_, [this] { return feed_.idle(); });
       if (got == Window::Pop::kEnd) break;
       if (got == Window::Pop::kLingered) {
         flush(group);

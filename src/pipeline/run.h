@@ -41,6 +41,10 @@ class PhotoFeed {
   virtual ~PhotoFeed() = default;
   // The next photo, or nullopt when there are no more.
   virtual std::optional<PhotoInput> next() = 0;
+  // True when no photo is waiting to be taken right now (a server with no request queued). A
+  // partial batch then runs at once instead of lingering for photos that are not on their way.
+  // Called from the pipeline's thread, concurrently with next(). Default: never known idle.
+  virtual bool idle() const { return false; }
 };
 
 // A fixed list of photos (the command line's).
@@ -95,7 +99,8 @@ struct PhotoItem {
 };
 
 // What is done with the photos. admit() and examine() run on worker threads (concurrently:
-// guard shared state), as does prepared(); finish() and finish_batch() on the pipeline's thread, in feed order.
+// guard shared state), as does prepared(); finish() and finish_batch() on the pipeline's thread, in
+// feed order.
 class PhotoSink {
  public:
   virtual ~PhotoSink() = default;
@@ -128,7 +133,8 @@ struct PipelineOptions {
   // faster, not bit-exact. ModelRun::decode_scale says which scale each result came from.
   bool fast_decode = false;
   // A partial batch runs when no photo has arrived for this long (a server's requests should not
-  // wait for a full batch); nullopt: wait for a full batch or the feed's end.
+  // wait for a full batch), or at once when the feed is idle and no worker holds a photo;
+  // nullopt: wait for a full batch or the feed's end.
   std::optional<std::chrono::milliseconds> linger;
   // Set (e.g. by SIGINT) to stop: the batch in flight is dropped, not handed to the sink.
   const std::atomic<bool>* stop = nullptr;

@@ -60,6 +60,11 @@ class InferenceService::Feed : public PhotoFeed {
     input.bytes = std::move(service_.waiting_.at(ticket).request.image);
     return input;
   }
+  // No request queued: the batch in hand need not wait for more.
+  bool idle() const override {
+    std::lock_guard lock(service_.mutex_);
+    return service_.queue_.empty();
+  }
 
  private:
   InferenceService& service_;

@@ -197,6 +197,21 @@ TEST(InferenceService, CloseAnswersEveryRequestInFlight) {
   }
 }
 
+// One request alone does not wait out the linger: nothing else is queued or being decoded, so
+// its batch of one runs at once.
+TEST(InferenceService, ALoneRequestDoesNotWaitForTheLinger) {
+  test::FakeClassifier a("a", 10);
+  ServiceOptions o;
+  o.linger = std::chrono::milliseconds(3000);
+  InferenceService service({served(a)}, o);
+  for (int i = 0; i < 3; ++i) {
+    const auto t0 = std::chrono::steady_clock::now();
+    const InferenceReply r = service.submit(request_for(0, png_bytes(i)))->get();
+    EXPECT_EQ(r.status, InferenceReply::Status::kOk);
+    EXPECT_LT(std::chrono::steady_clock::now() - t0, 1500ms) << "request " << i << " lingered";
+  }
+}
+
 TEST(InferenceService, ModelViewUndoesTheNormalisation) {
   // 2x1 image, planes R, G, B; mean 0.5 and std 0.5 map [-1, 1] to [0, 255].
   const std::vector<float> px = {-1.0f, 1.0f, 0.0f, 3.0f, -5.0f, 0.2f};
