@@ -10,6 +10,7 @@
 #include <utility>
 #include <vector>
 
+#include "hub_configs.h"
 #include "image/decode.h"
 #include "image/encode.h"
 #include "pil_jobs.h"
@@ -23,13 +24,8 @@ namespace {
 namespace fs = std::filesystem;
 using json = nlohmann::json;
 
-const json kVitHub = json::parse(R"({"do_normalize": true, "do_resize": true,
-  "feature_extractor_type": "ViTFeatureExtractor", "image_mean": [0.5, 0.5, 0.5],
-  "image_std": [0.5, 0.5, 0.5], "resample": 2, "size": 224})");
-const json kResnetHub = json::parse(R"({"crop_pct": 0.875, "do_normalize": true,
-  "do_resize": true, "feature_extractor_type": "ConvNextFeatureExtractor",
-  "image_mean": [0.485, 0.456, 0.406], "image_std": [0.229, 0.224, 0.225], "resample": 3,
-  "size": 224})");
+using test::kResnetHub;
+using test::kVitHub;
 
 // The tolerance against the exact path, in 8-bit levels of the image the model sees (one level is
 // 1 / (255 std) in pixel_values: 0.0078 for ViT's std 0.5, at most 0.0175 for ResNet's): per

@@ -7,6 +7,7 @@
 #include <cmath>
 #include <fstream>
 
+#include "hub_configs.h"
 #include "pil_jobs.h"
 #include "support/npy.h"
 #include "util/error.h"
@@ -19,13 +20,8 @@ using test::first_difference;
 using test::PilJobs;
 using test::test_image;
 
-const json kVitHub = json::parse(R"({"do_normalize": true, "do_resize": true,
-  "feature_extractor_type": "ViTFeatureExtractor", "image_mean": [0.5, 0.5, 0.5],
-  "image_std": [0.5, 0.5, 0.5], "resample": 2, "size": 224})");
-const json kResnetHub = json::parse(R"({"crop_pct": 0.875, "do_normalize": true,
-  "do_resize": true, "feature_extractor_type": "ConvNextFeatureExtractor",
-  "image_mean": [0.485, 0.456, 0.406], "image_std": [0.229, 0.224, 0.225], "resample": 3,
-  "size": 224})");
+using test::kResnetHub;
+using test::kVitHub;
 
 // --- parsing ----------------------------------------------------------------------------------
 
