@@ -62,6 +62,16 @@ struct ResultRecord {
   // ("fp32", "bf16"; none for remote results).
   std::optional<int> decode_scale;
   std::optional<std::string> precision;
+  // With --tiles (schema 4 on): the tile layout used ("3x2"), the whole photo's bin score, and the
+  // tile with the highest bin score: its box in the photo as displayed, its bin score and top-k.
+  // bin_score, bin_rank and verdict are then those of the better of the photo and that tile;
+  // top_json stays the whole photo's (what the Hugging Face widget shows).
+  std::optional<std::string> tile_grid;
+  std::optional<double> photo_bin_score;
+  std::optional<double> tile_bin_score;
+  std::optional<int> tile_x, tile_y, tile_width, tile_height;
+  std::optional<std::string> tile_top_json;
+  bool tiled() const { return tile_grid.has_value() && tile_width.has_value(); }
 };
 
 // Reading a survey back, in a stable order (path, then model).

@@ -158,4 +158,21 @@ BinVerdict judge_bins(const Classification& result, const BinLabels& bins, doubl
   return v;
 }
 
+TiledVerdict judge_tiles(const Classification& photo, std::span<const TileRun> tiles,
+                         const BinLabels& bins, double threshold) {
+  TiledVerdict v;
+  v.photo = judge_bins(photo, bins, threshold);
+  v.best = v.photo;
+  for (std::size_t i = 0; i < tiles.size(); ++i) {
+    if (!tiles[i].result) continue;
+    const BinVerdict t = judge_bins(*tiles[i].result, bins, threshold);
+    if (!v.tile || t.score > v.tile->score) {
+      v.tile = t;
+      v.best_tile = i;
+    }
+  }
+  if (v.tile && v.tile->score > v.photo.score) v.best = *v.tile;
+  return v;
+}
+
 }  // namespace binscan

@@ -13,6 +13,7 @@
 #include <vector>
 
 #include "classify/classifier.h"
+#include "pipeline/run.h"
 
 namespace binscan {
 
@@ -64,5 +65,20 @@ struct BinVerdict {
 
 // Uses the full probability vector when present (local), otherwise the top-k predictions.
 BinVerdict judge_bins(const Classification& result, const BinLabels& bins, double threshold);
+
+// The verdict over a photo and its tiles (--tiles): the photo's bin score is the highest of the
+// whole photo's and every tile's, so a bin that is a few pixels in the whole view but plain in a
+// tile is found; the tile with the highest bin score is named, so a user can see where.
+struct TiledVerdict {
+  BinVerdict photo;  // the whole photo's
+  BinVerdict best;   // the better of the photo and its best tile (the photo without tiles)
+  // The tile with the highest bin score (ties: the first, row by row) and its verdict; nullopt
+  // without tiles or when no tile has a result.
+  std::optional<std::size_t> best_tile;
+  std::optional<BinVerdict> tile;
+};
+
+TiledVerdict judge_tiles(const Classification& photo, std::span<const TileRun> tiles,
+                         const BinLabels& bins, double threshold);
 
 }  // namespace binscan

@@ -16,6 +16,7 @@
 #include <vector>
 
 #include "analysis/backend_compare.h"
+#include "analysis/verdict.h"
 #include "classify/classifier.h"
 #include "classify/local_classifier.h"
 #include "classify/remote_classifier.h"
@@ -41,7 +42,18 @@ struct ClassifyOptions {
   int batch = 8;
   std::string format = "text";  // text | jsonl
   bool compare_remote = false;
-  int jobs = 4;  // remote requests in flight
+  int jobs = 4;                         // remote requests in flight
+  TileGrid tiles;                       // --tiles
+  std::vector<std::string> bin_labels;  // --bin-label: what the best tile is chosen by
+  double threshold = kDefaultBinThreshold;
+};
+
+// With --tiles: the layout, and the tile that scores the bin labels highest.
+struct TileReport {
+  std::string layout;  // "3x2"
+  std::size_t count = 0;
+  TiledVerdict verdict;
+  const TileRun* best = nullptr;
 };
 
 std::unique_ptr<RemoteClassifier> open_remote_classifier(const ClassifyOptions& o) {
@@ -81,16 +93,37 @@ std::vector<PhotoInput> collect_images(const std::vector<std::string>& inputs, b
 class ResultWriter {
  public:
   virtual ~ResultWriter() = default;
-  virtual void write(const std::string& image, const ModelInfo& model, const Classification& c) = 0;
+  virtual void write(const std::string& image, const ModelInfo& model, const Classification& c,
+                     const TileReport* tiles) = 0;
 };
+
+nlohmann::ordered_json predictions_json(const Classification& c) {
+  nlohmann::ordered_json preds = nlohmann::ordered_json::array();
+  for (const auto& p : c.top) preds.push_back({{"label", p.label}, {"score", p.score}});
+  return preds;
+}
 
 class JsonlWriter : public ResultWriter {
  public:
-  void write(const std::string& image, const ModelInfo& model, const Classification& c) override {
-    nlohmann::ordered_json preds = nlohmann::ordered_json::array();
-    for (const auto& p : c.top) preds.push_back({{"label", p.label}, {"score", p.score}});
-    const nlohmann::ordered_json line{
-        {"image", image}, {"model", model.id}, {"predictions", preds}};
+  void write(const std::string& image, const ModelInfo& model, const Classification& c,
+             const TileReport* tiles) override {
+    nlohmann::ordered_json line{
+        {"image", image}, {"model", model.id}, {"predictions", predictions_json(c)}};
+    if (tiles) {
+      const TiledVerdict& v = tiles->verdict;
+      nlohmann::ordered_json t{{"layout", tiles->layout},
+                               {"count", tiles->count},
+                               {"bin_score", v.best.score},
+                               {"photo_bin_score", v.photo.score},
+                               {"verdict", v.best.verdict}};
+      if (tiles->best) {
+        const TileBox& b = tiles->best->box;
+        t["best"] = {{"box", {{"x", b.x}, {"y", b.y}, {"width", b.width}, {"height", b.height}}},
+                     {"bin_score", v.tile->score},
+                     {"predictions", predictions_json(*tiles->best->result)}};
+      }
+      line["tiles"] = std::move(t);
+    }
     std::printf("%s\n",
                 line.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace).c_str());
     std::fflush(stdout);
@@ -100,7 +133,8 @@ class JsonlWriter : public ResultWriter {
 // A readable table: the photo, then one row per label with a bar of its score.
 class TextWriter : public ResultWriter {
  public:
-  void write(const std::string& image, const ModelInfo&, const Classification& c) override {
+  void write(const std::string& image, const ModelInfo&, const Classification& c,
+             const TileReport* tiles) override {
     // Names and labels come from outside (file names, id2label, the API): control bytes are
     // shown escaped, never sent to the terminal.
     std::printf("%s%s\n", first_ ? "" : "\n", terminal_text(image).c_str());
@@ -114,6 +148,20 @@ class TextWriter : public ResultWriter {
       const std::size_t pad = width - display_width(label);
       std::printf("  %s%s  %s %6.2f%%\n", label.c_str(), std::string(pad, ' ').c_str(),
                   bar(p.score).c_str(), 100.0 * p.score);
+    }
+    if (tiles) {
+      const TiledVerdict& v = tiles->verdict;
+      std::printf("  tiles %s: bin score %.2f%% (whole photo %.2f%%)%s\n", tiles->layout.c_str(),
+                  100.0 * v.best.score, 100.0 * v.photo.score,
+                  v.best.verdict ? ": a bin" : ": no bin");
+      if (tiles->best) {
+        const TileBox& b = tiles->best->box;
+        const auto& top = tiles->best->result->top;
+        std::printf("  best tile x=%d y=%d %dx%d: bin score %.2f%%, top-1 %s %.2f%%\n", b.x, b.y,
+                    b.width, b.height, 100.0 * v.tile->score,
+                    top.empty() ? "-" : terminal_text(top.front().label).c_str(),
+                    top.empty() ? 0.0 : 100.0 * top.front().score);
+      }
     }
     std::fflush(stdout);
   }
@@ -180,7 +228,8 @@ void report_warnings(const PhotoItem& item) {
 // classify: each photo's result printed as it comes, in the order given.
 class PrintSink : public PhotoSink {
  public:
-  PrintSink(const Classifier& model, ResultWriter& writer) : model_(model), writer_(writer) {}
+  PrintSink(const Classifier& model, ResultWriter& writer, BinLabels bins, double threshold)
+      : model_(model), writer_(writer), bins_(std::move(bins)), threshold_(threshold) {}
   void finish(PhotoItem& item) override {
     report_warnings(item);
     report_unrun(item, failed_);
@@ -189,8 +238,15 @@ class PrintSink : public PhotoSink {
     for (auto& item : items) report_warnings(item);
     for (auto& item : items) {
       const ModelRun& run = item.runs.front();
-      if (run.result) {
-        writer_.write(item.input.name, model_.info(), *run.result);
+      if (run.result && run.tile_cols * run.tile_rows > 1) {
+        TileReport tiles;
+        tiles.layout = layout_spec(run.tile_cols, run.tile_rows);
+        tiles.count = run.tiles.size();
+        tiles.verdict = judge_tiles(*run.result, run.tiles, bins_, threshold_);
+        if (tiles.verdict.best_tile) tiles.best = &run.tiles[*tiles.verdict.best_tile];
+        writer_.write(item.input.name, model_.info(), *run.result, &tiles);
+      } else if (run.result) {
+        writer_.write(item.input.name, model_.info(), *run.result, nullptr);
       } else {
         print_error(format_error_line(item.input.name, run.error->cause()));
         failed_ = true;
@@ -202,14 +258,10 @@ class PrintSink : public PhotoSink {
  private:
   const Classifier& model_;
   ResultWriter& writer_;
+  BinLabels bins_;
+  double threshold_;
   bool failed_ = false;
 };
-
-nlohmann::ordered_json predictions_json(const Classification& c) {
-  nlohmann::ordered_json preds = nlohmann::ordered_json::array();
-  for (const auto& p : c.top) preds.push_back({{"label", p.label}, {"score", p.score}});
-  return preds;
-}
 
 std::string cell(const Prediction* p) {
   if (!p) return std::string(42, ' ');
@@ -303,6 +355,7 @@ PipelineOptions pipeline_options(const ClassifyOptions& o, bool remote) {
   po.workers = resolve_thread_count(o.model.threads);
   po.top_k = o.top_k;
   po.fast_decode = o.model.fast_decode;
+  po.tiles = o.tiles;
   return po;
 }
 
@@ -332,6 +385,9 @@ int run_classify(const ClassifyOptions& o) {
   if (o.model.remote && o.compare_remote) {
     throw Error(ErrorKind::kConfig, "--compare-remote", "runs both backends; leave out --remote");
   }
+  if (o.compare_remote && o.tiles.enabled()) {
+    throw Error(ErrorKind::kConfig, "--tiles", "is not available with --compare-remote");
+  }
   if (o.compare_remote) return run_compare(o);
 
   bool failed = false;
@@ -345,7 +401,14 @@ int run_classify(const ClassifyOptions& o) {
   } else {
     writer = std::make_unique<TextWriter>();
   }
-  PrintSink sink(*classifier, *writer);
+  BinLabels bins;
+  if (o.tiles.enabled()) {
+    bins = resolve_bin_labels(o.bin_labels, classifier->info());
+    for (const auto& u : bins.unmatched_specs) {
+      print_warning("--bin-label \"" + u + "\" matches none of the model's labels");
+    }
+  }
+  PrintSink sink(*classifier, *writer, std::move(bins), o.threshold);
   Classifier* const one[] = {classifier.get()};
   run_pipeline(feed, one, sink, pipeline_options(o, o.model.remote));
   return failed || sink.failed() ? 1 : 0;
@@ -389,12 +452,18 @@ void add_classify_command(CLI::App& app, Runner& run) {
       "reproduce transformers. What they cost in accuracy is measured in the README\n"
       "(bench/fidelity/run.sh).\n"
       "\n"
+      "--tiles GRID also classifies overlapping tiles of each photo and prints the bin score\n"
+      "over the photo and its tiles and the best tile's box (jsonl: \"tiles\": {layout, count,\n"
+      "bin_score, photo_bin_score, verdict, best: {box, bin_score, predictions}}); the bin\n"
+      "labels are --bin-label's (default ImageNet class 412), the verdict --threshold's.\n"
+      "\n"
       "Examples:\n"
       "  binscan classify --model ./vit-base-patch16-224 photos/ --top-k 3\n"
       "  binscan classify --model google/vit-base-patch16-224 photo.jpg\n"
       "  binscan classify --remote --model google/vit-base-patch16-224 photo.jpg\n"
       "  binscan classify --model microsoft/resnet-50 --compare-remote photos/\n"
-      "  binscan classify --model microsoft/resnet-50 --fast-decode --precision fast photos/");
+      "  binscan classify --model microsoft/resnet-50 --fast-decode --precision fast photos/\n"
+      "  binscan classify --model google/vit-base-patch16-224 --tiles 3x3 street.jpg");
   ModelFlagsUse use;
   use.model_help =
       "Hugging Face model directory (config.json, preprocessor_config.json,\n"
@@ -411,6 +480,14 @@ void add_classify_command(CLI::App& app, Runner& run) {
                 "Classify locally and with the Inference API, side by side, with the largest "
                 "score difference");
   cmd->add_option("--jobs", opts->jobs, "Remote requests in flight at once")->capture_default_str();
+  add_tiles_flag(*cmd, opts->tiles);
+  cmd->add_option("--bin-label", opts->bin_labels,
+                  "With --tiles: a label that counts as a trash bin (text or class id, repeatable; "
+                  "default ImageNet class 412), by which the best tile is chosen");
+  cmd->add_option("--threshold", opts->threshold,
+                  "With --tiles: the bin score from which a photo counts as showing a bin")
+      ->capture_default_str()
+      ->check(CLI::Range(0.0, 1.0));
   cmd->callback([opts, &run] { run = [opts] { return run_classify(*opts); }; });
 }
 

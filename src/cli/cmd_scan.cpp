@@ -37,6 +37,7 @@ struct ScanCliOptions {
   bool decode_only = false;
   int worker_nice = -1;  // -1: as the thread plan says
   std::string shard;     // "K/N"
+  TileGrid tiles;        // --tiles
 };
 
 // "K/N" with 1 <= K <= N.
@@ -91,6 +92,7 @@ int run_scan_command(const ScanCliOptions& o) {
   so.show_progress = !o.quiet;
   so.pipeline.run_models = !o.decode_only;
   so.pipeline.fast_decode = o.model.fast_decode;
+  so.pipeline.tiles = o.tiles;
   so.pipeline.stop = &g_stop;
   std::tie(so.shard, so.shards) = shard;
   so.note = [&](const std::string& path, NoteSeverity severity, const std::string& note) {
@@ -114,7 +116,8 @@ int run_scan_command(const ScanCliOptions& o) {
                         {"bin_labels", o.bin_labels},
                         {"threshold", o.threshold},
                         {"precision", o.model.precision},
-                        {"fast_decode", o.model.fast_decode}};
+                        {"fast_decode", o.model.fast_decode},
+                        {"tiles", o.tiles.spec()}};
     run_id = store->begin_run(json_text(args));  // a path need not be UTF-8
   }
   g_stop = false;
@@ -163,8 +166,9 @@ void add_scan_command(CLI::App& app, Runner& run) {
       "Exit status: 0 when every photo was classified by every model, 1 when something failed "
       "or is pending, 130 when interrupted. The last line on stdout says which.\n"
       "Each result records how it was made: decode_scale (1 exact, 2/4/8 with --fast-decode) "
-      "and precision (fp32, bf16). A photo with a stored result for a model is not classified "
-      "again, whatever options made that result.");
+      "and precision (fp32, bf16), and with --tiles the layout and the best tile. A photo with a "
+      "stored result for a model is not classified again, whatever options made that result "
+      "(scan into a new --db to compare options).");
   cmd->add_option("paths", o->paths, "Photos or folders")->required();
   ModelFlagsUse use;
   use.several = true;
@@ -178,6 +182,7 @@ void add_scan_command(CLI::App& app, Runner& run) {
       "Threads for the whole pipeline (engine and decoders are sized together; "
       "default: all cores)";
   add_model_flags(*cmd, o->model, use);
+  add_tiles_flag(*cmd, o->tiles);
   cmd->add_option("--db", o->db, "SQLite database for the results")->capture_default_str();
   cmd->add_option("--batch,-b", o->batch, "Photos per model run and per database transaction")
       ->capture_default_str()

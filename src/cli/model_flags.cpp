@@ -64,6 +64,27 @@ void add_model_flags(CLI::App& cmd, ModelFlags& flags, const ModelFlagsUse& use)
   }
 }
 
+void add_tiles_flag(CLI::App& cmd, TileGrid& grid) {
+  cmd.add_option_function<std::string>(
+         "--tiles",
+         [&grid](const std::string& spec) {
+           try {
+             grid = TileGrid::parse(spec);
+           } catch (const Error& e) {
+             throw CLI::ValidationError("--tiles", e.cause());
+           }
+         },
+         "Also classify overlapping tiles of each photo, so a bin that is small or off-centre\n"
+         "in the whole frame is seen up close: COLSxROWS (2x2, 3x2: three across, two down) or\n"
+         "auto (tiles about half the photo's short side, at least twice the model's input:\n"
+         "3x2 for a 12 MP photo). Each tile is classified as that crop saved as a file of its\n"
+         "own would be; the bin score is the highest of the photo's and its tiles', and the\n"
+         "best tile's box (in the photo as displayed) is kept. Costs (tiles + 1)x the work;\n"
+         "decodes at full size (--fast-decode does not apply). Default: none, the whole photo\n"
+         "only, as the Hugging Face widget sees it")
+      ->type_name("GRID");
+}
+
 HubOptions hub_options(const ModelFlags& flags, bool show_progress) {
   HubOptions hub;
   hub.revision = flags.revision;

@@ -14,6 +14,7 @@
 #include "classify/local_classifier.h"
 #include "classify/remote_classifier.h"
 #include "hub/hub.h"
+#include "pipeline/tiles.h"
 
 namespace binscan::cli {
 
@@ -48,6 +49,9 @@ struct ModelFlagsUse {
 };
 
 void add_model_flags(CLI::App& cmd, ModelFlags& flags, const ModelFlagsUse& use = {});
+
+// --tiles GRID (classify, scan): the grid parsed into `grid` while the command line is read.
+void add_tiles_flag(CLI::App& cmd, TileGrid& grid);
 
 // Where a token comes from, for a command's --help.
 extern const char* const kTokenHelp;

@@ -197,7 +197,8 @@ void Pipeline::process(PhotoItem& item) {
     if (item.state == PhotoItem::State::kSettled) return;
     std::vector<const Classifier*> wanted;
     for (const int m : item.wanted) wanted.push_back(models_[static_cast<std::size_t>(m)]);
-    PreparedPhoto photo = prepare_photo(bytes, name, wanted, options_.fast_decode);
+    PreparedPhoto photo =
+        prepare_photo(bytes, name, wanted, PrepareOptions{options_.fast_decode, options_.tiles});
     if (photo.error) {
       item.state = PhotoItem::State::kUndecodable;
       item.error = std::move(photo.error);
@@ -211,11 +212,16 @@ void Pipeline::process(PhotoItem& item) {
       ModelInput& m = photo.models[j];
       run.model = item.wanted[j];
       run.prepare_ms = m.prepare_ms;
-      if (m.input) {
+      run.tile_cols = m.tile_cols;
+      run.tile_rows = m.tile_rows;
+      const auto failed_tile =
+          std::find_if(m.tiles.begin(), m.tiles.end(), [](const TileInput& t) { return !t.input; });
+      if (m.input && failed_tile == m.tiles.end()) {
         run.decode_scale = m.input->decode_scale;
         run.input = std::move(m.input);
+        for (TileInput& t : m.tiles) run.tiles.push_back({t.box, std::move(t.input), {}, {}});
       } else {
-        run.error = std::move(m.error);
+        run.error = m.input ? std::move(failed_tile->error) : std::move(m.error);
         run.prepare_failed = true;
       }
     }
@@ -244,27 +250,43 @@ void Pipeline::flush(std::vector<PhotoItem>& group) {
         }
       }
       if (todo.empty()) continue;
+      // Every photo's input and then its tiles', in one list the model runs in its batches.
       std::vector<PreparedInput> inputs;
       inputs.reserve(todo.size());
       for (ModelRun* run : todo) {
         inputs.push_back(std::move(*run->input));
         run->input.reset();
+        for (TileRun& tile : run->tiles) {
+          inputs.push_back(std::move(*tile.input));
+          tile.input.reset();
+        }
       }
       const auto t0 = Clock::now();
       std::vector<ClassifyOutcome> outcomes = models_[m]->run(inputs, options_.top_k);
       const double per_photo =
           std::chrono::duration<double, std::milli>(Clock::now() - t0).count() /
           static_cast<double>(todo.size());
-      if (outcomes.size() != todo.size()) {
+      if (outcomes.size() != inputs.size()) {
         throw Error(ErrorKind::kInternal, models_[m]->info().id,
                     "classifier returned a wrong result count");
       }
-      for (std::size_t k = 0; k < todo.size(); ++k) {
-        ModelRun& run = *todo[k];
-        run.result = std::move(outcomes[k].result);
-        run.error = std::move(outcomes[k].error);
-        run.infer_ms = per_photo;
-        run.batch_size = static_cast<int>(todo.size());
+      std::size_t k = 0;
+      for (ModelRun* run : todo) {
+        run->result = std::move(outcomes[k].result);
+        run->error = std::move(outcomes[k].error);
+        ++k;
+        for (TileRun& tile : run->tiles) {
+          tile.result = std::move(outcomes[k].result);
+          tile.error = std::move(outcomes[k].error);
+          ++k;
+          // A photo's result stands only with all its tiles (else it is retried whole).
+          if (!tile.result && run->result) {
+            run->result.reset();
+            run->error = tile.error;
+          }
+        }
+        run->infer_ms = per_photo;
+        run->batch_size = static_cast<int>(todo.size());
       }
     }
   }

@@ -62,6 +62,14 @@ class ListFeed : public PhotoFeed {
   std::size_t next_ = 0;
 };
 
+// What one model made of one tile of a photo (PipelineOptions::tiles).
+struct TileRun {
+  TileBox box;                         // in the photo as displayed
+  std::optional<PreparedInput> input;  // until the model has run on it
+  std::optional<Classification> result;
+  std::optional<Error> error;
+};
+
 // What one model made of one photo.
 struct ModelRun {
   int model = -1;                      // index into the pipeline's models
@@ -73,6 +81,10 @@ struct ModelRun {
   double infer_ms = 0;   // the batch's run time divided by its size
   int decode_scale = 1;  // PreparedInput::decode_scale of the input it ran on
   int batch_size = 0;
+  // With tiles: each tile's run, and the layout they came from (1x1: no tiles). infer_ms then
+  // covers the photo and its tiles.
+  std::vector<TileRun> tiles;
+  int tile_cols = 1, tile_rows = 1;
 };
 
 // A photo on its way through the pipeline.
@@ -132,6 +144,9 @@ struct PipelineOptions {
   // JPEGs decoded at a reduced DCT scale when every wanted model accepts it (prepare_photo):
   // faster, not bit-exact. ModelRun::decode_scale says which scale each result came from.
   bool fast_decode = false;
+  // Tiles classified besides each whole photo (pipeline/tiles.h), in the same model runs; a tile
+  // that cannot be prepared fails the photo's run for that model.
+  TileGrid tiles;
   // A partial batch runs when no photo has arrived for this long (a server's requests should not
   // wait for a full batch), or at once when the feed is idle and no worker holds a photo;
   // nullopt: wait for a full batch or the feed's end.

@@ -120,6 +120,14 @@ const Column<ResultRow> kResultColumns[] = {
     {"created_at", kText, false, Key::kNone, 1, BINSCAN_FIELD(ResultRow, created_at)},
     {"decode_scale", kInteger, true, Key::kNone, 3, BINSCAN_FIELD(ResultRow, decode_scale)},
     {"precision", kText, true, Key::kNone, 3, BINSCAN_FIELD(ResultRow, precision)},
+    {"tile_grid", kText, true, Key::kNone, 4, BINSCAN_FIELD(ResultRow, tile_grid)},
+    {"photo_bin_score", kReal, true, Key::kNone, 4, BINSCAN_FIELD(ResultRow, photo_bin_score)},
+    {"tile_bin_score", kReal, true, Key::kNone, 4, BINSCAN_FIELD(ResultRow, tile_bin_score)},
+    {"tile_x", kInteger, true, Key::kNone, 4, BINSCAN_FIELD(ResultRow, tile_x)},
+    {"tile_y", kInteger, true, Key::kNone, 4, BINSCAN_FIELD(ResultRow, tile_y)},
+    {"tile_width", kInteger, true, Key::kNone, 4, BINSCAN_FIELD(ResultRow, tile_width)},
+    {"tile_height", kInteger, true, Key::kNone, 4, BINSCAN_FIELD(ResultRow, tile_height)},
+    {"tile_top_k", kText, true, Key::kNone, 4, BINSCAN_FIELD(ResultRow, tile_top_json)},
 };
 // One result per photo and model: a result already stored is kept.
 constexpr std::string_view kResultKey[] = {"sha256", "model_id", "revision"};

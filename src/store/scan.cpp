@@ -255,7 +255,8 @@ void StoreSink::record_runs(PhotoItem& item, int m, std::vector<ResultRecord>& o
       continue;
     }
     const Classification& c = *run.result;
-    const BinVerdict v = judge_bins(c, model.bins, options_.threshold);
+    const TiledVerdict tiled = judge_tiles(c, run.tiles, model.bins, options_.threshold);
+    const BinVerdict& v = tiled.best;
     ResultRecord r;
     r.sha256 = tag.sha256;
     r.model = model.key;
@@ -277,6 +278,17 @@ void StoreSink::record_runs(PhotoItem& item, int m, std::vector<ResultRecord>& o
     r.batch_size = run.batch_size;
     r.decode_scale = run.decode_scale;
     if (const std::string& p = model.classifier->info().precision; !p.empty()) r.precision = p;
+    if (tiled.best_tile) {
+      const TileRun& tile = run.tiles[*tiled.best_tile];
+      r.tile_grid = layout_spec(run.tile_cols, run.tile_rows);
+      r.photo_bin_score = tiled.photo.score;
+      r.tile_bin_score = tiled.tile->score;
+      r.tile_x = tile.box.x;
+      r.tile_y = tile.box.y;
+      r.tile_width = tile.box.width;
+      r.tile_height = tile.box.height;
+      r.tile_top_json = top_to_json(tile.result->top);
+    }
     out.push_back(std::move(r));
   }
 }

@@ -70,9 +70,10 @@ struct MergeCounts {
 class Store : public SurveyReader {
  public:
   // 2 added photos.focal_35mm; 3 added results.decode_scale and results.precision (how a result
-  // was made: --fast-decode, --precision). Older surveys are upgraded when opened for writing and
-  // read as they are otherwise (what they lack reads as absent).
-  static constexpr int kSchemaVersion = 3;
+  // was made: --fast-decode, --precision); 4 added the results' tile columns (--tiles: tile_grid,
+  // photo_bin_score, the best tile's box, bin score and top-k). Older surveys are upgraded when
+  // opened for writing and read as they are otherwise (what they lack reads as absent).
+  static constexpr int kSchemaVersion = 4;
   enum class Mode { kReadWrite, kReadOnly };
 
   // The schema version of the survey as stored (older ones are read as they are).

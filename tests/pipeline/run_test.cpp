@@ -285,7 +285,8 @@ TEST(PreparePhoto, FastDecodeTakesTheScaleEveryModelAccepts) {
   small.reduced = [](int w, int h) { return w >= 224 && h >= 224; };
   large.reduced = [](int w, int h) { return w >= 1000 && h >= 1000; };
   const auto scale = [&](std::vector<const Classifier*> models, bool fast) {
-    const PreparedPhoto p = prepare_photo(bytes, "bike.jpg", models, fast);
+    const PreparedPhoto p =
+        prepare_photo(bytes, "bike.jpg", models, PrepareOptions{.fast_decode = fast, .tiles = {}});
     EXPECT_FALSE(p.error);
     EXPECT_EQ(p.models.size(), models.size());
     return p.decoded ? p.decoded->scale_denominator : 0;

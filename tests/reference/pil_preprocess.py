@@ -9,10 +9,13 @@ JOBS.json is {"jobs": [...]}; each job is one of
       raw RGB in -> exif-style transpose -> Image.resize((OW, OH), filter, reducing_gap=None) -> raw
   {"op": "preprocess", "config": preprocessor_config.json,
    "image": FILE | ("raw": IN, "width": W, "height": H, "orientation": O),
-   "npy": OUT.npy, "prepared": OUT.rgb}
+   "npy": OUT.npy, "prepared": OUT.rgb, "crop": [X, Y, W, H] (optional)}
       load like transformers.image_utils.load_image (open, exif_transpose, convert RGB), then the
       processor's preprocess(); writes pixel_values [1,3,H,W] float32 and the uint8 HWC image the
-      model sees (after resize/crop, before rescale).
+      model sees (after resize/crop, before rescale). "crop" first cuts that box out of the
+      loaded photo (Image.crop), as binscan's --tiles does.
+  {"op": "crop", "image": FILE, "box": [X, Y, W, H], "out": OUT.png}
+      the photo loaded as above, Image.crop to the box, saved as PNG (a tile saved as a file).
   {"op": "decode", "image": FILE, "out": OUT.rgb, "transpose": true|false}
       the file as RGB (convert("RGB")), exif-transposed or as stored; the result also gives the
       EXIF orientation.
@@ -195,6 +198,9 @@ def main():
             with open(job["config"]) as f:
                 p = processor_from_config(json.load(f))
             im = load_image(job["image"], job.get("draft")) if "image" in job else load_raw(job)
+            if "crop" in job:  # a tile: Image.crop of the photo as displayed
+                x, y, w, h = job["crop"]
+                im = im.crop((x, y, x + w, y + h))
             prepared = np.ascontiguousarray(prepare(im, p))
             np.save(job["npy"], pixel_values(prepared, p))
             if "prepared" in job:
@@ -215,6 +221,11 @@ def main():
             if job["mode"] == "RGB":
                 kwargs["subsampling"] = job.get("subsampling", 2)
             im.save(job["out"], "JPEG", **kwargs)
+            results.append({"width": w, "height": h})
+        elif job["op"] == "crop":
+            im = load_image(job["image"])
+            x, y, w, h = job["box"]
+            im.crop((x, y, x + w, y + h)).save(job["out"], "PNG")
             results.append({"width": w, "height": h})
         elif job["op"] == "decode":
             im = Image.open(job["image"])

@@ -1,5 +1,6 @@
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <cstdlib>
 #include <fstream>
 
@@ -282,7 +283,8 @@ TEST(StoreMerge, SaysWhichSourceCannotBeMerged) {
 
 // A survey written by binscan with schema 2 (before results.decode_scale and .precision): made
 // here from a current one by dropping those columns, as schema 2 had exactly the other columns.
-void make_schema2(const std::filesystem::path& db, const std::string& sha) {
+// Schema 3 (before the tile columns) is schema 4 without them.
+void make_schema3(const std::filesystem::path& db, const std::string& sha) {
   {
     SqliteStore s(db);
     CommitBatch batch;
@@ -290,6 +292,15 @@ void make_schema2(const std::filesystem::path& db, const std::string& sha) {
     batch.results = {result(sha, "vit")};
     s.commit(batch);
   }
+  for (const char* c : {"tile_grid", "photo_bin_score", "tile_bin_score", "tile_x", "tile_y",
+                        "tile_width", "tile_height", "tile_top_k"}) {
+    sql_exec(db, std::string("ALTER TABLE results DROP COLUMN ") + c);
+  }
+  sql_exec(db, "PRAGMA user_version=3");
+}
+
+void make_schema2(const std::filesystem::path& db, const std::string& sha) {
+  make_schema3(db, sha);
   sql_exec(db, "ALTER TABLE results DROP COLUMN decode_scale");
   sql_exec(db, "ALTER TABLE results DROP COLUMN precision");
   sql_exec(db, "PRAGMA user_version=2");
@@ -387,7 +398,7 @@ TEST(StoreSchema, ASchema2SurveyGainsDecodeScaleAndPrecisionWhenWritten) {
 
   {
     SqliteStore write(old_db);
-    EXPECT_EQ(write.schema_version(), 3);
+    EXPECT_EQ(write.schema_version(), Store::kSchemaVersion);
     CommitBatch batch;
     batch.photos = {photo(sha2, "/old/" + sha2 + ".jpg")};
     auto r = result(sha2, "vit");
@@ -398,7 +409,8 @@ TEST(StoreSchema, ASchema2SurveyGainsDecodeScaleAndPrecisionWhenWritten) {
     const auto results = write.results();
     ASSERT_EQ(results.size(), 2u);
   }
-  EXPECT_EQ(test::sql_rows(old_db, "PRAGMA user_version").at(0), "3");
+  EXPECT_EQ(test::sql_rows(old_db, "PRAGMA user_version").at(0),
+            std::to_string(Store::kSchemaVersion));
   EXPECT_EQ(
       test::sql_rows(old_db, "SELECT sha256, decode_scale, precision FROM results ORDER BY sha256"),
       (std::vector<std::string>{sha1 + "||", sha2 + "|8|bf16"}));
@@ -542,6 +554,64 @@ TEST(StoreReadOnly, AWritableSurveyOpensReadOnlyWithoutImmutable) {
   { SqliteStore s(dir / "survey.db"); }
   SqliteStore survey(dir / "survey.db", Store::Mode::kReadOnly);
   EXPECT_FALSE(survey.opened_immutable());
+}
+
+}  // namespace
+}  // namespace binscan
+
+namespace binscan {
+namespace {
+
+// Schema 4 stores a tiled result's layout and best tile; a schema 3 survey reads them as absent,
+// gains the columns when written, and a tiled result survives a merge whole.
+TEST(StoreSchema, ASchema3SurveyGainsTheTileColumnsAndTiledResultsRoundTrip) {
+  test::TempDir dir;
+  const auto old_db = dir / "old.db";
+  const std::string sha1(64, '1'), sha2(64, '2');
+  make_schema3(old_db, sha1);
+  {
+    SqliteStore read(old_db, Store::Mode::kReadOnly);
+    EXPECT_EQ(read.schema_version(), 3);
+    const auto results = read.results();
+    ASSERT_EQ(results.size(), 1u);
+    EXPECT_FALSE(results[0].tiled());
+    EXPECT_FALSE(results[0].photo_bin_score);
+  }
+  {
+    SqliteStore write(old_db);
+    EXPECT_EQ(write.schema_version(), 4);
+    CommitBatch batch;
+    batch.photos = {photo(sha2, "/old/" + sha2 + ".jpg")};
+    auto r = result(sha2, "vit");
+    r.tile_grid = "3x2";
+    r.photo_bin_score = 0.02;
+    r.tile_bin_score = 0.4;
+    r.bin_score = 0.4;
+    r.tile_x = 1210;
+    r.tile_y = 0;
+    r.tile_width = 1613;
+    r.tile_height = 1728;
+    r.tile_top_json = R"([{"label":"ashcan","class_id":412,"score":0.4}])";
+    batch.results = {r};
+    write.commit(batch);
+  }
+  const auto city = dir / "city.db";
+  {
+    SqliteStore target(city);
+    EXPECT_EQ(target.merge_from(old_db).results, 2);
+    const auto results = target.results();
+    const auto tiled = std::find_if(results.begin(), results.end(),
+                                    [&](const ResultRecord& x) { return x.sha256 == sha2; });
+    ASSERT_NE(tiled, results.end());
+    ASSERT_TRUE(tiled->tiled());
+    EXPECT_EQ(*tiled->tile_grid, "3x2");
+    EXPECT_EQ(*tiled->tile_x, 1210);
+    EXPECT_EQ(*tiled->tile_width, 1613);
+    EXPECT_EQ(*tiled->tile_height, 1728);
+    EXPECT_DOUBLE_EQ(*tiled->photo_bin_score, 0.02);
+    EXPECT_DOUBLE_EQ(*tiled->tile_bin_score, 0.4);
+    EXPECT_EQ(*tiled->tile_top_json, R"([{"label":"ashcan","class_id":412,"score":0.4}])");
+  }
 }
 
 }  // namespace
