@@ -14,6 +14,13 @@ namespace {
 using json = nlohmann::ordered_json;
 
 constexpr double kDegToRad = std::numbers::pi / 180.0;
+
+// Pinhole camera: a point at fraction f across the frame (0 left edge, 1 right edge) is
+// atan((2f - 1) tan(fov / 2)) off the axis, clockwise positive.
+double aim_off_axis(double f, double fov_deg) {
+  return std::atan((2 * f - 1) * std::tan(fov_deg / 2 * kDegToRad)) / kDegToRad;
+}
+
 // Phone GPS is good to a few metres at best: no estimate is drawn tighter than this.
 constexpr double kGpsNoiseM = 3.0;
 
@@ -303,7 +310,23 @@ Located locate_bins(const Comparison& c, const LocateOptions& o) {
       // Pinhole camera: a point at fraction f across the frame is atan((2f - 1) tan(fov / 2))
       // off the axis.
       if (const auto f = o.bin_across(p); f && std::isfinite(*f) && *f >= 0 && *f <= 1) {
-        s.aim_deg = std::atan((2 * *f - 1) * std::tan(s.fov_deg / 2 * kDegToRad)) / kDegToRad;
+        s.aim_deg = aim_off_axis(*f, s.fov_deg);
+      }
+    }
+    if (s.bearing_true && !s.aim_deg && o.aim_at_tiles) {
+      // Scanned with --tiles: when the best tile is what found the bin (it scores higher than
+      // the whole photo), the bin is in that tile; aim at its centre.
+      const ResultRecord* best = nullptr;
+      for (std::size_t i = 0; i < row.verdicts.size(); ++i) {
+        const auto& r = row.results[i];
+        if (row.verdicts[i] && r && r->tiled() && (!best || r->bin_score > best->bin_score)) {
+          best = &*r;
+        }
+      }
+      if (best && p.width && *p.width > 0 && best->tile_bin_score && best->photo_bin_score &&
+          *best->tile_bin_score > *best->photo_bin_score) {
+        const double f = (*best->tile_x + *best->tile_width / 2.0) / *p.width;
+        if (f >= 0 && f <= 1) s.aim_deg = aim_off_axis(f, s.fov_deg);
       }
     }
     for (std::size_t i = 0; i < row.verdicts.size(); ++i) {

@@ -45,6 +45,15 @@ json row_json(const PhotoRecord& p, const ResultRecord* r) {
   o["precision"] =
       r ? (r->precision ? json(*r->precision) : (r->remote ? json(nullptr) : json("fp32")))
         : json(nullptr);
+  // --tiles (schema 4): the layout, the whole photo's bin score and the best tile.
+  const bool tiled = r && r->tiled();
+  o["tile_grid"] = tiled ? json(*r->tile_grid) : json(nullptr);
+  o["photo_bin_score"] = tiled ? opt_d(r->photo_bin_score) : json(nullptr);
+  o["tile_bin_score"] = tiled ? opt_d(r->tile_bin_score) : json(nullptr);
+  o["tile_x"] = tiled ? opt_i(r->tile_x) : json(nullptr);
+  o["tile_y"] = tiled ? opt_i(r->tile_y) : json(nullptr);
+  o["tile_width"] = tiled ? opt_i(r->tile_width) : json(nullptr);
+  o["tile_height"] = tiled ? opt_i(r->tile_height) : json(nullptr);
   return o;
 }
 
@@ -60,10 +69,17 @@ std::string csv_value(const json& v) {
 
 const std::vector<std::string>& export_columns() {
   static const std::vector<std::string> kColumns{
-      "path",         "sha256",          "model",     "top1_label", "top1_score",   "bin_score",
-      "bin_rank",     "verdict",         "lat",       "lon",        "bearing",      "taken_at",
-      "revision",     "bin_score_exact", "threshold", "alt",        "bearing_ref",  "make",
-      "camera_model", "width",           "height",    "error",      "decode_scale", "precision"};
+      "path",         "sha256",          "model",
+      "top1_label",   "top1_score",      "bin_score",
+      "bin_rank",     "verdict",         "lat",
+      "lon",          "bearing",         "taken_at",
+      "revision",     "bin_score_exact", "threshold",
+      "alt",          "bearing_ref",     "make",
+      "camera_model", "width",           "height",
+      "error",        "decode_scale",    "precision",
+      "tile_grid",    "photo_bin_score", "tile_bin_score",
+      "tile_x",       "tile_y",          "tile_width",
+      "tile_height"};
   return kColumns;
 }
 

@@ -103,6 +103,45 @@ TEST(LocateAim, OffAxisBinsAreFoundWhereTheFramesPutThem) {
       << located_text(aimed);
 }
 
+// Scanned with --tiles: the best tile's centre aims the ray when the tile (not the whole photo)
+// found the bin; a tile that scored lower than the whole photo says nothing about where.
+TEST(LocateAim, TheBestTileAimsTheRayWhenItFoundTheBin) {
+  Comparison c;
+  c.models = {{"m", "r"}};
+  const LatLon cam{52.0116, 4.3571};
+  const auto tiled = [&](const std::string& name, double tile_score, double photo_score) {
+    PhotoComparison row = photo(name, cam, 30, name);
+    ResultRecord& r = *row.results[0];
+    r.tile_grid = "3x2";
+    r.tile_x = 2500;  // centre at x = 3300 of 4000: 0.825 across
+    r.tile_y = 0;
+    r.tile_width = 1600;
+    r.tile_height = 1700;
+    r.tile_bin_score = tile_score;
+    r.photo_bin_score = photo_score;
+    r.bin_score = std::max(tile_score, photo_score);
+    return row;
+  };
+  c.rows.push_back(tiled("tile-found", 0.6, 0.05));
+  c.rows.push_back(tiled("photo-found", 0.2, 0.5));
+  LocateOptions o;
+  o.merge_radius_m = 0.1;
+  const Located l = locate_bins(c, o);
+  ASSERT_EQ(l.sightings.size(), 2u);
+  const double fov = horizontal_fov_deg(27, 4000, 3000);
+  for (const auto& s : l.sightings) {
+    if (s.photo.path == "tile-found") {
+      ASSERT_TRUE(s.aim_deg.has_value());
+      // An independent pinhole: tan(off) = (2 * 0.825 - 1) tan(fov / 2).
+      EXPECT_NEAR(*s.aim_deg, std::atan(0.65 * std::tan(fov / 2 * kDeg)) / kDeg, 1e-9);
+    } else {
+      EXPECT_FALSE(s.aim_deg.has_value()) << s.photo.path;
+    }
+  }
+  o.aim_at_tiles = false;
+  for (const auto& s : locate_bins(c, o).sightings) EXPECT_FALSE(s.aim_deg.has_value());
+}
+
 TEST(LocateAim, PhotosWithoutAFramePositionKeepTheirBearing) {
   Comparison c;
   c.models = {{"m", "r"}};
