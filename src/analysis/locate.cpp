@@ -6,6 +6,8 @@
 #include <map>
 #include <numbers>
 
+#include "analysis/occlusion.h"
+#include "analysis/occlusion.h"
 #include "util/escape.h"
 
 namespace binscan {
@@ -313,21 +315,26 @@ Located locate_bins(const Comparison& c, const LocateOptions& o) {
         s.aim_deg = aim_off_axis(*f, s.fov_deg);
       }
     }
-    if (s.bearing_true && !s.aim_deg && o.aim_at_tiles) {
-      // Scanned with --tiles: when the best tile is what found the bin (it scores higher than
-      // the whole photo), the bin is in that tile; aim at its centre.
+    if (s.bearing_true && !s.aim_deg && o.aim_from_survey && p.width && *p.width > 0) {
+      // What the survey says about where the bin is, from the result of the model that scored
+      // it highest: its occlusion map's peak (explain --db), else its best tile's centre when
+      // the tile is what found the bin (scan --tiles scored it higher than the whole photo).
       const ResultRecord* best = nullptr;
       for (std::size_t i = 0; i < row.verdicts.size(); ++i) {
         const auto& r = row.results[i];
-        if (row.verdicts[i] && r && r->tiled() && (!best || r->bin_score > best->bin_score)) {
-          best = &*r;
+        if (row.verdicts[i] && r && (!best || r->bin_score > best->bin_score)) best = &*r;
+      }
+      std::optional<double> across;
+      if (best && best->occlusion_json) {
+        if (const auto m = parse_occlusion(*best->occlusion_json); m && m->map.peak_drop > 0) {
+          across = m->map.peak_photo_x / *p.width;
         }
       }
-      if (best && p.width && *p.width > 0 && best->tile_bin_score && best->photo_bin_score &&
+      if (!across && best && best->tiled() && best->tile_bin_score && best->photo_bin_score &&
           *best->tile_bin_score > *best->photo_bin_score) {
-        const double f = (*best->tile_x + *best->tile_width / 2.0) / *p.width;
-        if (f >= 0 && f <= 1) s.aim_deg = aim_off_axis(f, s.fov_deg);
+        across = (*best->tile_x + *best->tile_width / 2.0) / *p.width;
       }
+      if (across && *across >= 0 && *across <= 1) s.aim_deg = aim_off_axis(*across, s.fov_deg);
     }
     for (std::size_t i = 0; i < row.verdicts.size(); ++i) {
       if (!row.verdicts[i] || !row.results[i]) continue;

@@ -58,9 +58,10 @@ struct LocateOptions {
   // (e.g. the peak of an occlusion map): the photo's ray then points there instead of straight
   // ahead. Unset, or nullopt for a photo: straight ahead.
   std::function<std::optional<double>(const PhotoRecord&)> bin_across;
-  // A photo scanned with --tiles whose best tile scored the bin higher than the whole photo did
-  // (the tile is what found it) is aimed at that tile's centre, unless bin_across placed it.
-  bool aim_at_tiles = true;
+  // Unless bin_across placed it, a photo is aimed at what the survey says about where its bin
+  // is: the peak of its stored occlusion map (explain --db), else, scanned with --tiles, the
+  // centre of its best tile when that tile scored the bin higher than the whole photo did.
+  bool aim_from_survey = true;
 };
 
 // One photo in which a bin was found.

@@ -4,8 +4,10 @@
 #include <cmath>
 
 #include "classify/postprocess.h"
+#include "pipeline/photo.h"
 #include "preprocess/resample.h"
 #include "util/error.h"
+#include "util/json.h"
 #include "util/tensor.h"
 
 namespace binscan {
@@ -144,6 +146,110 @@ OcclusionMap occlusion_map(LocalClassifier& model, const Image& photo, int label
   m.peak_view_y = m.ys[i / m.xs.size()] + std::min(options.patch, h) / 2.0;
   std::tie(m.peak_photo_x, m.peak_photo_y) = m.view.to_photo(m.peak_view_x, m.peak_view_y);
   return m;
+}
+
+OcclusionMap occlusion_map(LocalClassifier& model, const Image& photo, const TileBox& region,
+                           int label, const OcclusionOptions& options) {
+  if (region.x < 0 || region.y < 0 || region.width < 1 || region.height < 1 ||
+      region.x + region.width > photo.width || region.y + region.height > photo.height) {
+    throw Error(ErrorKind::kConfig, "",
+                "the region " + std::to_string(region.width) + "x" + std::to_string(region.height) +
+                    " at (" + std::to_string(region.x) + ", " + std::to_string(region.y) +
+                    ") is not inside the " + std::to_string(photo.width) + "x" +
+                    std::to_string(photo.height) + " photo");
+  }
+  const bool whole = region.x == 0 && region.y == 0 && region.width == photo.width &&
+                     region.height == photo.height;
+  if (whole) return occlusion_map(model, photo, label, options);
+  OcclusionMap m = occlusion_map(model, crop_image(photo, region), label, options);
+  m.view.origin_x = region.x;
+  m.view.origin_y = region.y;
+  m.view.photo_width = photo.width;
+  m.view.photo_height = photo.height;
+  std::tie(m.peak_photo_x, m.peak_photo_y) = m.view.to_photo(m.peak_view_x, m.peak_view_y);
+  return m;
+}
+
+namespace {
+double round4(double v) { return std::round(v * 1e4) / 1e4; }
+}  // namespace
+
+std::string occlusion_to_json(const OcclusionMap& m, const TileBox& region) {
+  nlohmann::json drops = nlohmann::json::array();
+  for (std::size_t r = 0; r < m.ys.size(); ++r) {
+    nlohmann::json row = nlohmann::json::array();
+    for (std::size_t c = 0; c < m.xs.size(); ++c)
+      row.push_back(round4(m.drops[r * m.xs.size() + c]));
+    drops.push_back(std::move(row));
+  }
+  const nlohmann::json j{
+      {"class_id", m.label},
+      {"label", m.label_name},
+      {"score", m.base_score},
+      {"patch", m.options.patch},
+      {"stride", m.options.stride},
+      {"region", {region.x, region.y, region.width, region.height}},
+      {"view",
+       {{"width", m.view.view_width},
+        {"height", m.view.view_height},
+        {"scale_x", m.view.scale_x},
+        {"scale_y", m.view.scale_y},
+        {"offset_x", m.view.offset_x},
+        {"offset_y", m.view.offset_y},
+        {"photo_width", m.view.photo_width},
+        {"photo_height", m.view.photo_height}}},
+      {"xs", m.xs},
+      {"ys", m.ys},
+      {"drops", drops},
+      {"peak", {{"drop", m.peak_drop}, {"x", m.peak_photo_x}, {"y", m.peak_photo_y}}}};
+  return j.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
+}
+
+std::optional<StoredOcclusion> parse_occlusion(const std::string& text) {
+  const nlohmann::json j = parse_stored_json(text);
+  try {
+    if (!j.is_object()) return std::nullopt;
+    StoredOcclusion s;
+    OcclusionMap& m = s.map;
+    m.label = j.at("class_id").get<int>();
+    m.label_name = j.at("label").get<std::string>();
+    m.base_score = j.at("score").get<double>();
+    m.options.patch = j.at("patch").get<int>();
+    m.options.stride = j.at("stride").get<int>();
+    const auto& r = j.at("region");
+    s.region = {r.at(0).get<int>(), r.at(1).get<int>(), r.at(2).get<int>(), r.at(3).get<int>()};
+    const auto& v = j.at("view");
+    m.view.view_width = v.at("width").get<int>();
+    m.view.view_height = v.at("height").get<int>();
+    m.view.scale_x = v.at("scale_x").get<double>();
+    m.view.scale_y = v.at("scale_y").get<double>();
+    m.view.offset_x = v.at("offset_x").get<double>();
+    m.view.offset_y = v.at("offset_y").get<double>();
+    m.view.photo_width = v.at("photo_width").get<int>();
+    m.view.photo_height = v.at("photo_height").get<int>();
+    m.view.origin_x = s.region.x;
+    m.view.origin_y = s.region.y;
+    m.xs = j.at("xs").get<std::vector<int>>();
+    m.ys = j.at("ys").get<std::vector<int>>();
+    const auto& d = j.at("drops");
+    if (d.size() != m.ys.size()) return std::nullopt;
+    for (const auto& row : d) {
+      if (row.size() != m.xs.size()) return std::nullopt;
+      for (const auto& x : row) m.drops.push_back(x.get<double>());
+    }
+    const auto& p = j.at("peak");
+    m.peak_drop = p.at("drop").get<double>();
+    m.peak_photo_x = p.at("x").get<double>();
+    m.peak_photo_y = p.at("y").get<double>();
+    const bool sane = m.options.patch > 0 && m.view.view_width > 0 && m.view.view_height > 0 &&
+                      m.view.scale_x > 0 && m.view.scale_y > 0 && m.view.photo_width > 0 &&
+                      m.view.photo_height > 0 && s.region.width > 0 && s.region.height > 0 &&
+                      std::isfinite(m.peak_photo_x) && std::isfinite(m.peak_photo_y);
+    if (!sane) return std::nullopt;
+    return s;
+  } catch (const nlohmann::json::exception&) {
+    return std::nullopt;
+  }
 }
 
 Image occlusion_overlay(const Image& photo, const OcclusionMap& map, int max_side) {

@@ -13,6 +13,7 @@
 
 #include "classify/local_classifier.h"
 #include "image/decode.h"
+#include "pipeline/tiles.h"
 
 namespace binscan {
 
@@ -22,17 +23,19 @@ struct OcclusionOptions {
   int batch = 8;    // occluded copies per forward pass
 };
 
-// How the model's view sits in the (oriented) photo: photo = (view + offset) * scale.
+// How the model's view sits in the (oriented) photo: photo = (view + offset) * scale + origin,
+// where origin is the corner of the region the model was shown (a tile; 0 for the whole photo).
 struct ViewInPhoto {
   double scale_x = 1, scale_y = 1;
   double offset_x = 0, offset_y = 0;  // the crop's corner in the resized image
+  double origin_x = 0, origin_y = 0;  // the region's corner in the photo
   int photo_width = 0, photo_height = 0;
   int view_width = 0, view_height = 0;
   std::pair<double, double> to_photo(double x, double y) const {
-    return {(x + offset_x) * scale_x, (y + offset_y) * scale_y};
+    return {(x + offset_x) * scale_x + origin_x, (y + offset_y) * scale_y + origin_y};
   }
   std::pair<double, double> to_view(double px, double py) const {
-    return {px / scale_x - offset_x, py / scale_y - offset_y};
+    return {(px - origin_x) / scale_x - offset_x, (py - origin_y) / scale_y - offset_y};
   }
 };
 
@@ -60,6 +63,21 @@ ViewInPhoto view_in_photo(const ImageProcessor& processor, int photo_width, int 
 // normalisation. Throws Error naming the photo when the model cannot take it.
 OcclusionMap occlusion_map(LocalClassifier& model, const Image& photo, int label,
                            const OcclusionOptions& options);
+
+// The occlusion map of the part `region` of `photo` (a tile: the crop as the model would see it
+// saved as a file of its own), placed in the photo: its view and peak are in photo pixels.
+OcclusionMap occlusion_map(LocalClassifier& model, const Image& photo, const TileBox& region,
+                           int label, const OcclusionOptions& options);
+
+// The map as stored with a survey's result (results.occlusion): compact JSON with the label,
+// patch, stride, base score, the region, the view's place in the photo, the positions, the drops
+// (4 decimals) and the peak. parse_occlusion returns nullopt for text that is not such a map.
+std::string occlusion_to_json(const OcclusionMap& map, const TileBox& region);
+struct StoredOcclusion {
+  OcclusionMap map;
+  TileBox region;
+};
+std::optional<StoredOcclusion> parse_occlusion(const std::string& json);
 
 // The photo (scaled to at most `max_side` pixels) with the map laid over it: red where covering
 // the spot lowers the score, the part of the photo the model does not see darkened, the peak

@@ -71,6 +71,9 @@ struct ResultRecord {
   std::optional<double> tile_bin_score;
   std::optional<int> tile_x, tile_y, tile_width, tile_height;
   std::optional<std::string> tile_top_json;
+  // `binscan explain --db` (schema 4 on): the occlusion map of the bin label on the photo, or on
+  // its best tile when the tile found the bin (analysis/occlusion.h, occlusion_to_json).
+  std::optional<std::string> occlusion_json;
   bool tiled() const { return tile_grid.has_value() && tile_width.has_value(); }
 };
 

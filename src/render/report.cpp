@@ -4,6 +4,7 @@
 #include <cstdio>
 #include <nlohmann/json.hpp>
 
+#include "analysis/occlusion.h"
 #include "util/escape.h"
 #include "util/json.h"
 #include "util/text.h"
@@ -55,6 +56,10 @@ td.thumb .none{width:120px;height:80px;background:#eee;color:#888;font-size:11px
 .hist div{background:#8bb8ea;width:46px;position:relative}
 .hist span{position:absolute;top:-16px;width:100%;text-align:center;font-size:11px}
 .histlabels{display:flex;gap:3px;font-size:10px;color:#666}.histlabels div{width:46px;text-align:center}
+.shot{position:relative;display:inline-block;line-height:0}
+.shot svg{position:absolute;left:0;top:0;width:100%;height:100%;pointer-events:none}
+.why{font-size:11px;color:#555;margin-top:3px}
+.sw{display:inline-block;width:10px;height:10px;border:2px dashed;vertical-align:middle}
 )css";
 
 constexpr const char* kScript = R"js(
@@ -115,6 +120,82 @@ std::string group_title(const Comparison& c, CompareGroup g) {
       return "Photos that could not be decoded";
   }
   return "";
+}
+
+// Each compared model's colour on the photo: its best tile (dashed box) and occlusion map.
+constexpr const char* kModelColour[] = {"#e0218a", "#00a3e0"};
+
+// What a survey says about where in the photo a model's bin is: an SVG over the thumbnail (in
+// photo pixels, as displayed) with each model's best tile (scan --tiles) and occlusion map
+// (explain --db: the patches whose cover lowers the bin score, shaded by how much, and a ring on
+// the peak). Empty when there is nothing to draw.
+std::string where_overlay(const PhotoComparison& row) {
+  const auto& p = row.photo;
+  if (!p.width || !p.height || *p.width < 1 || *p.height < 1) return "";
+  std::string shapes;
+  for (std::size_t i = 0; i < row.results.size() && i < 2; ++i) {
+    if (!row.results[i]) continue;
+    const ResultRecord& r = *row.results[i];
+    const std::string colour = kModelColour[i];
+    if (r.occlusion_json) {
+      if (const auto stored = parse_occlusion(*r.occlusion_json)) {
+        const OcclusionMap& m = stored->map;
+        const double top = std::max(m.peak_drop, 1e-12);
+        for (std::size_t y = 0; y < m.ys.size(); ++y) {
+          for (std::size_t x = 0; x < m.xs.size(); ++x) {
+            const double d = m.drops[y * m.xs.size() + x] / top;
+            if (d < 0.1) continue;
+            const auto [x0, y0] = m.view.to_photo(m.xs[x], m.ys[y]);
+            const auto [x1, y1] =
+                m.view.to_photo(m.xs[x] + m.options.patch, m.ys[y] + m.options.patch);
+            shapes += "<rect x=\"" + num(x0, 0) + "\" y=\"" + num(y0, 0) + "\" width=\"" +
+                      num(x1 - x0, 0) + "\" height=\"" + num(y1 - y0, 0) + "\" fill=\"" + colour +
+                      "\" fill-opacity=\"" + num(0.3 * d, 2) + "\"/>";
+          }
+        }
+        if (m.peak_drop > 0) {
+          const double ring = std::max(*p.width, *p.height) / 40.0;
+          shapes += "<circle cx=\"" + num(m.peak_photo_x, 0) + "\" cy=\"" + num(m.peak_photo_y, 0) +
+                    "\" r=\"" + num(ring, 0) + "\" fill=\"none\" stroke=\"" + colour +
+                    "\" stroke-width=\"" + num(ring / 3, 0) + "\"/>";
+        }
+      }
+    }
+    if (r.tiled()) {
+      const double w = std::max(*p.width, *p.height) / 120.0;
+      shapes += "<rect x=\"" + std::to_string(*r.tile_x) + "\" y=\"" + std::to_string(*r.tile_y) +
+                "\" width=\"" + std::to_string(*r.tile_width) + "\" height=\"" +
+                std::to_string(*r.tile_height) + "\" fill=\"none\" stroke=\"" + colour +
+                "\" stroke-width=\"" + num(w, 0) + "\" stroke-dasharray=\"" + num(4 * w, 0) +
+                "\"/>";
+    }
+  }
+  if (shapes.empty()) return "";
+  return "<svg viewBox=\"0 0 " + std::to_string(*p.width) + " " + std::to_string(*p.height) +
+         "\" preserveAspectRatio=\"none\" aria-hidden=\"true\">" + shapes + "</svg>";
+}
+
+// The words under a model's bars for the same: where its best tile is and what it scored, and
+// the spot its occlusion map found.
+std::string where_text(const ResultRecord& r, std::size_t model) {
+  std::string h;
+  const std::string swatch = "<span class=\"sw\" style=\"border-color:" +
+                             std::string(kModelColour[model < 2 ? model : 0]) + "\"></span> ";
+  if (r.tiled()) {
+    h += "<div class=\"why tile\">" + swatch + "best tile of " + html_escape(*r.tile_grid) +
+         ": bin score " + num(r.tile_bin_score.value_or(0), 4) + " (whole photo " +
+         num(r.photo_bin_score.value_or(0), 4) + ")</div>";
+  }
+  if (r.occlusion_json) {
+    if (const auto stored = parse_occlusion(*r.occlusion_json)) {
+      const OcclusionMap& m = stored->map;
+      h += "<div class=\"why occlusion\">" + swatch + "looked at (" + num(m.peak_photo_x, 0) +
+           ", " + num(m.peak_photo_y, 0) + "): covering it lowers " +
+           html_escape(m.label_name.substr(0, m.label_name.find(','))) + " by " +
+           num(m.peak_drop, 3) + "</div>";
+    }
+  }
+  return h;
 }
 
 std::string bars(const ResultRecord& r) {
@@ -215,6 +296,23 @@ std::string render_html_report(const Comparison& c, const ReportOptions& options
     h += "</div>\n";
   }
 
+  // What the photos' overlays mean, when any has one.
+  const bool any_where = std::any_of(c.rows.begin(), c.rows.end(), [](const PhotoComparison& row) {
+    return std::any_of(row.results.begin(), row.results.end(),
+                       [](const auto& r) { return r && (r->tiled() || r->occlusion_json); });
+  });
+  if (any_where) {
+    h += "<p class=\"meta\" id=\"where-legend\">On the photos, where each model found its bin: "
+         "its best tile (scan --tiles) as a dashed box, and its occlusion map (explain --db) as "
+         "shading where covering the photo lowers the bin score, with a ring on the spot that "
+         "lowers it most. ";
+    for (std::size_t i = 0; i < c.models.size() && i < 2; ++i) {
+      h += "<span class=\"sw\" style=\"border-color:" + std::string(kModelColour[i]) +
+           "\"></span> " + html_escape(model_label(c, i)) + " ";
+    }
+    h += "</p>\n";
+  }
+
   // Photos, by group: disagreements first.
   const CompareGroup order[] = {CompareGroup::kOnlyA,      CompareGroup::kOnlyB,
                                 CompareGroup::kNeither,    CompareGroup::kBoth,
@@ -249,8 +347,8 @@ std::string render_html_report(const Comparison& c, const ReportOptions& options
       std::optional<std::vector<std::uint8_t>> thumb;
       if (options.thumbnail) thumb = options.thumbnail(p);
       if (thumb && !thumb->empty()) {
-        h += "<img alt=\"\" loading=\"lazy\" src=\"data:image/jpeg;base64," +
-             base64_encode(*thumb) + "\">";
+        h += "<div class=\"shot\"><img alt=\"\" loading=\"lazy\" src=\"data:image/jpeg;base64," +
+             base64_encode(*thumb) + "\">" + where_overlay(row) + "</div>";
       } else {
         h += "<div class=\"none\">no preview</div>";
       }
@@ -275,7 +373,8 @@ std::string render_html_report(const Comparison& c, const ReportOptions& options
              "\">" +
              (r.bin_rank ? std::to_string(*r.bin_rank) : "&gt; " + std::to_string(r.known_ranks)) +
              "</td>";
-        h += "<td data-sort=\"" + html_escape(r.top1_label) + "\">" + bars(r) + "</td>";
+        h += "<td data-sort=\"" + html_escape(r.top1_label) + "\">" + bars(r) + where_text(r, i) +
+             "</td>";
       }
       h += "</tr>\n";
     }

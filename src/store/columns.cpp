@@ -128,6 +128,7 @@ const Column<ResultRow> kResultColumns[] = {
     {"tile_width", kInteger, true, Key::kNone, 4, BINSCAN_FIELD(ResultRow, tile_width)},
     {"tile_height", kInteger, true, Key::kNone, 4, BINSCAN_FIELD(ResultRow, tile_height)},
     {"tile_top_k", kText, true, Key::kNone, 4, BINSCAN_FIELD(ResultRow, tile_top_json)},
+    {"occlusion", kText, true, Key::kNone, 4, BINSCAN_FIELD(ResultRow, occlusion_json)},
 };
 // One result per photo and model: a result already stored is kept.
 constexpr std::string_view kResultKey[] = {"sha256", "model_id", "revision"};

@@ -689,6 +689,17 @@ MergeCounts SqliteStore::merge_from(const std::filesystem::path& source) {
   return counts;
 }
 
+bool SqliteStore::set_occlusion(const std::string& sha256, const ModelKey& model,
+                                const std::string& occlusion_json) {
+  std::lock_guard lock(mutex_);
+  Stmt s(db_,
+         "UPDATE results SET occlusion = ?1 WHERE sha256 = ?2 AND model_id = ?3 AND revision = ?4",
+         path_);
+  s.bind(1, occlusion_json).bind(2, sha256).bind(3, model.id).bind(4, model.revision);
+  s.step();
+  return sqlite3_changes(db_) > 0;
+}
+
 std::optional<PathRecord> SqliteStore::find_path(const std::string& path) {
   std::lock_guard lock(mutex_);
   Stmt s(db_, "SELECT sha256, size, mtime_ns FROM paths WHERE path = ?1", path_);

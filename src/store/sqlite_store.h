@@ -48,6 +48,8 @@ class SqliteStore final : public Store {
   std::vector<std::filesystem::path> own_files() const override;
 
   std::vector<bool> commit(const CommitBatch& batch) override;
+  bool set_occlusion(const std::string& sha256, const ModelKey& model,
+                     const std::string& occlusion_json) override;
   std::optional<PathRecord> find_path(const std::string& path) override;
   PhotoState photo_state(const std::string& sha256) override;
   int prune_missing_paths(const std::vector<std::filesystem::path>& roots) override;

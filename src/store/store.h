@@ -71,8 +71,9 @@ class Store : public SurveyReader {
  public:
   // 2 added photos.focal_35mm; 3 added results.decode_scale and results.precision (how a result
   // was made: --fast-decode, --precision); 4 added the results' tile columns (--tiles: tile_grid,
-  // photo_bin_score, the best tile's box, bin score and top-k). Older surveys are upgraded when
-  // opened for writing and read as they are otherwise (what they lack reads as absent).
+  // photo_bin_score, the best tile's box, bin score and top-k) and results.occlusion (explain
+  // --db). Older surveys are upgraded when opened for writing and read as they are otherwise
+  // (what they lack reads as absent).
   static constexpr int kSchemaVersion = 4;
   enum class Mode { kReadWrite, kReadOnly };
 
@@ -86,6 +87,11 @@ class Store : public SurveyReader {
   // already held a result for that photo and model (another scan of the same survey wrote it
   // first), so a run counts only what it added.
   virtual std::vector<bool> commit(const CommitBatch& batch) = 0;
+
+  // Keeps an occlusion map (`binscan explain --db`) with the stored result of that photo and
+  // model, replacing an earlier one; false when the survey has no such result.
+  virtual bool set_occlusion(const std::string& sha256, const ModelKey& model,
+                             const std::string& occlusion_json) = 0;
 
   // Lookups.
   virtual std::optional<PathRecord> find_path(const std::string& path) = 0;

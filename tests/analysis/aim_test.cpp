@@ -138,7 +138,7 @@ TEST(LocateAim, TheBestTileAimsTheRayWhenItFoundTheBin) {
       EXPECT_FALSE(s.aim_deg.has_value()) << s.photo.path;
     }
   }
-  o.aim_at_tiles = false;
+  o.aim_from_survey = false;
   for (const auto& s : locate_bins(c, o).sightings) EXPECT_FALSE(s.aim_deg.has_value());
 }
 

@@ -116,6 +116,81 @@ TEST(TilesCli, ScanStoresBestTilesThatEqualClassifyingTheCrop) {
   }
 }
 
+// explain --db keeps a map with each result: of the best tile where the tile found the bin
+// (the same map `explain --tiles` draws for that photo), of the whole photo elsewhere; the
+// compare report then draws the tiles and maps over the photos.
+TEST(TilesCli, ExplainKeepsMapsInTheSurveyAndTheReportDrawsThem) {
+  test::TempDir dir;
+  const fs::path model = dir / "m";
+  ASSERT_EQ(
+      test::run_python("make_checkpoint.py", {"--preset", "tiny-vit", "--out", model.string()})
+          .exit_code,
+      0);
+  const auto photos = test::all_photos();
+  const fs::path db = dir / "s.db";
+  auto r = test::run_binscan({"scan", "-q", "--db", db.string(), "-m", model.string(),
+                              "--bin-label", "3", "--tiles", "2x2", photos[0].string(),
+                              photos[1].string(), photos[2].string()});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  r = test::run_binscan({"explain", "-q", "-m", model.string(), "--db", db.string(), "--label", "3",
+                         "--patch", "32", "--stride", "32"});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  const auto rows = test::sql_rows(
+      db,
+      "SELECT p.path, r.occlusion, r.tile_bin_score > r.photo_bin_score, r.tile_x, r.tile_y "
+      "FROM results r JOIN photos p USING (sha256) ORDER BY p.path");
+  ASSERT_EQ(rows.size(), 3u);
+  int tiled = 0;
+  for (const auto& row : rows) {
+    // The occlusion JSON holds no '|' (labels of this model are class_N).
+    const auto c = split(row);
+    ASSERT_EQ(c.size(), 5u) << row;
+    const json stored = json::parse(c[1]);
+    EXPECT_EQ(stored["class_id"], 3);
+    const bool tile_found = c[2] == "1";
+    tiled += tile_found;
+    std::vector<std::string> args = {"explain", "-m", model.string(), c[0], "--label", "3",
+                                     "--patch", "32", "--stride",     "32", "--json"};
+    if (tile_found) {
+      EXPECT_EQ(stored["region"][0].get<int>(), std::stoi(c[3]));
+      EXPECT_EQ(stored["region"][1].get<int>(), std::stoi(c[4]));
+      args.insert(args.end(), {"--tiles", "2x2"});
+    } else {
+      EXPECT_EQ(stored["region"][0], 0);
+      EXPECT_EQ(stored["region"][1], 0);
+    }
+    const auto one = test::run_binscan(args);
+    ASSERT_EQ(one.exit_code, 0) << one.err;
+    const json want = json::parse(one.out);
+    EXPECT_EQ(stored["xs"], want["xs"]);
+    ASSERT_EQ(stored["drops"].size(), want["drops"].size());
+    for (std::size_t y = 0; y < want["drops"].size(); ++y) {
+      for (std::size_t x = 0; x < want["drops"][y].size(); ++x) {
+        EXPECT_NEAR(stored["drops"][y][x].get<double>(), want["drops"][y][x].get<double>(),
+                    5.1e-5);  // stored to 4 decimals
+      }
+    }
+    EXPECT_NEAR(stored["peak"]["x"].get<double>(), want["peak"]["photo_x"].get<double>(), 1e-6);
+  }
+
+  const fs::path html = dir / "report.html";
+  r = test::run_binscan({"compare", "--db", db.string(), "--html", html.string()});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  const std::string page = read_text_file(html);
+  EXPECT_NE(page.find("id=\"where-legend\""), std::string::npos);
+  // One overlay per photo, each with a ring on its map's peak; a dashed box for each best tile.
+  const auto count = [&](const std::string& needle) {
+    std::size_t n = 0;
+    for (auto at = page.find(needle); at != std::string::npos; at = page.find(needle, at + 1)) ++n;
+    return n;
+  };
+  EXPECT_EQ(count("<svg viewBox="), 3u);
+  EXPECT_EQ(count("class=\"why occlusion\""), 3u);
+  EXPECT_EQ(count("class=\"why tile\""), 3u);
+  EXPECT_EQ(count("stroke-dasharray"), 3u);
+  (void)tiled;
+}
+
 TEST(TilesCli, UntiledScansStoreNoTileAndBadGridsAreUsageErrors) {
   test::TempDir dir;
   const fs::path model = dir / "m";

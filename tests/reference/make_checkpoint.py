@@ -388,8 +388,31 @@ def write_json_files(out_dir, cfg, proc):
         f.write("\n")
 
 
+def plant_red_evidence(model, label=3):
+    """A ResNet whose only evidence for class `label` is red in the picture, wherever it is: the
+    stem's first channel measures redness (R - (G + B) / 2 of the normalised pixels, at the
+    kernel's centre), every residual block passes its input on unchanged (its convolutions are
+    zero, projection shortcuts keep channel 0, BatchNorm is the identity), and the classifier reads
+    the pooled channel 0. Mid grey is not red (its redness is below zero, cut by the ReLU), so
+    covering a red spot with grey takes the evidence away: the occlusion map must peak there."""
+    with torch.no_grad():
+        for name, t in model.state_dict().items():
+            if not t.is_floating_point():
+                continue
+            if name.endswith("running_var") or (name.endswith("normalization.weight")):
+                t.fill_(1.0)
+            else:
+                t.zero_()
+            if name == "resnet.embedder.embedder.convolution.weight":
+                t[0, :, t.shape[2] // 2, t.shape[3] // 2] = torch.tensor([1.0, -0.5, -0.5])
+            elif name.endswith("shortcut.convolution.weight"):
+                t[0, 0, 0, 0] = 1.0
+            elif name.startswith("classifier") and name.endswith("weight"):
+                t[label, 0] = 20.0
+
+
 def make(preset, out_dir, dtype="F32", shards=1, seed=0, calib_photos=None, legacy=False, report=False,
-         config_only=False, **overrides):
+         config_only=False, red_evidence=False, **overrides):
     p = copy.deepcopy(PRESETS[preset])
     for k, v in overrides.items():
         if v is not None:
@@ -408,11 +431,16 @@ def make(preset, out_dir, dtype="F32", shards=1, seed=0, calib_photos=None, lega
     if calib_photos is None:
         calib_photos = 16 if p["arch"] == "resnet" else 8
     pixels = calibration_pixels(proc, calib_photos, gen)
-    if p["arch"] == "resnet":
-        calibrate_batchnorm(model, pixels)
-    model.eval()
-    n_labels = len(cfg["id2label"])
-    calibrate_classifier(model, pixels, gen, target_std=1.5)
+    if red_evidence:
+        if p["arch"] != "resnet":
+            raise SystemExit("--red-evidence is for ResNet presets")
+        plant_red_evidence(model)
+        model.eval()
+    else:
+        if p["arch"] == "resnet":
+            calibrate_batchnorm(model, pixels)
+        model.eval()
+        calibrate_classifier(model, pixels, gen, target_std=1.5)
 
     write_json_files(out_dir, cfg, proc)
     write_weights(out_dir, state_tensors(model, dtype), shards)
@@ -447,10 +475,13 @@ def main(argv=None):
     ap.add_argument("--calib-photos", type=int, help="photos for calibration (default 16 ResNet, 8 ViT)")
     ap.add_argument("--report", action="store_true")
     ap.add_argument("--config-only", action="store_true", help="write only the two JSON files")
+    ap.add_argument("--red-evidence", action="store_true",
+                    help="ResNet: class 3 sees red and nothing else (plant_red_evidence)")
     a = ap.parse_args(argv)
     make(
         a.preset, a.out, dtype=a.dtype, shards=a.shards, seed=a.seed, calib_photos=a.calib_photos,
         legacy=a.legacy_config, report=a.report, config_only=a.config_only,
+        red_evidence=a.red_evidence,
         hidden_act=a.hidden_act, qkv_bias=False if a.no_qkv_bias else None,
         num_labels=a.num_labels, problem_type=a.problem_type, image_size=a.image_size,
         layer_norm_eps=a.layer_norm_eps,

@@ -53,6 +53,8 @@ def main():
     ap.add_argument("--label", type=int, required=True)
     ap.add_argument("--patch", type=int, required=True)
     ap.add_argument("--stride", type=int, required=True)
+    ap.add_argument("--crop", help="X,Y,W,H: the map of that box of the photo (a tile: Image.crop of "
+                    "the photo as displayed), placed in the photo")
     a = ap.parse_args()
     with open(os.path.join(a.model, "preprocessor_config.json")) as f:
         s = ref.processor_settings(json.load(f))
@@ -60,6 +62,11 @@ def main():
         cfg = ref.Cfg(json.load(f))
     model = ref.load_model(a.model)
     img = ref.load_image(a.image)
+    origin = (0, 0)
+    if a.crop:
+        x, y, w, h = (int(v) for v in a.crop.split(","))
+        img = img.crop((x, y, x + w, y + h))
+        origin = (x, y)
     base = ref.to_pixel_values(ref.prepare_image(img, s), s)
     grey = ref.to_pixel_values(np.full((1, 1, 3), 128, dtype=np.uint8), s)[:, 0, 0]
     _, h, w = base.shape
@@ -79,7 +86,8 @@ def main():
     drops = np.array([base_score - v for v in scores[1:]]).reshape(len(ys), len(xs))
     sx, sy, ox, oy = view_in_photo(s, img.size[0], img.size[1])
     print(json.dumps({"score": base_score, "xs": xs, "ys": ys, "drops": drops.tolist(),
-                      "view_in_photo": {"scale_x": sx, "scale_y": sy, "offset_x": ox, "offset_y": oy}}))
+                      "view_in_photo": {"scale_x": sx, "scale_y": sy, "offset_x": ox, "offset_y": oy,
+                                        "origin_x": origin[0], "origin_y": origin[1]}}))
 
 
 if __name__ == "__main__":
