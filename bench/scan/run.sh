@@ -23,15 +23,10 @@ photos=${2:-../shared/data/photos/trash-bin}
 work=${BENCH_WORK:-${TMPDIR:-/tmp}/binscan-bench-scan}
 mkdir -p "$work"
 
-cmake -S . -B "$build_dir" -G Ninja -DCMAKE_BUILD_TYPE=Release >/dev/null
-cmake --build "$build_dir" -j 2 --target binscan >/dev/null
-binscan="$build_dir/binscan"
-
-model="$work/resnet-50"
-if [[ ! -f "$model/model.safetensors" ]]; then
-  echo "making the random-weight resnet-50 checkpoint in $model (once) ..." >&2
-  /usr/bin/python3 tests/reference/make_checkpoint.py --preset resnet-50 --out "$model" >/dev/null
-fi
+# shellcheck source=bench/lib.sh
+source bench/lib.sh
+bench_binscan "$build_dir"
+bench_resnet50 "$work"
 n_photos=$(find "$photos" -type f | wc -l)
 read -r -a options <<<"${OPTIONS:-}"
 bench_options=()

@@ -17,14 +17,10 @@ threads=${THREADS:-$(nproc)}
 work=${BENCH_WORK:-${TMPDIR:-/tmp}/binscan-bench-serve}
 mkdir -p "$work"
 
-cmake -S . -B "$build_dir" -G Ninja -DCMAKE_BUILD_TYPE=Release >/dev/null
-cmake --build "$build_dir" -j 2 --target binscan >/dev/null
-binscan="$build_dir/binscan"
-model="$work/resnet-50"
-if [[ ! -f "$model/model.safetensors" ]]; then
-  echo "making the random-weight resnet-50 checkpoint in $model (once) ..." >&2
-  /usr/bin/python3 tests/reference/make_checkpoint.py --preset resnet-50 --out "$model" >/dev/null
-fi
+# shellcheck source=bench/lib.sh
+source bench/lib.sh
+bench_binscan "$build_dir"
+bench_resnet50 "$work"
 mapfile -t files < <(find "$photos" -type f -name '*.jp*g' | sort)
 json_field() { /usr/bin/python3 -c "import json,sys; print(json.load(sys.stdin)$1)"; }
 

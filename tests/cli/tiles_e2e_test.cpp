@@ -27,13 +27,17 @@ std::vector<std::string> split(const std::string& row) {
   return out;
 }
 
+fs::path tiny_checkpoint(const test::TempDir& dir, const std::string& preset) {
+  const fs::path model = dir / "m";
+  EXPECT_EQ(test::run_python("make_checkpoint.py", {"--preset", preset, "--out", model.string()})
+                .exit_code,
+            0);
+  return model;
+}
+
 TEST(TilesCli, ScanStoresBestTilesThatEqualClassifyingTheCrop) {
   test::TempDir dir;
-  const fs::path model = dir / "m";
-  ASSERT_EQ(
-      test::run_python("make_checkpoint.py", {"--preset", "tiny-vit-224", "--out", model.string()})
-          .exit_code,
-      0);
+  const fs::path model = tiny_checkpoint(dir, "tiny-vit-224");
   const auto photos = test::all_photos();
   ASSERT_GE(photos.size(), 3u);
   // Two street photos and the bike stored sideways (EXIF orientation 6).
@@ -121,11 +125,7 @@ TEST(TilesCli, ScanStoresBestTilesThatEqualClassifyingTheCrop) {
 // compare report then draws the tiles and maps over the photos.
 TEST(TilesCli, ExplainKeepsMapsInTheSurveyAndTheReportDrawsThem) {
   test::TempDir dir;
-  const fs::path model = dir / "m";
-  ASSERT_EQ(
-      test::run_python("make_checkpoint.py", {"--preset", "tiny-vit", "--out", model.string()})
-          .exit_code,
-      0);
+  const fs::path model = tiny_checkpoint(dir, "tiny-vit");
   const auto photos = test::all_photos();
   const fs::path db = dir / "s.db";
   auto r = test::run_binscan({"scan", "-q", "--db", db.string(), "-m", model.string(),
@@ -193,11 +193,7 @@ TEST(TilesCli, ExplainKeepsMapsInTheSurveyAndTheReportDrawsThem) {
 
 TEST(TilesCli, UntiledScansStoreNoTileAndBadGridsAreUsageErrors) {
   test::TempDir dir;
-  const fs::path model = dir / "m";
-  ASSERT_EQ(
-      test::run_python("make_checkpoint.py", {"--preset", "tiny-vit", "--out", model.string()})
-          .exit_code,
-      0);
+  const fs::path model = tiny_checkpoint(dir, "tiny-vit");
   const fs::path db = dir / "s.db";
   const auto photo = test::all_photos().front();
   const auto scan = test::run_binscan({"scan", "-q", "--db", db.string(), "-m", model.string(),
