@@ -293,7 +293,7 @@ void make_schema3(const std::filesystem::path& db, const std::string& sha) {
     s.commit(batch);
   }
   for (const char* c : {"tile_grid", "photo_bin_score", "tile_bin_score", "tile_x", "tile_y",
-                        "tile_width", "tile_height", "tile_top_k"}) {
+                        "tile_width", "tile_height", "tile_top_k", "occlusion"}) {
     sql_exec(db, std::string("ALTER TABLE results DROP COLUMN ") + c);
   }
   sql_exec(db, "PRAGMA user_version=3");
