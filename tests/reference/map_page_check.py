@@ -4,7 +4,8 @@ Chromium through Selenium, with every host name resolving nowhere: the OpenStree
 refused, as on a machine offline, whatever this machine's network.
 
   map_page_check.py URL --bins N [--inside LAT,LON]... [--outside LAT,LON]... [--screenshot PNG]
-(--screenshot PNG: the opening view; with -popup before the extension: the first bin's popup)
+(--screenshot PNG: the opening view; with -popup / -phone before the extension: the first bin's
+popup, and the page at a phone's width)
 
 Checks (exit 1 with the first failure on stderr):
   - the script ran (data-ready) and drew N bins, with no script error on the page and no console
@@ -14,7 +15,8 @@ Checks (exit 1 with the first failure on stderr):
     "All photos" (when there are other areas) then shows them all;
   - every bin can be clicked (brought into view at street zoom, then a real mouse click) and opens
     its popup, listing its photos, with their sight lines drawn; Enter on a focused bin does too;
-  - every layer of the layer control toggles: its things leave the map and come back.
+  - every layer of the layer control toggles: its things leave the map and come back;
+  - at a phone's width the layer control is folded into its icon and the map fits the screen.
 Prints "ok N".
 """
 
@@ -178,6 +180,23 @@ def main():
                    return !l.getLayers || l.getLayers().length === 0""", name)
             if not empty and (after >= before if was_on else after <= before):
                 fail(f"layer {name!r} does not toggle ({before} things, then {after})")
+
+        # On a phone: the layer control folds into its icon, and the map fits the screen.
+        driver.set_window_size(390, 844)
+        driver.get(args.url)
+        wait(driver, "return document.body.getAttribute('data-ready') === '1'", "the map on a phone")
+        toggle = driver.find_element(By.CSS_SELECTOR, ".leaflet-control-layers-toggle")
+        if driver.find_elements(By.CSS_SELECTOR, ".leaflet-control-layers-expanded"):
+            fail("on a phone the layer control covers the map")
+        if not toggle.is_displayed() or "data:image/svg" not in toggle.value_of_css_property(
+                "background-image"):
+            fail("on a phone the layer control has no visible icon")
+        if driver.execute_script(
+                "return document.getElementById('map').getBoundingClientRect().right") > 390:
+            fail("on a phone the map is wider than the screen")
+        if args.screenshot:
+            root, ext = os.path.splitext(args.screenshot)
+            driver.save_screenshot(root + "-phone" + ext)
 
         refused = [e for e in driver.get_log("browser") if e["level"] == "SEVERE"
                    and not (TILE_HOST in e["message"] and "ERR_NAME_NOT_RESOLVED" in e["message"])]
