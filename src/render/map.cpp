@@ -171,7 +171,7 @@ D.bins.forEach(function(b){
     entry.rays.push(L.polyline([[s.lat,s.lon],[b.lat,b.lon]],{className:'ray',interactive:false}).addTo(layers.rays));
     var cam=L.circleMarker([s.lat,s.lon],{radius:4,className:'camera'}).addTo(layers.cameras);
     var tip=el('div');tip.appendChild(el('div','path',s.path));
-    tip.appendChild(el('div','','bin '+b.id+' \u00b7 bin score '+fixed(s.score,3)));
+    tip.appendChild(el('div','',(s.bearing!==null?'bearing '+fixed(s.bearing,0)+'\u00b0 \u00b7 ':'')+'bin '+b.id+' \u00b7 bin score '+fixed(s.score,3)));
     cam.bindTooltip(tip);
     cam.on('click',function(){entry.marker.openPopup();});
   });

@@ -58,7 +58,9 @@ TEST(LocateCli, BinsSitWhereTheirPhotosLookAndTheMapDrawsThem) {
     const auto page = test::run_command(
         {chromium.string(), "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic",
          "--no-first-run", "--disable-background-networking", "--disable-component-update",
-         "--disable-sync", "--user-data-dir=" + (dir / "profile").string(),
+         "--disable-sync",
+         // The map asks for OpenStreetMap tiles: no host resolves, so no test touches the internet.
+         "--host-resolver-rules=MAP * ~NOTFOUND", "--user-data-dir=" + (dir / "profile").string(),
          "--enable-logging=stderr", "--v=0", "--dump-dom", "file://" + html.string()});
     ASSERT_EQ(page.exit_code, 0) << page.err;
     EXPECT_EQ(page.err.find(":CONSOLE"), std::string::npos) << page.err;
