@@ -37,6 +37,7 @@ struct LocateCliOptions {
   double match_radius_m = 15;
   int thumb_size = 120;
   bool thumbnails = true;
+  bool tiles = true;
 };
 
 int run_locate(const LocateCliOptions& o) {
@@ -93,7 +94,7 @@ int run_locate(const LocateCliOptions& o) {
     write_output(o.csv, located_csv(located));
   }
   if (!o.html.empty()) {
-    write_output(o.html, survey_map_html(located, o.db, o.thumbnails ? o.thumb_size : 0));
+    write_output(o.html, survey_map_html(located, o.db, o.thumbnails ? o.thumb_size : 0, o.tiles));
   }
   return 0;
 }
@@ -123,8 +124,10 @@ void add_locate_command(CLI::App& app, Runner& run) {
       "Phones often record magnetic bearings (GPSImgDirectionRef M): pass --declination, the\n"
       "local magnetic declination in degrees (east positive), to make them true.\n"
       "\n"
-      "The map draws no base map (it works offline and makes no requests); open the GeoJSON in\n"
-      "QGIS, geojson.io or uMap to see the bins over streets.\n"
+      "The map (--html) is one file with Leaflet inside: it opens on the area where most photos\n"
+      "are (buttons show the others), draws OpenStreetMap's tiles under the bins when the\n"
+      "browser is online (--no-tiles: never) and a plain background when not; clicking a bin\n"
+      "shows its photos, sight lines and scores. The GeoJSON goes into QGIS, geojson.io or uMap.\n"
       "\n"
       "Example:\n"
       "  binscan scan photos/ --model google/vit-base-patch16-224\n"
@@ -170,7 +173,9 @@ void add_locate_command(CLI::App& app, Runner& run) {
   cmd->add_option("--geojson", o->geojson,
                   "Write the bins (points) and the photos' sight lines (lines) as GeoJSON here");
   cmd->add_option("--csv", o->csv, "Write one CSV row per bin here");
-  cmd->add_option("--html", o->html, "Write the offline HTML map here");
+  cmd->add_option(
+      "--html", o->html,
+      "Write the HTML map here (one file, works offline; OpenStreetMap under it when online)");
   cmd->add_option("--aim-with", o->aim_with,
                   "A local model (directory or Hub id) whose occlusion map finds where in each "
                   "photo the bin is, so the photo's ray points there instead of straight ahead "
@@ -197,6 +202,10 @@ void add_locate_command(CLI::App& app, Runner& run) {
       ->capture_default_str()
       ->check(CLI::Range(16, 1024));
   cmd->add_flag("!--no-thumbnails", o->thumbnails, "Leave the photos out of the HTML map");
+  cmd->add_flag("!--no-tiles", o->tiles,
+                "An HTML map that fetches nothing: no OpenStreetMap tiles under it (by default "
+                "the browser loads them when online, telling the tile server where the survey "
+                "is), the plain background only");
   cmd->callback([&run, o] { run = [o] { return run_locate(*o); }; });
 }
 

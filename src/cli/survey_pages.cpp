@@ -16,9 +16,11 @@ std::string survey_report_html(const Comparison& comparison, const std::string& 
   return render_html_report(comparison, r);
 }
 
-std::string survey_map_html(const Located& located, const std::string& database, int thumb_size) {
+std::string survey_map_html(const Located& located, const std::string& database, int thumb_size,
+                            bool tiles) {
   MapOptions m;
   m.database = database;
+  if (!tiles) m.tile_url.clear();
   if (thumb_size > 0) {
     m.thumbnail = [thumb_size](const PhotoRecord& p) { return photo_preview(p, thumb_size); };
   }

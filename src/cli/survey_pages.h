@@ -12,6 +12,9 @@ namespace binscan::cli {
 
 std::string survey_report_html(const Comparison& comparison, const std::string& database,
                                int thumb_size);
-std::string survey_map_html(const Located& located, const std::string& database, int thumb_size);
+// `tiles`: OpenStreetMap under the map when the browser is online; false: a page that fetches
+// nothing, the plain background only.
+std::string survey_map_html(const Located& located, const std::string& database, int thumb_size,
+                            bool tiles = true);
 
 }  // namespace binscan::cli

@@ -27,6 +27,8 @@ std::string page_start(std::string_view title, std::string_view css, std::string
   std::string h;
   h += "<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">\n";
   h += "<meta name=\"viewport\" content=\"width=device-width,initial-scale=1\">\n";
+  // An empty icon: served by `binscan serve`, the browser would otherwise ask for /favicon.ico.
+  h += "<link rel=\"icon\" href=\"data:,\">\n";
   h += "<title>" + html_escape(title) + "</title>\n<style>" + std::string(page_base_css()) +
        std::string(css) + "</style></head>\n";
   h += "<body>\n<h1>" + html_escape(title) + "</h1>\n<div class=\"meta\">";

@@ -156,6 +156,20 @@ std::string json_text(const nlohmann::ordered_json& value, int indent) {
                     nlohmann::ordered_json::error_handler_t::replace);
 }
 
+std::string script_json(const nlohmann::ordered_json& value) {
+  const std::string text = json_text(value);
+  std::string out;
+  out.reserve(text.size());
+  for (const char c : text) {
+    if (c == '<') {
+      out += "\\u003c";
+    } else {
+      out += c;
+    }
+  }
+  return out;
+}
+
 std::string terminal_text(std::string_view s, bool keep_newlines) {
   std::string out;
   out.reserve(s.size());

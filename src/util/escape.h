@@ -5,6 +5,7 @@
 //   HTML text and quoted attributes, and SVG/XML (inline in the pages) -> html_escape
 //   CSV cells                                                        -> csv_field
 //   JSON, JSON Lines, GeoJSON                                        -> json_text
+//   JSON data inside an HTML <script>                                -> script_json
 //   the terminal (stdout/stderr text, progress, error lines)         -> terminal_text
 //
 // Text is stored as the bytes it came with (a file name that is not UTF-8 keeps its bytes in the
@@ -42,6 +43,10 @@ bool is_plain_number(std::string_view s);
 // default would throw "invalid UTF-8 byte" and lose the whole output). indent < 0: one line.
 std::string json_text(const nlohmann::json& value, int indent = -1);
 std::string json_text(const nlohmann::ordered_json& value, int indent = -1);
+// JSON data inside an HTML <script> element (a JavaScript expression): json_text with every <
+// written as \u003c, so no text can close the element (</script>) or start a comment (<!--).
+// JSON puts < only inside strings, where \u003c means the same character.
+std::string script_json(const nlohmann::ordered_json& value);
 
 // For the terminal: control bytes (C0, DEL, and C1 as UTF-8) and invalid UTF-8 bytes as \xNN,
 // line breaks as spaces unless `keep_newlines`; escape sequences can never reach the terminal.

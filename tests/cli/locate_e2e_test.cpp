@@ -7,6 +7,7 @@
 #include <algorithm>
 #include <filesystem>
 #include <fstream>
+#include <map>
 #include <nlohmann/json.hpp>
 
 #include "support/test_support.h"
@@ -57,7 +58,9 @@ TEST(LocateCli, BinsSitWhereTheirPhotosLookAndTheMapDrawsThem) {
     const auto page = test::run_command(
         {chromium.string(), "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic",
          "--no-first-run", "--disable-background-networking", "--disable-component-update",
-         "--disable-sync", "--user-data-dir=" + (dir / "profile").string(),
+         "--disable-sync",
+         // The map asks for OpenStreetMap tiles: no host resolves, so no test touches the internet.
+         "--host-resolver-rules=MAP * ~NOTFOUND", "--user-data-dir=" + (dir / "profile").string(),
          "--enable-logging=stderr", "--v=0", "--dump-dom", "file://" + html.string()});
     ASSERT_EQ(page.exit_code, 0) << page.err;
     EXPECT_EQ(page.err.find(":CONSOLE"), std::string::npos) << page.err;
@@ -72,6 +75,18 @@ TEST(LocateCli, BinsSitWhereTheirPhotosLookAndTheMapDrawsThem) {
       << r.out;
   if (!fs::exists(chromium)) {
     GTEST_SKIP() << "chromium is not installed: the map was not opened";
+  }
+  // Driven as a person would, offline: every bin of the real survey opens its photos.
+  if (test::browser_installed()) {
+    const fs::path artefacts = test::source_dir() / "build" / "test-artifacts";
+    fs::create_directories(artefacts);
+    const std::string bins = check.out.substr(3, check.out.size() - 4);
+    const auto driven = test::run_python("map_page_check.py",
+                                         {"file://" + html.string(), "--bins", bins, "--screenshot",
+                                          (artefacts / "locate-map.png").string()});
+    EXPECT_EQ(driven.out, "ok " + bins + "\n") << driven.err;
+  } else if (test::browser_required()) {
+    ADD_FAILURE() << "chromium-driver is not installed: the map was not driven";
   }
 }
 
@@ -145,7 +160,12 @@ TEST(LocateCli, HeldAgainstARegistryWithAMissAndAnExtra) {
   const std::string html = read_text_file(out_html);
   EXPECT_NE(html.find("id=\"registry-summary\" data-matches=\"" + n + "\" data-missed=\"1\""),
             std::string::npos);
-  EXPECT_NE(html.find("class=\"reg missed\""), std::string::npos);
+  const auto data = test::map_page_data(html);
+  std::map<std::string, int> shown;
+  for (const auto& reg : data["registry"]) ++shown[reg["status"].get<std::string>()];
+  EXPECT_EQ(shown["matched"], bins);
+  EXPECT_EQ(shown["missed"], 1);
+  EXPECT_EQ(shown["outside"], 1);
 }
 
 // --aim-with: each photo's ray turned to its occlusion peak. Every sighting gets an angle
@@ -190,12 +210,9 @@ TEST(LocateCli, AStricterThresholdCanLeaveNothingToPlace) {
   std::ifstream in(dir / "m.html");
   const std::string page((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
   // No bins on the map, but the 25 places the photos were taken.
-  EXPECT_EQ(page.find("<circle class=\"bin"), std::string::npos);
-  std::size_t dots = 0;
-  for (auto at = page.find("<circle class=\"nobin\""); at != std::string::npos;
-       at = page.find("<circle class=\"nobin\"", at + 1))
-    ++dots;
-  EXPECT_EQ(dots, 25u);
+  const auto data = test::map_page_data(page);
+  EXPECT_EQ(data["bins"].size(), 0u);
+  EXPECT_EQ(data["nobin"].size(), 25u);
 }
 
 TEST(LocateCli, BadInputIsOneLineAndAnError) {

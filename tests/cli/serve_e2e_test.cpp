@@ -499,13 +499,24 @@ TEST_F(ServeCli, SurveyPagesAreTheReportAndTheMap) {
   ASSERT_EQ(m->status, 200);
   EXPECT_EQ(m->body, read_text_file(map));
   EXPECT_NE(c.Get("/")->body.find("survey.db"), std::string::npos);
+  // The served map works in a browser as the file does (offline: tiles refused).
+  if (test::browser_installed()) {
+    const fs::path artefacts = test::source_dir() / "build" / "test-artifacts";
+    fs::create_directories(artefacts);
+    const auto bins = test::map_page_data(m->body)["bins"].size();
+    const auto check = test::run_python(
+        "map_page_check.py", {s->url("/survey/map"), "--bins", std::to_string(bins), "--screenshot",
+                              (artefacts / "serve-map.png").string()});
+    EXPECT_EQ(check.exit_code, 0) << check.err;
+  } else if (test::browser_required()) {
+    ADD_FAILURE() << "chromium and chromium-driver are not installed";
+  }
   EXPECT_EQ(s->stop(), 0);
 }
 
 TEST_F(ServeCli, ThePageInHeadlessChromium) {
-  const bool required = std::getenv("BINSCAN_REQUIRE_BROWSER") != nullptr;
-  if (!fs::exists("/usr/bin/chromedriver") || !fs::exists("/usr/bin/chromium")) {
-    if (required) FAIL() << "chromium and chromium-driver are not installed";
+  if (!test::browser_installed()) {
+    if (test::browser_required()) FAIL() << "chromium and chromium-driver are not installed";
     GTEST_SKIP() << "needs chromium + chromium-driver (scripts/install-deps --with-browser)";
   }
   auto s = serve({"--token-file", token_file().string()});

@@ -12,75 +12,17 @@
 #include <random>
 
 #include "render/map.h"
+#include "render/shots.h"
+#include "support/test_support.h"
 
 namespace binscan {
 namespace {
 
-constexpr double kRad = std::numbers::pi / 180;
-
-// Initial great-circle bearing from a to b, degrees clockwise from north.
-double bearing_to(LatLon a, LatLon b) {
-  const double p1 = a.lat * kRad, p2 = b.lat * kRad, dl = (b.lon - a.lon) * kRad;
-  const double t =
-      std::atan2(std::sin(dl) * std::cos(p2),
-                 std::cos(p1) * std::sin(p2) - std::sin(p1) * std::cos(p2) * std::cos(dl));
-  return std::fmod(t / kRad + 360, 360);
-}
-
-struct Shot {
-  Shot(LatLon at_, std::optional<double> bearing_, std::string ref_ = "T", bool found_ = true,
-       double score_ = 0.5, std::string taken_at_ = "")
-      : at(at_),
-        bearing(bearing_),
-        ref(std::move(ref_)),
-        found(found_),
-        score(score_),
-        taken_at(std::move(taken_at_)) {}
-  LatLon at;
-  std::optional<double> bearing;
-  std::string ref;
-  bool found;
-  double score;
-  std::string taken_at;
-  bool gps = true;
-};
-
-int g_photo = 0;
-
-PhotoComparison photo_row(const Shot& s, const std::vector<bool>& verdicts) {
-  PhotoComparison row;
-  row.photo.sha256 = "sha" + std::to_string(++g_photo);
-  row.photo.path = "/photos/" + std::to_string(g_photo) + ".jpg";
-  if (s.gps) {
-    row.photo.lat = s.at.lat;
-    row.photo.lon = s.at.lon;
-  }
-  row.photo.bearing = s.bearing;
-  if (s.bearing) row.photo.bearing_ref = s.ref;
-  row.photo.taken_at =
-      s.taken_at.empty() ? "2022-01-19T12:00:" + std::to_string(10 + g_photo % 50) : s.taken_at;
-  for (const bool v : verdicts) {
-    ResultRecord r;
-    r.sha256 = row.photo.sha256;
-    r.bin_score = v ? s.score : s.score / 10;
-    r.verdict = v;
-    row.results.emplace_back(r);
-    row.verdicts.push_back(v);
-  }
-  const bool a = verdicts[0], b = verdicts.size() > 1 ? verdicts[1] : a;
-  row.group = a && b ? CompareGroup::kBoth
-              : a    ? CompareGroup::kOnlyA
-              : b    ? CompareGroup::kOnlyB
-                     : CompareGroup::kNeither;
-  return row;
-}
-
-Comparison one_model(const std::vector<Shot>& shots) {
-  Comparison c;
-  c.models = {{"google/vit-base-patch16-224", "main"}};
-  for (const auto& s : shots) c.rows.push_back(photo_row(s, {s.found}));
-  return c;
-}
+using test::bearing_to;
+using test::kRad;
+using test::one_model;
+using test::photo_row;
+using test::Shot;
 
 const LatLon kBin{52.0016081, 4.3700694};
 
@@ -344,15 +286,18 @@ TEST(Locate, GeoJsonCsvAndMapAgree) {
   EXPECT_NE(csv.find("\"/photos/<odd & \"\"name\"\">.jpg\""), std::string::npos);
 
   const std::string html = render_map_html(l, {});
-  auto count = [&](const std::string& needle) {
-    int n = 0;
-    for (auto p = html.find(needle); p != std::string::npos; p = html.find(needle, p + 1)) ++n;
-    return n;
-  };
-  EXPECT_EQ(count("<circle class=\"bin "), 2);
-  EXPECT_EQ(count("<circle class=\"camera\""), 3);
-  EXPECT_EQ(count("<path class=\"view\""), 3);
-  EXPECT_EQ(html.find("<odd"), std::string::npos);  // escaped
+  const auto data = test::map_page_data(html);
+  ASSERT_EQ(data["bins"].size(), 2u);
+  ASSERT_EQ(data["sightings"].size(), 3u);
+  for (std::size_t i = 0; i < 3; ++i) {
+    const auto& s = data["sightings"][i];
+    EXPECT_NEAR(s["lat"].get<double>(), l.sightings[i].camera.lat, 1e-7);
+    EXPECT_NEAR(s["bearing"].get<double>(), *l.sightings[i].bearing_true, 1e-12);  // a view
+    EXPECT_EQ(s["bin"], l.bins[static_cast<std::size_t>(l.sightings[i].bin)].id);
+  }
+  EXPECT_EQ(data["sightings"][2]["path"], l.sightings[2].photo.path);
+  EXPECT_EQ(l.sightings[2].photo.path, "/photos/<odd & \"name\">.jpg");
+  EXPECT_EQ(html.find("<odd"), std::string::npos);  // escaped, in the table and the data
   EXPECT_NE(html.find("&lt;odd &amp; &quot;name&quot;&gt;"), std::string::npos);
 }
 
@@ -446,15 +391,20 @@ TEST(Locate, NothingToPlaceIsSaidPlainly) {
   EXPECT_NE(located_text(l).find("located 0 bins"), std::string::npos);
   const std::string map = render_map_html(l, {});
   EXPECT_EQ(map.find("id=\"nomap\""), std::string::npos);
-  EXPECT_EQ(map.find("<circle class=\"bin"), std::string::npos);
-  EXPECT_NE(map.find("<circle class=\"nobin\""), std::string::npos);
+  EXPECT_NE(map.find("<div id=\"map\""), std::string::npos);
+  const auto data = test::map_page_data(map);
+  EXPECT_EQ(data["bins"].size(), 0u);
+  EXPECT_EQ(data["nobin"].size(), 2u);
   EXPECT_EQ(located_geojson(l)["features"].size(), 0u);
   // No position at all: nothing to draw, and the page says so.
   Shot nowhere{{0, 0}, 0.0, "T", false};
   nowhere.gps = false;
   const Located none = locate_bins(one_model({nowhere}), {});
   EXPECT_TRUE(none.no_bin.empty());
-  EXPECT_NE(render_map_html(none, {}).find("id=\"nomap\""), std::string::npos);
+  const std::string empty = render_map_html(none, {});
+  EXPECT_NE(empty.find("id=\"nomap\""), std::string::npos);
+  EXPECT_TRUE(test::map_page_data(empty).is_null());
+  EXPECT_EQ(empty.find("<div id=\"map\""), std::string::npos);
 }
 
 }  // namespace

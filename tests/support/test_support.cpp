@@ -110,4 +110,18 @@ CommandResult run_python(const std::string& script, const std::vector<std::strin
   return result;
 }
 
+nlohmann::json map_page_data(const std::string& html) {
+  const auto end = html.rfind("\n);\n</script>");
+  if (end == std::string::npos) return nullptr;
+  const auto start = html.rfind('\n', end - 1) + 1;
+  return nlohmann::json::parse(html.substr(start, end - start));
+}
+
+bool browser_installed() {
+  return std::filesystem::exists("/usr/bin/chromedriver") &&
+         std::filesystem::exists("/usr/bin/chromium");
+}
+
+bool browser_required() { return std::getenv("BINSCAN_REQUIRE_BROWSER") != nullptr; }
+
 }  // namespace binscan::test

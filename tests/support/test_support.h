@@ -12,6 +12,7 @@
 #endif
 
 #include <filesystem>
+#include <nlohmann/json.hpp>
 #include <string>
 #include <vector>
 
@@ -58,5 +59,14 @@ CommandResult run_binscan(const std::vector<std::string>& args,
 // Runs `/usr/bin/python3 tests/reference/<script> args...`; fails the test (ADD_FAILURE) and
 // returns the result when the script exits non-zero.
 CommandResult run_python(const std::string& script, const std::vector<std::string>& args);
+
+// The data a map page (render_map_html, `locate --html`) draws: the JSON on its script's last
+// line but one. Null when there is none (a page with nothing to draw).
+nlohmann::json map_page_data(const std::string& html);
+
+// Whether Debian's chromium and chromium-driver are installed for the Selenium tests. When they
+// are not, a test skips, or fails when BINSCAN_REQUIRE_BROWSER is set (scripts/test).
+bool browser_installed();
+bool browser_required();
 
 }  // namespace binscan::test

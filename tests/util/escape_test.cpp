@@ -42,6 +42,17 @@ TEST(Escape, JsonTextNeverThrowsOnInvalidUtf8) {
   EXPECT_TRUE(nlohmann::json::accept(json_text(o, 1)));
 }
 
+TEST(Escape, ScriptJsonCannotEndOrCommentOutItsScript) {
+  const nlohmann::ordered_json v = {{"path", "</script><!--<img src=x>\xff"}, {"n", 1.5}};
+  const std::string s = script_json(v);
+  EXPECT_EQ(s.find('<'), std::string::npos) << s;
+  EXPECT_NE(s.find("\\u003c/script>"), std::string::npos) << s;
+  // The same data, read back as JSON (and so as JavaScript); the invalid byte as U+FFFD.
+  const auto back = nlohmann::json::parse(s);
+  EXPECT_EQ(back["path"], "</script><!--<img src=x>\xEF\xBF\xBD");
+  EXPECT_EQ(back["n"], 1.5);
+}
+
 TEST(Escape, CsvNeutralisesFormulasButKeepsNumbers) {
   EXPECT_EQ(csv_field("=HYPERLINK(\"http://x\")"), "\"'=HYPERLINK(\"\"http://x\"\")\"");
   EXPECT_EQ(csv_field("+1+2"), "'+1+2");
