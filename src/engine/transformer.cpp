@@ -91,6 +91,44 @@ void RowLayerNorm::run(dnnl::stream& stream, const float* src, float* dst,
   stream.wait();
 }
 
+void patchify(const float* src, memory::dim n, memory::dim C, memory::dim S, memory::dim ps,
+              float* dst) {
+  const memory::dim g = S / ps, patch_len = C * ps * ps;
+#pragma omp parallel for collapse(2)
+  for (memory::dim img = 0; img < n; ++img) {
+    for (memory::dim gy = 0; gy < g; ++gy) {
+      for (memory::dim gx = 0; gx < g; ++gx) {
+        float* row = dst + ((img * g + gy) * g + gx) * patch_len;
+        for (memory::dim ch = 0; ch < C; ++ch) {
+          for (memory::dim ky = 0; ky < ps; ++ky) {
+            const float* in = src + ((img * C + ch) * S + gy * ps + ky) * S + gx * ps;
+            std::memcpy(row + (ch * ps + ky) * ps, in,
+                        static_cast<std::size_t>(ps) * sizeof(float));
+          }
+        }
+      }
+    }
+  }
+}
+
+void embed_patches(memory::dim n, memory::dim P, memory::dim H, const float* patch_out,
+                   const float* cls_pos, const float* position, float* x) {
+  const memory::dim T = P + 1;
+#pragma omp parallel for collapse(2)
+  for (memory::dim img = 0; img < n; ++img) {
+    for (memory::dim t = 0; t < T; ++t) {
+      float* dst = x + (img * T + t) * H;
+      if (t == 0) {
+        std::memcpy(dst, cls_pos, static_cast<std::size_t>(H) * sizeof(float));
+      } else {
+        const float* src = patch_out + (img * P + t - 1) * H;
+        const float* pe = position + t * H;
+        for (memory::dim h = 0; h < H; ++h) dst[h] = src[h] + pe[h];
+      }
+    }
+  }
+}
+
 EncoderWeights::EncoderWeights(const EncoderSpec& spec, const WeightLoader& load,
                                const std::function<LayerNames(int)>& names, memory::dim ref_tokens)
     : spec_(spec) {

@@ -69,6 +69,17 @@ class RowLayerNorm {
   dnnl::layer_normalization_forward prim_;
 };
 
+// A ViT-style patch embedding's input: each patch of `pixels` [n, C, S, S] flattened in (channel,
+// row, column) order -- the order of the conv weight [H, C, p, p] -- into dst [n * g * g, C*p*p],
+// g = S / p (a conv with stride = kernel floors).
+void patchify(const float* pixels, dnnl::memory::dim n, dnnl::memory::dim channels,
+              dnnl::memory::dim image_size, dnnl::memory::dim patch, float* dst);
+
+// x [n, 1 + P, H] = concat(class token, patch embeddings [n, P, H]) + position embeddings;
+// `cls_pos` is the class token plus position 0, `position` all positions [1 + P, H].
+void embed_patches(dnnl::memory::dim n, dnnl::memory::dim patches, dnnl::memory::dim hidden,
+                   const float* patch_out, const float* cls_pos, const float* position, float* x);
+
 // What the encoder's shapes and arithmetic are.
 struct EncoderSpec {
   dnnl::memory::dim hidden = 0, heads = 0, intermediate = 0;

@@ -34,12 +34,9 @@ class VitEngine final : public Engine {
     RowLayerNorm final_ln;
   };
   Plan& plan(memory::dim n);
-  void patchify(const Tensor& pixels, memory::dim n, float* dst) const;
-  // x = concat(cls_token, patch embeddings) + position_embeddings.
-  void embed(memory::dim n, const float* patch_out, float* x) const;
 
   VitConfig config_;
-  memory::dim labels_, hidden_, grid_, patches_, tokens_, channels_, patch_, patch_len_;
+  memory::dim labels_, hidden_, patches_, tokens_, channels_, patch_, patch_len_;
   int threads_;
   Linear patch_embed_;
   std::vector<float> cls_pos_;   // cls_token + position_embeddings[0]
@@ -66,8 +63,8 @@ VitEngine::VitEngine(const VitConfig& c, int num_labels, const WeightLoader& loa
   labels_ = num_labels;
   hidden_ = c.hidden_size;
   patch_ = c.patch_size;
-  grid_ = c.image_size / c.patch_size;  // nn.Conv2d with stride = kernel floors
-  patches_ = grid_ * grid_;
+  const memory::dim grid = c.image_size / c.patch_size;  // nn.Conv2d with stride = kernel floors
+  patches_ = grid * grid;
   tokens_ = patches_ + 1;
   channels_ = c.num_channels;
   patch_len_ = channels_ * patch_ * patch_;
@@ -131,47 +128,6 @@ VitEngine::Plan& VitEngine::plan(memory::dim n) {
   return plans_.emplace(n, std::move(p)).first->second;
 }
 
-// Flattens each patch in (channel, row, column) order, the order of the conv weight [H, C, p, p].
-void VitEngine::patchify(const Tensor& pixels, memory::dim n, float* dst) const {
-  const memory::dim g = grid_, ps = patch_, C = channels_;
-  const memory::dim S = config_.image_size;
-  const float* src = pixels.data.data();
-#pragma omp parallel for collapse(2)
-  for (memory::dim img = 0; img < n; ++img) {
-    for (memory::dim gy = 0; gy < g; ++gy) {
-      for (memory::dim gx = 0; gx < g; ++gx) {
-        float* row = dst + ((img * g + gy) * g + gx) * patch_len_;
-        for (memory::dim ch = 0; ch < C; ++ch) {
-          for (memory::dim ky = 0; ky < ps; ++ky) {
-            const float* in = src + ((img * C + ch) * S + gy * ps + ky) * S + gx * ps;
-            std::memcpy(row + (ch * ps + ky) * ps, in,
-                        static_cast<std::size_t>(ps) * sizeof(float));
-          }
-        }
-      }
-    }
-  }
-}
-
-void VitEngine::embed(memory::dim n, const float* patch_out, float* x) const {
-  const memory::dim T = tokens_, H = hidden_, P = patches_;
-  const float* pos = position_.data();
-  const float* cls = cls_pos_.data();
-#pragma omp parallel for collapse(2)
-  for (memory::dim img = 0; img < n; ++img) {
-    for (memory::dim t = 0; t < T; ++t) {
-      float* dst = x + (img * T + t) * H;
-      if (t == 0) {
-        std::memcpy(dst, cls, static_cast<std::size_t>(H) * sizeof(float));
-      } else {
-        const float* src = patch_out + (img * P + t - 1) * H;
-        const float* pe = pos + t * H;
-        for (memory::dim h = 0; h < H; ++h) dst[h] = src[h] + pe[h];
-      }
-    }
-  }
-}
-
 Tensor VitEngine::forward(const Tensor& pixel_values) {
   const auto& s = pixel_values.shape;
   if (s.size() != 4 || s[0] < 1 || s[1] != channels_ || s[2] != config_.image_size ||
@@ -186,9 +142,11 @@ Tensor VitEngine::forward(const Tensor& pixel_values) {
   Tensor logits({n, labels_});
   run_guarded("ViT forward", [&] {
     Plan& p = plan(n);
-    patchify(pixel_values, n, p.patches.data());
+    patchify(pixel_values.data.data(), n, channels_, config_.image_size, patch_, p.patches.data());
     run_linear(patch_mm_, patch_embed_, n, p.patches.data(), p.patch_out.data());
-    embed(n, p.patch_out.data(), encoder_->input(n));
+    // x = concat(cls_token, patch embeddings) + position_embeddings.
+    embed_patches(n, patches_, hidden_, p.patch_out.data(), cls_pos_.data(), position_.data(),
+                  encoder_->input(n));
     const float* pooled = encoder_->forward(n, stream_);
     p.final_ln.run(stream_, pooled, p.pooled.data(), final_ln_);
     run_linear(classifier_mm_, classifier_, n, p.pooled.data(), p.logits.data());
