@@ -222,6 +222,33 @@ std::size_t contraction(const std::vector<UChar32>& s, std::size_t at) {
 
 }  // namespace
 
+std::string format_hypothesis(std::string_view tmpl, std::string_view label) {
+  std::string out;
+  for (std::size_t i = 0; i < tmpl.size(); ++i) {
+    const char c = tmpl[i];
+    const auto next = i + 1 < tmpl.size() ? tmpl[i + 1] : '\0';
+    if ((c == '{' && next == '{') || (c == '}' && next == '}')) {
+      out += c;
+      ++i;
+    } else if (c == '{') {
+      const auto close = tmpl.find('}', i);
+      const auto field =
+          close == std::string_view::npos ? tmpl.substr(i) : tmpl.substr(i + 1, close - i - 1);
+      if (close == std::string_view::npos || (field != "" && field != "0"))
+        throw Error(ErrorKind::kConfig, "--template \"" + std::string(tmpl) + "\"",
+                    "only {} (the label) and {{ }} (braces) may appear in braces");
+      out += label;
+      i = close;
+    } else if (c == '}') {
+      throw Error(ErrorKind::kConfig, "--template \"" + std::string(tmpl) + "\"",
+                  "a single } (write }} for a brace)");
+    } else {
+      out += c;
+    }
+  }
+  return out;
+}
+
 ClipTokenizer::ClipTokenizer(std::unordered_map<std::string, std::int64_t> vocab,
                              std::vector<std::pair<std::string, std::string>> merges,
                              std::string pad_token)

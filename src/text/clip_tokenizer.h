@@ -27,6 +27,11 @@ struct TokenBatch {
   std::vector<std::size_t> lengths;  // each text's tokens before padding (bos and eos included)
 };
 
+// The zero-shot pipeline's hypothesis_template.format(label): "{}" and "{0}" become the label,
+// "{{" and "}}" braces; any other field is Error(kConfig) naming the template (Python would fail
+// too). A template without a field gives the template (Python ignores the unused argument).
+std::string format_hypothesis(std::string_view hypothesis_template, std::string_view label);
+
 class ClipTokenizer {
  public:
   // vocab: token -> id; merges in rank order (the first is applied first).
