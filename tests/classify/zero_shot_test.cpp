@@ -23,13 +23,18 @@ namespace {
 
 namespace fs = std::filesystem;
 
+// A tiny random-weight CLIP checkpoint with its tokenizer at `dir`.
+void make_clip(const fs::path& dir) {
+  ASSERT_EQ(
+      test::run_python("clip_reference.py", {"make", "--preset", "tiny", "--out", dir.string()})
+          .exit_code,
+      0);
+}
+
 TEST(ZeroShot, ProbabilitiesAndOrderMatchThePipeline) {
   test::TempDir tmp;
   const fs::path model = tmp / "clip";
-  ASSERT_EQ(
-      test::run_python("clip_reference.py", {"make", "--preset", "tiny", "--out", model.string()})
-          .exit_code,
-      0);
+  make_clip(model);
   const auto all = test::all_photos();
   ASSERT_FALSE(all.empty());
   std::vector<fs::path> photos;
@@ -96,10 +101,7 @@ TEST(ZeroShot, ProbabilitiesAndOrderMatchThePipeline) {
 TEST(ZeroShot, LabelsAreRequiredAndOnlyForClip) {
   test::TempDir tmp;
   const fs::path model = tmp / "clip";
-  ASSERT_EQ(
-      test::run_python("clip_reference.py", {"make", "--preset", "tiny", "--out", model.string()})
-          .exit_code,
-      0);
+  make_clip(model);
   try {
     (void)open_local_classifier(model, {});
     FAIL() << "no error";
@@ -116,10 +118,7 @@ TEST(ZeroShot, LabelsAreRequiredAndOnlyForClip) {
     EXPECT_NE(std::string(e.what()).find("tokenizer"), std::string::npos) << e.what();
   }
   // A single label: softmax gives it 1, as the pipeline does (not the one-label sigmoid).
-  ASSERT_EQ(test::run_python("clip_reference.py",
-                             {"make", "--preset", "tiny", "--out", (tmp / "c2").string()})
-                .exit_code,
-            0);
+  make_clip(tmp / "c2");
   auto one = open_local_classifier(tmp / "c2", options);
   const auto photo = test::all_photos().front();
   const auto bytes = read_file(photo);

@@ -121,6 +121,8 @@ void check_clip(const std::string& preset, const std::vector<std::string>& extra
   EngineOptions options;
   options.threads = 2;
   std::shared_ptr<ClipEngine> clip = create_clip_engine(checkpoint, options);
+  options.threads = 1;
+  const auto one_thread = create_clip_engine(checkpoint, options);
 
   for (std::size_t s = 0; s < label_sets.size(); ++s) {
     SCOPED_TRACE("label set " + std::to_string(s));
@@ -139,10 +141,20 @@ void check_clip(const std::string& preset, const std::vector<std::string>& extra
     const Tensor image = clip->image_embeds(pixels);
     expect_parity("image_embeds", image, npy(ref / "image_embeds.npy"),
                   npy(ref / "image_embeds64.npy"), 1e-4);
+    // An image's embedding is the same bits alone, in a batch, and on one thread.
     for (std::int64_t i = 0; i < pixels.shape[0]; ++i)
       EXPECT_EQ(clip->image_embeds(slice_rows(pixels, i, 1)).data, slice_rows(image, i, 1).data)
           << "image " << i << " alone differs from its batch";
+    if (s == 0) {
+      EXPECT_EQ(one_thread->image_embeds(pixels).data, image.data);
+    }
     const Tensor text = clip->text_embeds(read_ids(ref));
+    // A label's embedding does not depend on the others, their padding or the threads.
+    if (s == 0) {
+      const auto ids = read_ids(ref);
+      EXPECT_EQ(one_thread->text_embeds({ids.back()}).data,
+                slice_rows(text, static_cast<std::int64_t>(ids.size()) - 1, 1).data);
+    }
     expect_parity("text_embeds", text, npy(ref / "text_embeds.npy"), npy(ref / "text_embeds64.npy"),
                   1e-4);
     const auto zero_shot = make_zero_shot_engine(clip, text);
