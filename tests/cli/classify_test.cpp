@@ -239,6 +239,11 @@ TEST_F(ClassifyCli, ZeroShotClipMatchesPyTorch) {
   EXPECT_NE(none.exit_code, 0);
   EXPECT_NE(none.err.find("needs candidate labels"), std::string::npos) << none.err;
   EXPECT_EQ(std::count(none.err.begin(), none.err.end(), '\n'), 1) << none.err;  // one line
+  // bench times a CLIP model as a zero-shot classifier (two default labels without --label).
+  const auto bench = binscan({"bench", "--model", model.string(), "--batch", "2", "--iterations",
+                              "1", "--warmup", "0", "--format", "json"});
+  ASSERT_EQ(bench.exit_code, 0) << bench.err;
+  EXPECT_GT(json::parse(bench.out).at("images_per_second").get<double>(), 0);
   const auto vit = binscan({"classify", "--model", make_model({"--preset", "tiny-vit"}).string(),
                             "--label", "a bin", images[0]});
   EXPECT_NE(vit.exit_code, 0);
