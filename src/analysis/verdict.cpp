@@ -39,7 +39,29 @@ std::string expand_default(const std::string& spec) {
   return ascii_lower(trim(spec)) == "default" ? std::string(kImageNetBinLabel) : spec;
 }
 
+// A word of `label` (ASCII letters and apostrophes, lower-cased) that says "no bin".
+bool negated(std::string_view label) {
+  static constexpr std::string_view kNegations[] = {"no",      "not",   "without", "none",
+                                                    "nothing", "isn't", "aren't",  "never"};
+  std::string word;
+  const auto is_word = [](char c) {
+    return std::isalpha(static_cast<unsigned char>(c)) != 0 || c == '\'';
+  };
+  for (std::size_t i = 0; i <= label.size(); ++i) {
+    if (i < label.size() && is_word(label[i])) {
+      word += static_cast<char>(std::tolower(static_cast<unsigned char>(label[i])));
+      continue;
+    }
+    for (const auto n : kNegations)
+      if (word == n) return true;
+    word.clear();
+  }
+  return false;
+}
+
 }  // namespace
+
+bool is_no_bin_description(std::string_view label) { return negated(label); }
 
 bool label_matches(std::string_view label, std::string_view spec) {
   if (ascii_lower(trim(label)) == ascii_lower(trim(spec))) return true;
@@ -48,9 +70,27 @@ bool label_matches(std::string_view label, std::string_view spec) {
 
 BinLabels resolve_bin_labels(const std::vector<std::string>& specs_in, const ModelInfo& model) {
   std::vector<std::string> specs = specs_in;
+  const auto& labels = model.labels;
+  if (model.zero_shot) {
+    // The candidate labels are the user's own: by default every one that is not a "no bin"
+    // description (is_no_bin_description); "default" among --bin-label specs means the same.
+    std::vector<std::string> expanded;
+    for (const auto& s : specs.empty() ? std::vector<std::string>{"default"} : specs) {
+      if (ascii_lower(trim(s)) != "default") {
+        expanded.push_back(s);
+        continue;
+      }
+      for (std::size_t i = 0; i < labels.size(); ++i)
+        if (!is_no_bin_description(labels[i])) expanded.push_back(std::to_string(i));
+    }
+    if (expanded.empty())
+      throw Error(ErrorKind::kConfig, model.id,
+                  "every candidate label reads as a \"no bin\" description (it holds no, not, "
+                  "without, ...); choose the bin labels with --bin-label");
+    specs = expanded;
+  }
   if (specs.empty()) specs.emplace_back("default");
   BinLabels out;
-  const auto& labels = model.labels;
   if (labels.empty()) {
     // Remote (or a model without id2label): only texts can be matched against returned labels.
     for (const auto& raw : specs) {

@@ -42,14 +42,22 @@ struct BinLabels {
 };
 
 // Specs are label texts or class ids ("412"); the word "default" means the ImageNet trash-can
-// class. An empty list means {"default"}. A text matches a label exactly or one of its
-// comma-separated synonyms, case-insensitively ("trash can" matches class 412); a synonym shared
-// by several labels is an error (give the full label or the id).
-// For a local model (labels known) every spec is resolved against its labels; specs that match
-// nothing are reported in unmatched_specs, and a model that none match is an Error(kConfig)
-// listing some of its labels. For a remote model (labels unknown) text specs are kept for matching
-// the returned labels; a numeric id is an Error(kConfig).
+// class (for a zero-shot model: its candidate labels that are not "no bin" descriptions, which
+// is also what an empty list gives). An empty list means {"default"}. A text matches a label
+// exactly or one of its comma-separated synonyms, case-insensitively ("trash can" matches class
+// 412); a synonym shared by several labels is an error (give the full label or the id). For a local
+// model (labels known) every spec is resolved against its labels; specs that match nothing are
+// reported in unmatched_specs, and a model that none match is an Error(kConfig) listing some of its
+// labels. For a remote model (labels unknown) text specs are kept for matching the returned labels;
+// a numeric id is an Error(kConfig).
 BinLabels resolve_bin_labels(const std::vector<std::string>& specs, const ModelInfo& model);
+
+// The default bin labels of a zero-shot model are its candidate labels that are not a "no bin"
+// description: a label is one when it holds a negation as a word (no, not, without, none,
+// nothing, never, isn't, aren't; case-insensitive), as in "a street with no bin" or "not a
+// trash can". Everything else counts as a bin ("an underground waste container", "a litter
+// bin"), so a set such as {"a bin", "a bicycle"} wants an explicit --bin-label.
+bool is_no_bin_description(std::string_view label);
 
 // True when `label` is matched by the text `spec` (exact or synonym, case-insensitive).
 bool label_matches(std::string_view label, std::string_view spec);

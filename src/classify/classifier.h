@@ -1,5 +1,6 @@
 // Layer classify/ owns the Classifier interface and its two backends, local (engine) and remote
-// (Inference API), with softmax/top-k. May use: engine, model, preprocess, hub, image, util.
+// (Inference API), with softmax/top-k. May use: engine, model, preprocess, hub, text, image,
+// util.
 //
 // Classifier: the one interface the application uses, whether the model runs here
 // (LocalClassifier: checkpoint + engine) or on Hugging Face (RemoteClassifier: Inference API).
@@ -65,6 +66,8 @@ struct ModelInfo {
   std::string id;                   // "google/vit-base-patch16-224" or the directory given
   std::string revision;             // commit hash, or "" for a plain local directory
   std::vector<std::string> labels;  // id2label when known (local); empty for remote
+  // Zero-shot (CLIP): `labels` are the candidate labels the model scores each photo against.
+  bool zero_shot = false;
   bool remote = false;
   // local: the engine's arithmetic, "fp32" or "bf16"; empty for remote (the service's own).
   std::string precision;

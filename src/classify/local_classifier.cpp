@@ -4,9 +4,37 @@
 #include <cstring>
 
 #include "classify/postprocess.h"
+#include "text/clip_tokenizer.h"
 #include "util/error.h"
 
 namespace binscan {
+
+namespace {
+
+// CLIP's towers behind an Engine whose logits are the candidate labels'.
+std::unique_ptr<Engine> zero_shot_engine(const Checkpoint& checkpoint,
+                                         const EngineOptions& engine_options,
+                                         const LocalOptions& options) {
+  const std::string where = checkpoint.dir.string();
+  if (options.candidate_labels.empty())
+    throw Error(ErrorKind::kConfig, where,
+                "a zero-shot (CLIP) model needs candidate labels: give --label TEXT (repeatable) "
+                "or --labels-file FILE");
+  if (!ClipTokenizer::dir_has_tokenizer(checkpoint.dir))
+    throw Error(ErrorKind::kIo, where,
+                "no tokenizer beside the model (vocab.json + merges.txt or tokenizer.json)");
+  const ClipTokenizer tokenizer = ClipTokenizer::from_dir(checkpoint.dir);
+  std::shared_ptr<ClipEngine> clip = create_clip_engine(checkpoint, engine_options);
+  std::vector<std::string> texts;
+  for (const auto& label : options.candidate_labels)
+    texts.push_back(format_hypothesis(options.hypothesis_template, label));
+  // Padded to the longest as the pipeline does (padding=True); a text longer than the context
+  // is cut to it, ending with the end-of-text token (transformers would refuse it).
+  const TokenBatch batch = tokenizer.encode_batch(texts, clip->context_length());
+  return make_zero_shot_engine(clip, clip->text_embeds(batch.ids));
+}
+
+}  // namespace
 
 LocalClassifier::LocalClassifier(Checkpoint checkpoint, const LocalOptions& options)
     : config_(checkpoint.config),
@@ -15,7 +43,19 @@ LocalClassifier::LocalClassifier(Checkpoint checkpoint, const LocalOptions& opti
   EngineOptions engine_options;
   engine_options.threads = options.threads;
   engine_options.precision = options.precision;
-  engine_ = create_engine(checkpoint, engine_options);
+  if (config_.is_clip()) {
+    engine_ = zero_shot_engine(checkpoint, engine_options, options);
+    config_.id2label = options.candidate_labels;
+    config_.problem_type = ProblemType::kSingleLabel;  // the pipeline's softmax
+    info_.zero_shot = true;
+  } else {
+    if (!options.candidate_labels.empty())
+      throw Error(ErrorKind::kConfig, checkpoint.dir.string(),
+                  "candidate labels (--label, --labels-file) are for zero-shot (CLIP) models; "
+                  "this " +
+                      config_.architecture + " has its own labels");
+    engine_ = create_engine(checkpoint, engine_options);
+  }
   info_.id = options.model_id.empty() ? checkpoint.dir.string() : options.model_id;
   info_.revision = options.revision;
   info_.labels = config_.id2label;

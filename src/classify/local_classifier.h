@@ -1,11 +1,15 @@
 // LocalClassifier: a checkpoint directory run on this machine — ImageProcessor for prepare(),
-// the oneDNN engine and the pipeline's postprocessing for run().
+// the oneDNN engine and the pipeline's postprocessing for run(). A CLIP model is a classifier
+// over its candidate labels: transformers' zero-shot-image-classification pipeline (each label
+// put in the hypothesis template, tokenized and padded as the pipeline does, logits_per_image,
+// softmax over the labels, sorted by score with ties in label order).
 #pragma once
 
 #include <filesystem>
 #include <memory>
 #include <span>
 #include <string>
+#include <vector>
 
 #include "classify/classifier.h"
 #include "engine/engine.h"
@@ -21,6 +25,10 @@ struct LocalOptions {
   std::string model_id;  // ModelInfo::id; "" -> the directory as given
   std::string revision;  // ModelInfo::revision (commit hash when from the Hub cache)
   Precision precision = Precision::kFp32;  // ModelInfo::precision
+  // Zero-shot models (CLIP): the candidate labels (required) and the pipeline's
+  // hypothesis_template; the text embeddings are computed once, when the classifier is built.
+  std::vector<std::string> candidate_labels;
+  std::string hypothesis_template = "This is a photo of {}.";
 };
 
 class LocalClassifier : public Classifier {

@@ -9,6 +9,8 @@
 namespace binscan {
 
 ScoreFunction score_function(const ModelConfig& config) {
+  // The zero-shot pipeline: softmax over the candidate labels, even a single one.
+  if (config.is_clip()) return ScoreFunction::kSoftmax;
   // transformers: SIGMOID if multi_label_classification or num_labels == 1, else SOFTMAX for
   // single_label_classification or num_labels > 1 (regression with several outputs included).
   if (config.problem_type == ProblemType::kMultiLabel || config.num_labels() == 1)

@@ -16,6 +16,7 @@
 #include "cli/commands.h"
 #include "cli/model_flags.h"
 #include "hub/hub.h"
+#include "model/config.h"
 #include "util/error.h"
 #include "util/tensor.h"
 #include "util/threads.h"
@@ -63,6 +64,13 @@ int run_bench(const BenchOptions& o) {
   local.model_id = resolved.model_id;
   local.revision = resolved.revision;
   local.precision = resolve_precision(o.model.precision);
+  local.candidate_labels = candidate_labels(o.model);
+  local.hypothesis_template = o.model.hypothesis_template;
+  // A CLIP model is timed as a zero-shot classifier: the image tower and the similarities to
+  // the labels (their text embeddings are computed once, while loading). Without --label, two.
+  if (local.candidate_labels.empty() &&
+      ModelConfig::from_file(resolved.dir / "config.json").is_clip())
+    local.candidate_labels = {"a trash bin", "a street with no bin"};
   auto classifier = open_local_classifier(resolved.dir, local);
   const double load_s = std::chrono::duration<double>(clock::now() - load_start).count();
 
@@ -121,7 +129,8 @@ void add_bench_command(CLI::App& app, Runner& run) {
   cmd->footer(
       "Loads the model, runs WARMUP untimed passes and ITERATIONS timed passes on synthetic\n"
       "input of the model's size, and reports the median time per image and images per second.\n"
-      "Decoding and preprocessing are not included.\n"
+      "Decoding and preprocessing are not included. A CLIP model is timed as a zero-shot\n"
+      "classifier (image tower and similarities) over --label / --labels-file, or two labels.\n"
       "\n"
       "--format json prints one line:\n"
       "  {\"model\": M, \"batch\": B, \"threads\": N, \"precision\": P, \"ms_per_image\": X,\n"
@@ -130,7 +139,8 @@ void add_bench_command(CLI::App& app, Runner& run) {
       "Example:\n"
       "  binscan bench --model ./resnet-50 --batch 8 --threads 2");
   ModelFlagsUse use;
-  use.remote = false;       // the local engine is what is measured
+  use.remote = false;  // the local engine is what is measured
+  use.candidate_labels = true;
   use.fast_decode = false;  // synthetic input: nothing is decoded
   add_model_flags(*cmd, opts->model, use);
   cmd->add_option("--batch,-b", opts->batch, "Images per forward pass")->capture_default_str();

@@ -39,6 +39,7 @@ struct ClassifyOptions {
   ModelFlags model;                 // --model (directory or Hub id), Hub and Inference API flags
   std::vector<std::string> inputs;  // images and folders
   int top_k = 5;
+  bool top_k_given = false;  // a zero-shot model otherwise lists every candidate label
   int batch = 8;
   std::string format = "text";  // text | jsonl
   bool compare_remote = false;
@@ -410,7 +411,11 @@ int run_classify(const ClassifyOptions& o) {
   }
   PrintSink sink(*classifier, *writer, std::move(bins), o.threshold);
   Classifier* const one[] = {classifier.get()};
-  run_pipeline(feed, one, sink, pipeline_options(o, o.model.remote));
+  PipelineOptions po = pipeline_options(o, o.model.remote);
+  // The zero-shot pipeline answers with every candidate label, best first.
+  if (classifier->info().zero_shot && !o.top_k_given)
+    po.top_k = static_cast<int>(classifier->info().labels.size());
+  run_pipeline(feed, one, sink, po);
   return failed || sink.failed() ? 1 : 0;
 }
 
@@ -425,6 +430,12 @@ void add_classify_command(CLI::App& app, Runner& run) {
       "ResNetForImageClassification, safetensors weights) on the CPU and prints what\n"
       "transformers' image-classification pipeline prints: softmax scores (sigmoid for\n"
       "multi-label or single-label models), the top K labels from id2label.\n"
+      "\n"
+      "A CLIP model (CLIPModel, e.g. openai/clip-vit-base-patch32) classifies zero-shot, as\n"
+      "transformers' zero-shot-image-classification pipeline: against the candidate labels\n"
+      "you give (--label, repeatable, or --labels-file), each put in --template, with softmax\n"
+      "scores over them and every label listed (--top-k to cut). The labels' text embeddings\n"
+      "are computed once. A label longer than CLIP's 77-token context is cut to it.\n"
       "\n"
       "IMAGE may be a file (JPEG, PNG or WebP, recognised by content) or a folder: every image\n"
       "in it, recursively. A file that cannot be read is reported and the others go on; the\n"
@@ -463,11 +474,14 @@ void add_classify_command(CLI::App& app, Runner& run) {
       "  binscan classify --remote --model google/vit-base-patch16-224 photo.jpg\n"
       "  binscan classify --model microsoft/resnet-50 --compare-remote photos/\n"
       "  binscan classify --model microsoft/resnet-50 --fast-decode --precision fast photos/\n"
-      "  binscan classify --model google/vit-base-patch16-224 --tiles 3x3 street.jpg");
+      "  binscan classify --model google/vit-base-patch16-224 --tiles 3x3 street.jpg\n"
+      "  binscan classify --model openai/clip-vit-base-patch32 --label \"an underground waste\n"
+      "      container\" --label \"a public litter bin\" --label \"a street with no bin\" photos/");
   ModelFlagsUse use;
   use.model_help =
       "Hugging Face model directory (config.json, preprocessor_config.json,\n"
       "model.safetensors or model.safetensors.index.json), or a model id";
+  use.candidate_labels = true;
   add_model_flags(*cmd, opts->model, use);
   cmd->add_option("images", opts->inputs, "Photos or folders of photos")->required();
   cmd->add_option("--top-k,-k", opts->top_k, "Labels per image (capped at the model's labels)")
@@ -488,7 +502,10 @@ void add_classify_command(CLI::App& app, Runner& run) {
                   "With --tiles: the bin score from which a photo counts as showing a bin")
       ->capture_default_str()
       ->check(CLI::Range(0.0, 1.0));
-  cmd->callback([opts, &run] { run = [opts] { return run_classify(*opts); }; });
+  cmd->callback([opts, cmd, &run] {
+    opts->top_k_given = cmd->count("--top-k") > 0;
+    run = [opts] { return run_classify(*opts); };
+  });
 }
 
 }  // namespace binscan::cli

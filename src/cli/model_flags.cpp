@@ -6,6 +6,8 @@
 
 #include "cli/commands.h"
 #include "util/error.h"
+#include "util/file.h"
+#include "util/text.h"
 
 namespace binscan::cli {
 
@@ -48,6 +50,23 @@ void add_model_flags(CLI::App& cmd, ModelFlags& flags, const ModelFlagsUse& use)
                  "models the largest need wins): a 12 MP photo decodes several times faster.\n"
                  "Not bit-exact (pixels close to, not equal to, transformers'); results record\n"
                  "the scale. PNG and WebP are decoded in full");
+  }
+  if (use.candidate_labels) {
+    // One value per --label: a label is never split at commas, and the photos after it are not
+    // taken for labels.
+    cmd.add_option(
+           "--label", flags.labels,
+           "A candidate label of a zero-shot (CLIP) model; repeat for each. A label may hold\n"
+           "commas (\"ashcan, trash can, garbage can\"). E.g. --label \"an underground waste\n"
+           "container\" --label \"a public litter bin\" --label \"a street with no bin\"")
+        ->allow_extra_args(false);
+    cmd.add_option("--labels-file", flags.labels_file,
+                   "Candidate labels of a zero-shot model, one per line (after any --label)")
+        ->check(CLI::ExistingFile);
+    cmd.add_option("--template", flags.hypothesis_template,
+                   "The sentence each candidate label is put in ({} is the label), as the\n"
+                   "zero-shot pipeline's hypothesis_template")
+        ->capture_default_str();
   }
   if (use.remote) {
     cmd.add_flag("--remote", flags.remote, use.remote_help);
@@ -110,6 +129,25 @@ Precision resolve_precision(const std::string& flag) {
   return why.empty() ? Precision::kBf16 : Precision::kFp32;
 }
 
+std::vector<std::string> candidate_labels(const ModelFlags& flags) {
+  std::vector<std::string> labels = flags.labels;
+  if (!flags.labels_file.empty()) {
+    const std::string text = read_text_file(flags.labels_file);
+    std::size_t start = 0;
+    while (start < text.size()) {
+      auto end = text.find('\n', start);
+      if (end == std::string::npos) end = text.size();
+      std::string line = text.substr(start, end - start);
+      if (!line.empty() && line.back() == '\r') line.pop_back();
+      if (!trim(line).empty()) labels.push_back(line);
+      start = end + 1;
+    }
+    if (labels.size() == flags.labels.size())
+      throw Error(ErrorKind::kFormat, flags.labels_file, "holds no labels");
+  }
+  return labels;
+}
+
 std::unique_ptr<LocalClassifier> open_local_model(const std::string& name, const ModelFlags& flags,
                                                   int engine_threads, int batch,
                                                   bool show_progress) {
@@ -122,6 +160,8 @@ std::unique_ptr<LocalClassifier> open_local_model(const std::string& name, const
   l.model_id = resolved.model_id;
   l.revision = resolved.revision;
   l.precision = resolve_precision(flags.precision);
+  l.candidate_labels = candidate_labels(flags);
+  l.hypothesis_template = flags.hypothesis_template;
   return open_local_classifier(resolved.dir, l);
 }
 

@@ -29,6 +29,10 @@ struct ModelFlags {
   int threads = 0;                  // --threads: 0 = all cores
   std::string precision = "fp32";   // --precision: fp32 | bf16 | fast
   bool fast_decode = false;         // --fast-decode: JPEG DCT scaling
+  // Zero-shot (CLIP) models: --label (repeatable), --labels-file (one per line), --template.
+  std::vector<std::string> labels;
+  std::string labels_file;
+  std::string hypothesis_template = "This is a photo of {}.";
 
   // The model of a command that takes one.
   const std::string& model() const { return models.at(0); }
@@ -36,11 +40,12 @@ struct ModelFlags {
 
 // Which of the flags a command has, and its own words for --model and --threads.
 struct ModelFlagsUse {
-  bool several = false;     // --model is repeatable (scan)
-  bool remote = true;       // --remote, --endpoint, --timeout, --retries
-  bool threads = true;      // --threads
-  bool precision = true;    // --precision
-  bool fast_decode = true;  // --fast-decode
+  bool several = false;           // --model is repeatable (scan)
+  bool remote = true;             // --remote, --endpoint, --timeout, --retries
+  bool threads = true;            // --threads
+  bool precision = true;          // --precision
+  bool fast_decode = true;        // --fast-decode
+  bool candidate_labels = false;  // --label, --labels-file, --template
   // The flag naming the Hub token's file (serve uses --token-file for its own API token).
   std::string hub_token_flag = "--token-file";
   std::string model_help = "Hugging Face model directory or model id";
@@ -62,6 +67,10 @@ HubOptions hub_options(const ModelFlags& flags, bool show_progress = true);
 // one line naming the missing feature); fast picks bf16 where it runs, else fp32, and says which
 // on stderr (once per process, even under --quiet: results depend on it).
 Precision resolve_precision(const std::string& flag);
+
+// The candidate labels of --label and --labels-file (the file's lines, blank ones skipped), in
+// that order. Throws Error(kIo) naming an unreadable file.
+std::vector<std::string> candidate_labels(const ModelFlags& flags);
 
 // A local checkpoint: a directory as is, or a Hub id from the cache (downloaded when missing);
 // the hub's warnings (e.g. cached copy used while offline) are printed.

@@ -62,21 +62,46 @@ std::string bf16_unsupported_reason() {
   return "this CPU lacks AVX-512 BF16 (avx512_bf16) and AMX (amx_bf16), one of which bf16 needs";
 }
 
-std::unique_ptr<Engine> create_engine(const Checkpoint& checkpoint, const EngineOptions& options) {
-  const int threads = resolve_thread_count(options.threads);
-  const Weights& weights = checkpoint.weights;
-  const engine_internal::WeightLoader load = [&weights](const std::string& name,
-                                                        const std::vector<std::int64_t>& shape) {
+namespace {
+
+engine_internal::WeightLoader loader_of(const Weights& weights) {
+  return [&weights](const std::string& name, const std::vector<std::int64_t>& shape) {
     std::vector<float> values = weights.load_f32(name, shape);
     release_pages(weights.record(name).bytes);
     return values;
   };
-  const ModelConfig& config = checkpoint.config;
+}
+
+bool wants_bf16(const EngineOptions& options) {
   const bool bf16 = options.precision == Precision::kBf16;
   if (bf16) {
     if (const std::string why = bf16_unsupported_reason(); !why.empty())
       throw Error(ErrorKind::kUnsupported, "--precision bf16", why);
   }
+  return bf16;
+}
+
+}  // namespace
+
+std::unique_ptr<ClipEngine> create_clip_engine(const Checkpoint& checkpoint,
+                                               const EngineOptions& options) {
+  const auto* clip = std::get_if<ClipConfig>(&checkpoint.config.arch);
+  if (clip == nullptr)
+    throw Error(ErrorKind::kUnsupported, (checkpoint.dir / "config.json").string(),
+                "not a CLIP model (" + checkpoint.config.architecture + ")");
+  const bool bf16 = wants_bf16(options);
+  return engine_internal::make_clip_engine(*clip, loader_of(checkpoint.weights),
+                                           resolve_thread_count(options.threads), bf16);
+}
+
+std::unique_ptr<Engine> create_engine(const Checkpoint& checkpoint, const EngineOptions& options) {
+  const int threads = resolve_thread_count(options.threads);
+  const engine_internal::WeightLoader load = loader_of(checkpoint.weights);
+  const ModelConfig& config = checkpoint.config;
+  if (config.is_clip())
+    throw Error(ErrorKind::kUnsupported, (checkpoint.dir / "config.json").string(),
+                "a CLIP model classifies against candidate labels (give --label or --labels-file)");
+  const bool bf16 = wants_bf16(options);
   if (const auto* vit = std::get_if<VitConfig>(&config.arch))
     return engine_internal::make_vit_engine(*vit, config.num_labels(), load, threads, bf16);
   if (const auto* resnet = std::get_if<ResNetConfig>(&config.arch)) {

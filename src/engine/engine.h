@@ -1,5 +1,5 @@
-// Layer engine/ owns the oneDNN forward passes (ViT, ResNet). May use: model, preprocess, image,
-// util.
+// Layer engine/ owns the oneDNN forward passes (ViT, ResNet, CLIP's two towers). May use: model,
+// preprocess, image, util.
 //
 // The inference engine: runs a checkpoint's forward pass on the CPU with oneDNN.
 // Knows nothing of files or JSON beyond the Checkpoint it is built from.
@@ -8,6 +8,7 @@
 #include <memory>
 #include <string>
 #include <string_view>
+#include <vector>
 
 #include "model/checkpoint.h"
 #include "util/tensor.h"
@@ -37,6 +38,37 @@ class Engine {
   // are created on first use and cached, buffers are reused across calls. Not thread-safe.
   virtual Tensor forward(const Tensor& pixel_values) = 0;
 };
+
+// CLIPModel's two towers (transformers' modeling_clip.py, eval mode). Embeddings are projected,
+// not normalised. Not thread-safe.
+class ClipEngine {
+ public:
+  virtual ~ClipEngine() = default;
+  // pixel_values [N, C, S, S] -> image_embeds [N, projection_dim]: visual_projection of the
+  // post-LayerNorm class token. The same bits per image whatever its batch and the threads.
+  virtual Tensor image_embeds(const Tensor& pixel_values) = 0;
+  // Token ids (start ... end-of-text, padded or not) -> text_embeds [n, projection_dim]:
+  // text_projection of the final-LayerNorm end-of-text token, which transformers picks as
+  // argmax(ids) for configs with eos_token_id 2, else the first eos_token_id (position 0 when
+  // there is none). Padding after it never reaches it (causal attention), so each text runs up
+  // to that token only and its embedding does not depend on the others. Throws
+  // Error(kUnsupported) for an id outside the vocabulary or a text longer than the context.
+  virtual Tensor text_embeds(const std::vector<std::vector<std::int64_t>>& ids) = 0;
+  // exp(logit_scale): the temperature of the similarities.
+  virtual float logit_scale_exp() const = 0;
+  virtual int context_length() const = 0;  // max_position_embeddings
+};
+
+// A zero-shot classifier over fixed candidate texts: forward(pixel_values) gives transformers'
+// logits_per_image [N, texts] = exp(logit_scale) * cosine(image_embeds, text_embeds).
+// `text_embeds` [texts, projection_dim] as ClipEngine::text_embeds returns them (computed once
+// per label set, shared by every photo).
+std::unique_ptr<Engine> make_zero_shot_engine(std::shared_ptr<ClipEngine> clip,
+                                              const Tensor& text_embeds);
+
+// Builds a CLIPModel's towers (same errors as create_engine).
+std::unique_ptr<ClipEngine> create_clip_engine(const Checkpoint& checkpoint,
+                                               const EngineOptions& options);
 
 // Prepares the weights once (folded BatchNorm, oneDNN layouts); the checkpoint's mapping may be
 // released afterwards. Throws Error(kCheckpoint / kUnsupported), kUnsupported also for bf16 on a

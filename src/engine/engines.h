@@ -1,4 +1,4 @@
-// The two architectures' engines, built from a config and a weight loader (engine-internal).
+// The architectures' engines, built from a config and a weight loader (engine-internal).
 #pragma once
 
 #include <memory>
@@ -20,5 +20,10 @@ std::unique_ptr<Engine> make_vit_engine(const VitConfig& config, int num_labels,
 std::unique_ptr<Engine> make_resnet_engine(const ResNetConfig& config, int num_labels,
                                            const WeightLoader& load, int threads, int ref_height,
                                            int ref_width, bool bf16 = false);
+
+// CLIPModel. `bf16`: the encoders' and patch embedding's linear layers in bf16, the projections
+// in fp32.
+std::unique_ptr<ClipEngine> make_clip_engine(const ClipConfig& config, const WeightLoader& load,
+                                             int threads, bool bf16 = false);
 
 }  // namespace binscan::engine_internal

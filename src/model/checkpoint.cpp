@@ -247,6 +247,51 @@ std::vector<TensorSpec> expected_tensors(const ModelConfig& config) {
     out.push_back({"classifier.bias", S{labels}});
     return out;
   }
+  if (const auto* c = std::get_if<ClipConfig>(&config.arch)) {
+    // CLIPModel: an encoder per tower with the same layer names.
+    const auto encoder = [&out](const std::string& prefix, std::int64_t h, std::int64_t inter,
+                                int layers) {
+      for (int i = 0; i < layers; ++i) {
+        const std::string p = prefix + "encoder.layers." + std::to_string(i) + ".";
+        for (const char* proj : {"q_proj", "k_proj", "v_proj", "out_proj"}) {
+          out.push_back({p + "self_attn." + proj + ".weight", S{h, h}});
+          out.push_back({p + "self_attn." + proj + ".bias", S{h}});
+        }
+        out.push_back({p + "mlp.fc1.weight", S{inter, h}});
+        out.push_back({p + "mlp.fc1.bias", S{inter}});
+        out.push_back({p + "mlp.fc2.weight", S{h, inter}});
+        out.push_back({p + "mlp.fc2.bias", S{h}});
+        for (const char* ln : {"layer_norm1", "layer_norm2"}) {
+          out.push_back({p + ln + ".weight", S{h}});
+          out.push_back({p + ln + ".bias", S{h}});
+        }
+      }
+    };
+    const auto& t = c->text;
+    const std::int64_t th = t.hidden_size;
+    out.push_back({"text_model.embeddings.token_embedding.weight", S{t.vocab_size, th}});
+    out.push_back(
+        {"text_model.embeddings.position_embedding.weight", S{t.max_position_embeddings, th}});
+    encoder("text_model.", th, t.intermediate_size, t.num_hidden_layers);
+    out.push_back({"text_model.final_layer_norm.weight", S{th}});
+    out.push_back({"text_model.final_layer_norm.bias", S{th}});
+    const auto& v = c->vision;
+    const std::int64_t vh = v.hidden_size, grid = v.image_size / v.patch_size;
+    out.push_back({"vision_model.embeddings.class_embedding", S{vh}});
+    out.push_back({"vision_model.embeddings.patch_embedding.weight",
+                   S{vh, v.num_channels, v.patch_size, v.patch_size}});
+    out.push_back({"vision_model.embeddings.position_embedding.weight", S{grid * grid + 1, vh}});
+    // transformers' attribute is spelled pre_layrnorm.
+    out.push_back({"vision_model.pre_layrnorm.weight", S{vh}});
+    out.push_back({"vision_model.pre_layrnorm.bias", S{vh}});
+    encoder("vision_model.", vh, v.intermediate_size, v.num_hidden_layers);
+    out.push_back({"vision_model.post_layernorm.weight", S{vh}});
+    out.push_back({"vision_model.post_layernorm.bias", S{vh}});
+    out.push_back({"visual_projection.weight", S{c->projection_dim, vh}});
+    out.push_back({"text_projection.weight", S{c->projection_dim, th}});
+    out.push_back({"logit_scale", S{}});
+    return out;
+  }
   const auto& r = std::get<ResNetConfig>(config.arch);
   const auto conv_bn = [&out](const std::string& p, std::int64_t cout, std::int64_t cin,
                               std::int64_t k) {

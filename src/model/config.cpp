@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <cmath>
 #include <numeric>
+#include <type_traits>
 
 #include "util/error.h"
 #include "util/file.h"
@@ -203,6 +204,66 @@ ResNetConfig parse_resnet(const Reader& r, const std::string& source) {
   return c;
 }
 
+// A tower's config: `key` (text_config / vision_config) with the keys of `key`_dict on top, as
+// old CLIPConfig files carry both.
+json tower_json(const Reader& r, const std::string& key) {
+  json out = json::object();
+  for (const std::string& k : {key, key + "_dict"}) {
+    const json* v = r.find(k);
+    if (!v) continue;
+    if (!v->is_object()) r.fail(k, "must be an object");
+    for (const auto& [name, value] : v->items()) out[name] = value;
+  }
+  return out;
+}
+
+ClipConfig parse_clip(const Reader& r, const std::string& source) {
+  ClipConfig c;
+  c.projection_dim = r.positive_int("projection_dim", c.projection_dim);
+  const json tj = tower_json(r, "text_config");
+  const Reader t(tj, source);
+  ClipTextConfig& tc = c.text;
+  tc.vocab_size = t.positive_int("vocab_size", tc.vocab_size);
+  tc.hidden_size = t.positive_int("hidden_size", tc.hidden_size);
+  tc.intermediate_size = t.positive_int("intermediate_size", tc.intermediate_size);
+  tc.num_hidden_layers = t.positive_int("num_hidden_layers", tc.num_hidden_layers, kMaxLayers);
+  tc.num_attention_heads = t.positive_int("num_attention_heads", tc.num_attention_heads);
+  tc.max_position_embeddings =
+      t.positive_int("max_position_embeddings", tc.max_position_embeddings, 1'000'000);
+  tc.hidden_act = t.activation("hidden_act", tc.hidden_act);
+  tc.layer_norm_eps = t.positive_double("layer_norm_eps", tc.layer_norm_eps);
+  if (const json* e = t.find("eos_token_id")) {
+    if (!e->is_number_integer() || e->get<std::int64_t>() < 0)
+      t.fail("eos_token_id", "must be a token id, got " + json_excerpt(*e));
+    tc.eos_token_id = e->get<std::int64_t>();
+  }
+  const json vj = tower_json(r, "vision_config");
+  const Reader v(vj, source);
+  ClipVisionConfig& vc = c.vision;
+  vc.hidden_size = v.positive_int("hidden_size", vc.hidden_size);
+  vc.intermediate_size = v.positive_int("intermediate_size", vc.intermediate_size);
+  vc.num_hidden_layers = v.positive_int("num_hidden_layers", vc.num_hidden_layers, kMaxLayers);
+  vc.num_attention_heads = v.positive_int("num_attention_heads", vc.num_attention_heads);
+  vc.num_channels = v.positive_int("num_channels", vc.num_channels);
+  vc.image_size = v.square_size("image_size", vc.image_size);
+  vc.patch_size = v.square_size("patch_size", vc.patch_size);
+  vc.hidden_act = v.activation("hidden_act", vc.hidden_act);
+  vc.layer_norm_eps = v.positive_double("layer_norm_eps", vc.layer_norm_eps);
+  const auto multiple = [&](const char* tower, int hidden, int heads) {
+    if (hidden % heads != 0)
+      throw Error(ErrorKind::kConfig, source,
+                  std::string(tower) + " hidden_size " + std::to_string(hidden) +
+                      " is not a multiple of num_attention_heads " + std::to_string(heads));
+  };
+  multiple("text_config", tc.hidden_size, tc.num_attention_heads);
+  multiple("vision_config", vc.hidden_size, vc.num_attention_heads);
+  if (vc.patch_size > vc.image_size)
+    throw Error(ErrorKind::kConfig, source,
+                "vision_config patch_size " + std::to_string(vc.patch_size) +
+                    " is larger than image_size " + std::to_string(vc.image_size));
+  return c;
+}
+
 // id2label with integer-string keys -> dense vector; without it, num_labels "LABEL_i" entries.
 std::vector<std::string> parse_labels(const Reader& r, const std::string& source) {
   std::vector<std::string> labels;
@@ -254,10 +315,12 @@ ModelConfig ModelConfig::from_json(const nlohmann::json& j, const std::string& s
     c.architecture = "ViTForImageClassification";
   } else if (c.model_type == "resnet") {
     c.architecture = "ResNetForImageClassification";
+  } else if (c.model_type == "clip") {
+    c.architecture = "CLIPModel";
   } else {
     throw Error(ErrorKind::kUnsupported, source,
                 "no \"architectures\" and model_type \"" + c.model_type +
-                    "\" is not one binscan runs (vit, resnet)");
+                    "\" is not one binscan runs (vit, resnet, clip)");
   }
   if (c.architecture == "ViTForImageClassification") {
     c.arch = parse_vit(r, source);
@@ -265,13 +328,23 @@ ModelConfig ModelConfig::from_json(const nlohmann::json& j, const std::string& s
   } else if (c.architecture == "ResNetForImageClassification") {
     c.arch = parse_resnet(r, source);
     if (c.model_type.empty()) c.model_type = "resnet";
+  } else if (c.architecture == "CLIPModel") {
+    c.arch = parse_clip(r, source);
+    if (c.model_type.empty()) c.model_type = "clip";
   } else {
     throw Error(ErrorKind::kUnsupported, source,
                 "unsupported architecture \"" + c.architecture +
-                    "\" (binscan runs ViTForImageClassification and ResNetForImageClassification)");
+                    "\" (binscan runs ViTForImageClassification, ResNetForImageClassification and "
+                    "CLIPModel)");
   }
-  const int channels = c.is_vit() ? std::get<VitConfig>(c.arch).num_channels
-                                  : std::get<ResNetConfig>(c.arch).num_channels;
+  const int channels = std::visit(
+      [](const auto& a) {
+        if constexpr (std::is_same_v<std::decay_t<decltype(a)>, ClipConfig>)
+          return a.vision.num_channels;
+        else
+          return a.num_channels;
+      },
+      c.arch);
   if (channels != 3)
     throw Error(ErrorKind::kUnsupported, source,
                 "num_channels " + std::to_string(channels) + " is not supported (images are RGB)");

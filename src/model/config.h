@@ -2,6 +2,7 @@
 // and every field that changes the computation.
 #pragma once
 
+#include <cstdint>
 #include <filesystem>
 #include <nlohmann/json.hpp>
 #include <optional>
@@ -53,24 +54,64 @@ struct ResNetConfig {
   bool downsample_in_bottleneck = false;
 };
 
+// CLIPTextConfig: the text tower. Pooling: transformers takes the end-of-text token as
+// input_ids.argmax() when eos_token_id is 2 (configs written before transformers 4.31, where the
+// tokenizer's real end-of-text id 49407 is the largest id), else the first eos_token_id.
+struct ClipTextConfig {
+  int vocab_size = 49408;
+  int hidden_size = 512;
+  int intermediate_size = 2048;
+  int num_hidden_layers = 12;
+  int num_attention_heads = 8;
+  int max_position_embeddings = 77;
+  Activation hidden_act = Activation::kQuickGelu;
+  double layer_norm_eps = 1e-5;
+  std::int64_t eos_token_id = 49407;
+  bool legacy_eos_pooling() const { return eos_token_id == 2; }
+};
+
+// CLIPVisionConfig: the vision tower.
+struct ClipVisionConfig {
+  int hidden_size = 768;
+  int intermediate_size = 3072;
+  int num_hidden_layers = 12;
+  int num_attention_heads = 12;
+  int num_channels = 3;
+  int image_size = 224;
+  int patch_size = 32;
+  Activation hidden_act = Activation::kQuickGelu;
+  double layer_norm_eps = 1e-5;
+};
+
+// CLIPModel: both towers and their common embedding size.
+struct ClipConfig {
+  ClipTextConfig text;
+  ClipVisionConfig vision;
+  int projection_dim = 512;
+};
+
 enum class ProblemType { kSingleLabel, kMultiLabel, kRegression };
 
 struct ModelConfig {
-  std::string architecture;  // "ViTForImageClassification" | "ResNetForImageClassification"
-  std::string model_type;    // "vit" | "resnet"
-  std::variant<VitConfig, ResNetConfig> arch;
+  // "ViTForImageClassification" | "ResNetForImageClassification" | "CLIPModel"
+  std::string architecture;
+  std::string model_type;  // "vit" | "resnet" | "clip"
+  std::variant<VitConfig, ResNetConfig, ClipConfig> arch;
   std::vector<std::string> id2label;  // index = class id; size = num_labels
   ProblemType problem_type = ProblemType::kSingleLabel;
 
   int num_labels() const { return static_cast<int>(id2label.size()); }
   bool is_vit() const { return std::holds_alternative<VitConfig>(arch); }
+  // A zero-shot model: its labels are the candidate labels of each request, not id2label.
+  bool is_clip() const { return std::holds_alternative<ClipConfig>(arch); }
 
   // Parses config.json as transformers' PretrainedConfig does: absent fields take the defaults of
-  // ViTConfig / ResNetConfig; id2label keys are strings of ints and give num_labels; without
-  // id2label, num_labels (default 2) gives labels "LABEL_i". The architecture comes from
-  // "architectures" (or model_type when that is absent).
-  // Throws Error(kConfig) for invalid values, Error(kUnsupported) for other architectures or
-  // activations, each naming `source`.
+  // ViTConfig / ResNetConfig / CLIPConfig (text_config and vision_config objects, overlaid by
+  // the old text_config_dict / vision_config_dict when present); id2label keys are strings of ints
+  // and give num_labels; without id2label, num_labels (default 2) gives labels "LABEL_i". The
+  // architecture comes from "architectures" (or model_type when that is absent). Throws
+  // Error(kConfig) for invalid values, Error(kUnsupported) for other architectures or activations,
+  // each naming `source`.
   static ModelConfig from_json(const nlohmann::json& json, const std::string& source);
   static ModelConfig from_file(const std::filesystem::path& path);
 };

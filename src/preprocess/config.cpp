@@ -61,10 +61,11 @@ std::optional<ProcessorKind> kind_from_class(std::string name, const std::string
   if (name.size() > 4 && name.ends_with("Fast")) name.resize(name.size() - 4);
   if (name == "ViTImageProcessor") return ProcessorKind::kVit;
   if (name == "ConvNextImageProcessor") return ProcessorKind::kConvNext;
+  if (name == "CLIPImageProcessor") return ProcessorKind::kClip;
   throw Error(ErrorKind::kUnsupported, source,
               "image processor '" + name +
-                  "' is not supported (binscan reproduces ViTImageProcessor and "
-                  "ConvNextImageProcessor)");
+                  "' is not supported (binscan reproduces ViTImageProcessor, "
+                  "ConvNextImageProcessor and CLIPImageProcessor)");
 }
 
 std::optional<ProcessorKind> kind_from_json(const json& j, const std::string& source) {
@@ -82,6 +83,7 @@ std::optional<ProcessorKind> kind_from_json(const json& j, const std::string& so
 // transformers' IMAGE_PROCESSOR_MAPPING for the model types we support.
 std::optional<ProcessorKind> kind_from_model_type(const std::string& model_type) {
   if (model_type == "vit") return ProcessorKind::kVit;
+  if (model_type == "clip") return ProcessorKind::kClip;
   if (model_type == "resnet" || model_type == "convnext" || model_type == "convnextv2" ||
       model_type == "regnet" || model_type == "van") {
     return ProcessorKind::kConvNext;
@@ -106,8 +108,10 @@ ProcessorConfig parse(const json& j, ProcessorKind kind, const std::string& sour
       if (s.size() != 2) bad(source, "\"size\" as a list must have 2 elements (height, width)");
       c.height = json_positive_int(s[0], "size[0]", source);
       c.width = json_positive_int(s[1], "size[1]", source);
-      if (kind == ProcessorKind::kConvNext) {
-        bad(source, "\"size\" must contain \"shortest_edge\" for ConvNextImageProcessor");
+      if (kind != ProcessorKind::kVit) {
+        bad(source, "\"size\" must contain \"shortest_edge\" for " +
+                        std::string(kind == ProcessorKind::kClip ? "CLIPImageProcessor"
+                                                                 : "ConvNextImageProcessor"));
       }
     } else if (s.is_object()) {
       const bool hw = s.contains("height") && s.contains("width");
@@ -125,12 +129,32 @@ ProcessorConfig parse(const json& j, ProcessorKind kind, const std::string& sour
         c.width = json_positive_int(s["width"], "size.width", source);
       } else {
         if (!se) {
-          bad(source, "\"size\" must contain \"shortest_edge\" for ConvNextImageProcessor");
+          bad(source, "\"size\" must contain \"shortest_edge\" for " +
+                          std::string(kind == ProcessorKind::kClip ? "CLIPImageProcessor"
+                                                                   : "ConvNextImageProcessor"));
         }
         c.shortest_edge = json_positive_int(s["shortest_edge"], "size.shortest_edge", source);
       }
     } else {
       bad(source, "\"size\" must be an integer, a list or an object, got " + json_type_name(s));
+    }
+  }
+
+  if (kind == ProcessorKind::kClip) {
+    // After "size": an integer size sets height/width above, crop_size overrides them here.
+    c.height = c.width = 224;
+    c.do_center_crop = flag(j, "do_center_crop", c.do_center_crop, source);
+    if (const auto it = j.find("crop_size"); it != j.end() && !it->is_null()) {
+      // get_size_dict(crop_size, default_to_square=True): an integer is a square.
+      const json& cs = *it;
+      if (cs.is_number_integer() && !cs.is_boolean()) {
+        c.height = c.width = json_positive_int(cs, "crop_size", source);
+      } else if (cs.is_object() && cs.contains("height") && cs.contains("width")) {
+        c.height = json_positive_int(cs["height"], "crop_size.height", source);
+        c.width = json_positive_int(cs["width"], "crop_size.width", source);
+      } else {
+        bad(source, "\"crop_size\" must be an integer or {\"height\", \"width\"}");
+      }
     }
   }
 
@@ -198,7 +222,15 @@ std::string_view resample_name(Resample filter) {
 }
 
 std::string_view processor_kind_name(ProcessorKind kind) {
-  return kind == ProcessorKind::kVit ? "ViT" : "ConvNext";
+  switch (kind) {
+    case ProcessorKind::kVit:
+      return "ViT";
+    case ProcessorKind::kConvNext:
+      return "ConvNext";
+    case ProcessorKind::kClip:
+      return "CLIP";
+  }
+  return "?";
 }
 
 ProcessorConfig ProcessorConfig::defaults(ProcessorKind kind) {
@@ -210,6 +242,13 @@ ProcessorConfig ProcessorConfig::defaults(ProcessorKind kind) {
     c.height = c.width = 224;  // size {"height": 224, "width": 224}
     c.shortest_edge = 224;
     c.resample = Resample::kBilinear;
+  } else if (kind == ProcessorKind::kClip) {
+    // size {"shortest_edge": 224}, crop_size 224 x 224, OPENAI_CLIP_MEAN / OPENAI_CLIP_STD.
+    c.shortest_edge = 224;
+    c.height = c.width = 224;
+    c.resample = Resample::kBicubic;
+    c.image_mean = {0.48145466f, 0.4578275f, 0.40821073f};
+    c.image_std = {0.26862954f, 0.26130258f, 0.27577711f};
   } else {
     c.shortest_edge = 384;  // size {"shortest_edge": 384}
     c.height = c.width = 384;

@@ -48,15 +48,17 @@ Plan make_plan(const ProcessorConfig& c, int in_w, int in_h) {
     return p;
   }
   const int se = c.shortest_edge;
-  if (se >= 384) {
+  const bool clip = c.kind == ProcessorKind::kClip;
+  if (!clip && se >= 384) {
     // "warping (no cropping) when evaluated at 384 or larger"
     p.resized_w = p.resized_h = se;
     check_area(p.resized_w, p.resized_h);
     return p;
   }
-  // resize_shortest_edge = int(shortest_edge / crop_pct), then get_resize_output_image_size with
-  // default_to_square=False: the long side is int(new_short * long / short).
-  const double rse_d = static_cast<double>(se) / c.crop_pct;
+  // ConvNext: resize_shortest_edge = int(shortest_edge / crop_pct); CLIP: shortest_edge. Then
+  // get_resize_output_image_size with default_to_square=False: the long side is
+  // int(new_short * long / short).
+  const double rse_d = clip ? static_cast<double>(se) : static_cast<double>(se) / c.crop_pct;
   if (!(rse_d >= 1.0) || rse_d > 1e6) {
     throw Error(ErrorKind::kConfig, "",
                 "crop_pct " + std::to_string(c.crop_pct) + " gives an empty resize");
@@ -76,8 +78,16 @@ Plan make_plan(const ProcessorConfig& c, int in_w, int in_h) {
     p.resized_h = static_cast<int>(rse);
     p.resized_w = static_cast<int>(new_long);
   }
-  // center_crop(size=(se, se)): top = (h - crop) // 2, left = (w - crop) // 2; where the crop
-  // sticks out, transformers pads with zeros so that output row i is resized row top + i.
+  if (clip) {
+    if (!c.do_center_crop) return p;
+    // center_crop(crop_size): the same slicing (and zero padding) as ConvNext's below.
+    p.crop = true;
+    p.crop_w = c.width;
+    p.crop_h = c.height;
+    p.top = floor_div2(p.resized_h - c.height);
+    p.left = floor_div2(p.resized_w - c.width);
+    return p;
+  }
   p.crop = true;
   p.crop_w = p.crop_h = se;
   p.top = floor_div2(p.resized_h - se);
@@ -99,6 +109,7 @@ bool ImageProcessor::accepts_reduced(int input_width, int input_height) const {
   const ProcessorConfig& c = config_;
   if (!c.do_resize || input_width < 1 || input_height < 1) return false;
   if (c.kind == ProcessorKind::kVit) return input_width >= c.width && input_height >= c.height;
+  if (c.kind == ProcessorKind::kClip) return std::min(input_width, input_height) >= c.shortest_edge;
   if (c.shortest_edge >= 384) return std::min(input_width, input_height) >= c.shortest_edge;
   // The short side is resized to int(shortest_edge / crop_pct), as make_plan does.
   const double rse = static_cast<double>(c.shortest_edge) / c.crop_pct;

@@ -31,20 +31,25 @@ enum class Resample {
 // "nearest", "lanczos", "bilinear", "bicubic", "box", "hamming".
 std::string_view resample_name(Resample filter);
 
-enum class ProcessorKind { kVit, kConvNext };
+// kClip: CLIPImageProcessor (shortest edge to size.shortest_edge, bicubic, centre crop to
+// crop_size, OpenAI's CLIP mean/std).
+enum class ProcessorKind { kVit, kConvNext, kClip };
 
-// "ViT" or "ConvNext".
+// "ViT", "ConvNext" or "CLIP".
 std::string_view processor_kind_name(ProcessorKind kind);
 
 struct ProcessorConfig {
   ProcessorKind kind = ProcessorKind::kVit;
   bool do_resize = true;
-  // ViT: target height x width. ConvNext: shortest_edge (stored in `shortest_edge`).
+  // ViT: target height x width. ConvNext: shortest_edge (stored in `shortest_edge`). CLIP:
+  // the resize's shortest_edge, and height x width the centre crop (crop_size) when
+  // do_center_crop.
   int height = 224;
   int width = 224;
   int shortest_edge = 224;
   double crop_pct = 224.0 / 256.0;  // ConvNext only
   Resample resample = Resample::kBilinear;
+  bool do_center_crop = true;  // CLIP only
   bool do_rescale = true;
   double rescale_factor = 1.0 / 255.0;
   bool do_normalize = true;

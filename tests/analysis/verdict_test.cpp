@@ -36,6 +36,30 @@ TEST(BinLabels, ByTextSynonymOrIdAndDefaultKeyword) {
   EXPECT_EQ(resolve_bin_labels({"pail"}, m).class_ids, std::vector<int>{463});
 }
 
+// A zero-shot model's default bin labels: its candidate labels that are not "no bin"
+// descriptions (a negation word); "default" means the same; explicit labels as for any model.
+TEST(BinLabels, ZeroShotDefaultIsEveryLabelButTheNoBinOnes) {
+  EXPECT_TRUE(is_no_bin_description("a street with no bin"));
+  EXPECT_TRUE(is_no_bin_description("Not a trash can"));
+  EXPECT_TRUE(is_no_bin_description("a pavement without bins"));
+  EXPECT_TRUE(is_no_bin_description("there isn't any bin"));
+  EXPECT_FALSE(is_no_bin_description("an underground waste container"));
+  EXPECT_FALSE(is_no_bin_description("a bin at the north end"));  // "no" only as a word
+  EXPECT_FALSE(is_no_bin_description("ashcan, trash can, garbage can"));
+  ModelInfo m;
+  m.id = "clip";
+  m.zero_shot = true;
+  m.labels = {"an underground waste container", "a street with no bin", "a public litter bin",
+              "nothing special"};
+  const BinLabels d = resolve_bin_labels({}, m);
+  EXPECT_EQ(d.class_ids, (std::vector<int>{0, 2}));
+  EXPECT_EQ(resolve_bin_labels({"default"}, m).class_ids, d.class_ids);
+  EXPECT_EQ(resolve_bin_labels({"a public litter bin"}, m).class_ids, std::vector<int>{2});
+  m.labels = {"no bin", "not a bin"};
+  EXPECT_THROW(resolve_bin_labels({}, m), Error);
+  EXPECT_EQ(resolve_bin_labels({"not a bin"}, m).class_ids, std::vector<int>{1});
+}
+
 TEST(BinLabels, AmbiguousSynonymIsAnError) {
   // ImageNet has two classes labelled "crane" (the bird and the machine).
   try {

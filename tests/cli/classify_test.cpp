@@ -9,6 +9,7 @@
 #include <nlohmann/json.hpp>
 #include <set>
 
+#include "support/tensors.h"
 #include "support/test_support.h"
 #include "util/file.h"
 
@@ -181,6 +182,72 @@ TEST_F(ClassifyCli, FullSizeResNet50MatchesPyTorch) {
 #endif
   const auto all = photos();
   expect_parity(make_model({"--preset", "resnet-50"}), {all[0], all[1], all[3]});
+}
+
+// A CLIP checkpoint classifies zero-shot against --label / --labels-file: every candidate label,
+// sorted by score, with the probabilities of the PyTorch mirror of the pipeline.
+TEST_F(ClassifyCli, ZeroShotClipMatchesPyTorch) {
+  const fs::path model = tmp_ / "clip";
+  test::run_python("clip_reference.py", {"make", "--preset", "tiny", "--out", model.string()});
+  const std::vector<std::string> labels{"an underground waste container, with a chute",
+                                        "a public litter bin", "a street with no bin"};
+  std::ofstream(tmp_ / "labels.json") << json(labels).dump();
+  std::ofstream(tmp_ / "labels.txt") << labels[1] << "\n\n" << labels[2] << "\r\n";
+  const auto images = photos();
+  std::vector<std::string> ref_args{"run",
+                                    "--model",
+                                    model.string(),
+                                    "--labels",
+                                    (tmp_ / "labels.json").string(),
+                                    "--out-dir",
+                                    tmp_.path().string(),
+                                    "--images"};
+  ref_args.insert(ref_args.end(), images.begin(), images.end());
+  test::run_python("clip_reference.py", ref_args);
+  const Tensor probs = test::read_npy_tensor(tmp_ / "probs.npy");
+
+  std::vector<std::string> args{"classify", "--model",       model.string(),
+                                "--format", "jsonl",         "--label",
+                                labels[0],  "--labels-file", (tmp_ / "labels.txt").string()};
+  args.insert(args.end(), images.begin(), images.end());
+  const auto r = binscan(args);
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  const auto got = json_lines(r.out);
+  ASSERT_EQ(got.size(), images.size());
+  double worst = 0;
+  for (std::size_t i = 0; i < got.size(); ++i) {
+    const auto& preds = got[i].at("predictions");
+    ASSERT_EQ(preds.size(), labels.size());  // every candidate label, not a top-5
+    for (std::size_t k = 0; k < preds.size(); ++k) {
+      if (k > 0) {
+        EXPECT_GE(preds[k - 1].at("score"), preds[k].at("score"));
+      }
+      const auto at = std::find(labels.begin(), labels.end(), preds[k].at("label"));
+      ASSERT_NE(at, labels.end());
+      const double want = probs.data[i * labels.size() + (at - labels.begin())];
+      worst = std::max(worst, std::fabs(preds[k].at("score").get<double>() - want));
+    }
+  }
+  std::printf("max zero-shot score diff vs PyTorch: %.3g\n", worst);
+  EXPECT_LE(worst, 1e-5);
+
+  const auto top2 = binscan({"classify", "--model", model.string(), "--label", "a", "--label", "b",
+                             "--label", "c", "--top-k", "2", "--format", "jsonl", images[0]});
+  ASSERT_EQ(top2.exit_code, 0) << top2.err;
+  EXPECT_EQ(json_lines(top2.out).at(0).at("predictions").size(), 2u);
+  const auto none = binscan({"classify", "--model", model.string(), images[0]});
+  EXPECT_NE(none.exit_code, 0);
+  EXPECT_NE(none.err.find("needs candidate labels"), std::string::npos) << none.err;
+  EXPECT_EQ(std::count(none.err.begin(), none.err.end(), '\n'), 1) << none.err;  // one line
+  // bench times a CLIP model as a zero-shot classifier (two default labels without --label).
+  const auto bench = binscan({"bench", "--model", model.string(), "--batch", "2", "--iterations",
+                              "1", "--warmup", "0", "--format", "json"});
+  ASSERT_EQ(bench.exit_code, 0) << bench.err;
+  EXPECT_GT(json::parse(bench.out).at("images_per_second").get<double>(), 0);
+  const auto vit = binscan({"classify", "--model", make_model({"--preset", "tiny-vit"}).string(),
+                            "--label", "a bin", images[0]});
+  EXPECT_NE(vit.exit_code, 0);
+  EXPECT_NE(vit.err.find("zero-shot"), std::string::npos) << vit.err;
 }
 
 TEST_F(ClassifyCli, FolderMeansEveryImageInIt) {

@@ -19,6 +19,7 @@
 
 #include "model/checkpoint.h"
 #include "support/npy.h"
+#include "support/tensors.h"
 #include "support/test_support.h"
 #include "util/error.h"
 #include "util/tensor.h"
@@ -27,6 +28,8 @@ namespace binscan {
 namespace {
 
 namespace fs = std::filesystem;
+using test::max_abs;
+using test::max_abs_diff;
 
 #if defined(__SANITIZE_ADDRESS__)
 constexpr bool kSanitized = true;
@@ -41,12 +44,7 @@ constexpr bool kSanitized = false;
 #endif
 
 // A float32 .npy (what the Python references write) as a Tensor.
-Tensor read_npy(const fs::path& path) {
-  test::NpyF32 npy = test::read_npy_f32(path);
-  Tensor t(npy.shape);
-  t.data = std::move(npy.data);
-  return t;
-}
+Tensor read_npy(const fs::path& path) { return test::read_npy_tensor(path); }
 
 // A few photos spread over the shared set (bins, bikes, streets).
 std::vector<fs::path> some_photos(std::size_t count) {
@@ -134,19 +132,6 @@ std::vector<std::size_t> top_k(const std::vector<double>& scores, std::size_t k)
   std::stable_sort(idx.begin(), idx.end(), [&](auto a, auto b) { return scores[a] > scores[b]; });
   idx.resize(std::min(k, idx.size()));
   return idx;
-}
-
-double max_abs(const Tensor& t) {
-  double m = 0;
-  for (const float v : t.data) m = std::max(m, std::abs(double(v)));
-  return m;
-}
-
-double max_abs_diff(const Tensor& a, const Tensor& b) {
-  double m = 0;
-  for (std::size_t i = 0; i < a.data.size(); ++i)
-    m = std::max(m, std::abs(double(a.data[i]) - double(b.data[i])));
-  return m;
 }
 
 double max_score_diff(const Tensor& a, const Tensor& b) {

@@ -1,6 +1,6 @@
 // The layers of src/ and which others each may include: the arrows of the architecture
 //   cli -> {render, store, serve} -> analysis -> pipeline -> classify -> {engine, model, preprocess,
-//   hub}
+//   hub, text}
 //       -> image -> util
 // as src/CMakeLists.txt links them. The linker catches a call into a higher layer, but not a
 // header-only use (an inline function, a struct, a constant); check_layering catches those.

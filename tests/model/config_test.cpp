@@ -233,5 +233,51 @@ TEST(ModelConfig, GeneratedHubStyleConfigs) {
   EXPECT_EQ(v.num_labels(), 10);
 }
 
+// CLIPModel: towers from text_config / vision_config with CLIPTextConfig / CLIPVisionConfig
+// defaults; the old text_config_dict / vision_config_dict overlay them; eos_token_id 2 selects
+// transformers' argmax pooling.
+TEST(ModelConfig, ClipNewAndLegacyForms) {
+  const auto c = ModelConfig::from_json(json::parse(R"({
+    "architectures": ["CLIPModel"], "model_type": "clip", "projection_dim": 24,
+    "text_config": {"hidden_size": 48, "num_attention_heads": 3, "intermediate_size": 96,
+                    "num_hidden_layers": 2, "vocab_size": 1000, "eos_token_id": 999},
+    "vision_config": {"hidden_size": 60, "num_attention_heads": 5, "patch_size": 32,
+                      "hidden_act": "gelu"}})"),
+                                        "x");
+  ASSERT_TRUE(c.is_clip());
+  const auto& clip = std::get<ClipConfig>(c.arch);
+  EXPECT_EQ(clip.projection_dim, 24);
+  EXPECT_EQ(clip.text.hidden_size, 48);
+  EXPECT_EQ(clip.text.max_position_embeddings, 77);
+  EXPECT_EQ(clip.text.hidden_act, Activation::kQuickGelu);
+  EXPECT_EQ(clip.text.eos_token_id, 999);
+  EXPECT_FALSE(clip.text.legacy_eos_pooling());
+  EXPECT_EQ(clip.vision.hidden_size, 60);
+  EXPECT_EQ(clip.vision.intermediate_size, 3072);
+  EXPECT_EQ(clip.vision.image_size, 224);
+  EXPECT_EQ(clip.vision.hidden_act, Activation::kGelu);
+  EXPECT_DOUBLE_EQ(clip.vision.layer_norm_eps, 1e-5);
+
+  const auto old = ModelConfig::from_json(json::parse(R"({
+    "model_type": "clip",
+    "text_config": {"hidden_size": 64, "num_attention_heads": 4, "eos_token_id": 2},
+    "text_config_dict": {"hidden_size": 32},
+    "vision_config": null, "vision_config_dict": {"patch_size": 16}})"),
+                                          "x");
+  const auto& o = std::get<ClipConfig>(old.arch);
+  EXPECT_EQ(old.architecture, "CLIPModel");
+  EXPECT_EQ(o.text.hidden_size, 32);
+  EXPECT_TRUE(o.text.legacy_eos_pooling());
+  EXPECT_EQ(o.vision.patch_size, 16);
+  EXPECT_EQ(o.projection_dim, 512);
+
+  std::string message;
+  EXPECT_EQ(error_kind_of(json::parse(R"({"architectures": ["CLIPModel"],
+    "text_config": {"hidden_size": 50, "num_attention_heads": 3}})"),
+                          &message),
+            ErrorKind::kConfig);
+  EXPECT_NE(message.find("text_config hidden_size 50"), std::string::npos) << message;
+}
+
 }  // namespace
 }  // namespace binscan

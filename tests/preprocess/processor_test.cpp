@@ -46,6 +46,37 @@ TEST(ProcessorConfig, ResnetHubFile) {
   EXPECT_EQ(c.image_std, (std::array<float, 3>{0.229f, 0.224f, 0.225f}));
 }
 
+// openai/clip-vit-base-patch32's preprocessor_config.json (the legacy integer sizes) and the
+// modern form; the plan: shortest edge to 224, centre crop 224 x 224.
+TEST(ProcessorConfig, ClipHubFileAndModernForm) {
+  const auto c = ProcessorConfig::from_json(nlohmann::json::parse(R"({
+    "crop_size": 224, "do_center_crop": true, "do_normalize": true, "do_resize": true,
+    "feature_extractor_type": "CLIPFeatureExtractor",
+    "image_mean": [0.48145466, 0.4578275, 0.40821073],
+    "image_std": [0.26862954, 0.26130258, 0.27577711], "resample": 3, "size": 224})"),
+                                            "clip.json");
+  EXPECT_EQ(c.kind, ProcessorKind::kClip);
+  EXPECT_EQ(c.shortest_edge, 224);
+  EXPECT_EQ(c.height, 224);
+  EXPECT_EQ(c.width, 224);
+  EXPECT_EQ(c.resample, Resample::kBicubic);
+  EXPECT_FLOAT_EQ(c.image_std[2], 0.27577711f);
+  const ImageProcessor p(c);
+  EXPECT_EQ(p.output_size(640, 480), std::make_pair(224, 224));
+  const auto m = ProcessorConfig::from_json(nlohmann::json::parse(R"({
+    "image_processor_type": "CLIPImageProcessor", "size": {"shortest_edge": 336},
+    "crop_size": {"height": 300, "width": 320}})"),
+                                            "clip.json");
+  EXPECT_EQ(m.shortest_edge, 336);
+  EXPECT_EQ(ImageProcessor(m).output_size(1000, 500), std::make_pair(300, 320));
+  EXPECT_FLOAT_EQ(m.image_mean[0], 0.48145466f);  // OPENAI_CLIP_MEAN by default
+  const auto no_crop = ProcessorConfig::from_json(
+      nlohmann::json::parse(R"({"image_processor_type": "CLIPImageProcessor",
+                                "do_center_crop": false})"),
+      "clip.json");
+  EXPECT_EQ(ImageProcessor(no_crop).output_size(1000, 500), std::make_pair(224, 448));
+}
+
 TEST(ProcessorConfig, ModernFormat) {
   auto c = ProcessorConfig::from_json(json::parse(R"({"image_processor_type": "ViTImageProcessor",
                       "size": {"height": 384, "width": 320}, "rescale_factor": 0.5})"),
