@@ -93,7 +93,8 @@ int run_locate(const LocateCliOptions& o) {
     write_output(o.csv, located_csv(located));
   }
   if (!o.html.empty()) {
-    write_output(o.html, survey_map_html(located, o.db, o.thumbnails ? o.thumb_size : 0));
+    write_output(
+        o.html, survey_map_html(located, redacted_location(o.db), o.thumbnails ? o.thumb_size : 0));
   }
   return 0;
 }
@@ -129,7 +130,8 @@ void add_locate_command(CLI::App& app, Runner& run) {
       "Example:\n"
       "  binscan scan photos/ --model google/vit-base-patch16-224\n"
       "  binscan locate --declination 2 --html bins.html --geojson bins.geojson");
-  cmd->add_option("--db", o->db, "Survey database written by 'binscan scan'")
+  cmd->add_option("--db", o->db,
+                  "Survey written by 'binscan scan': an SQLite file or a postgresql:// URI")
       ->capture_default_str();
   cmd->add_option("--models", o->models,
                   "Whose verdicts count, A[,B]: id, id@revision, or the last part of the id "

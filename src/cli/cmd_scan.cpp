@@ -136,7 +136,7 @@ int run_scan_command(const ScanCliOptions& o) {
   if (store) store->end_run(run_id, status, json_text(summary.to_json()));
   if (o.format == "json") {
     auto j = summary.to_json();
-    j["database"] = o.db;
+    j["database"] = redacted_location(o.db);
     j["status"] = status;
     std::printf("%s\n", json_text(j).c_str());
   } else {
@@ -178,7 +178,10 @@ void add_scan_command(CLI::App& app, Runner& run) {
       "Threads for the whole pipeline (engine and decoders are sized together; "
       "default: all cores)";
   add_model_flags(*cmd, o->model, use);
-  cmd->add_option("--db", o->db, "SQLite database for the results")->capture_default_str();
+  cmd->add_option("--db", o->db,
+                  "Where the results go: an SQLite file, or a postgresql:// URI (libpq; the PG* "
+                  "variables and ~/.pgpass fill in the rest) shared by many workers")
+      ->capture_default_str();
   cmd->add_option("--batch,-b", o->batch, "Photos per model run and per database transaction")
       ->capture_default_str()
       ->check(CLI::Range(1, 256));

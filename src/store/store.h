@@ -1,9 +1,11 @@
 // The survey store — what this layer owns: keeping photos, paths, results and runs so re-runs skip
 // finished work and analysis can read everything back. Store is the interface; SqliteStore
-// (store/sqlite_store.h) is the one backend today, a PostgreSQL one can follow behind the same
-// interface. The tables and their columns are declared once, backend-neutrally, in
-// store/columns.h; SQL is generated from that list inside each backend. The scan (store/scan.h)
-// runs photos into a store. May use: analysis, pipeline and everything below (never render, cli).
+// (store/sqlite_store.h, a file) and PostgresStore (store/postgres_store.h, a postgresql:// URI,
+// with PostGIS geometries and a work queue shared by many processes) are its backends, chosen by
+// open_store from the --db string. The tables and their columns are declared once,
+// backend-neutrally, in store/columns.h; SQL is generated from that list inside each backend. The
+// scan (store/scan.h) runs photos into a store. May use: analysis, pipeline and everything below
+// (never render, cli).
 //
 // The survey's contents (one SQLite file in WAL mode for SqliteStore): every photo seen, by content
 // hash, and every model's result for it. Re-runs skip what is stored; each batch is one
@@ -27,6 +29,7 @@
 #include <memory>
 #include <optional>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "analysis/survey.h"
@@ -46,8 +49,13 @@ struct CommitBatch {
   std::vector<PathRecord> paths;    // upserted
   std::vector<std::pair<std::string, std::string>> relocations;  // (sha256, new path)
   std::vector<ResultRecord> results;  // inserted; an existing (photo, model) row is kept
+  // Work-queue paths (PostgreSQL) this batch completes: marked done in the same transaction,
+  // and only while this worker still holds their lease; the rows of a path whose lease was lost
+  // (another worker took it over) are not written at all.
+  std::vector<std::string> finished_paths;
   bool empty() const {
-    return photos.empty() && paths.empty() && relocations.empty() && results.empty();
+    return photos.empty() && paths.empty() && relocations.empty() && results.empty() &&
+           finished_paths.empty();
   }
 };
 
@@ -57,6 +65,31 @@ struct PhotoState {
   std::optional<std::string> error;
   std::string path;
   std::vector<ModelKey> models_done;
+};
+
+// Rows as stored, with what the store adds to the records (timestamps, run ids): what moves
+// between surveys of different backends (merge_survey).
+struct RunRow {
+  std::int64_t id = 0;
+  std::string started_at;
+  std::optional<std::string> finished_at;
+  std::string status;
+  std::string args;
+  std::optional<std::string> summary;
+};
+struct PathRow {
+  PathRecord record;
+  std::string seen_at;
+};
+struct PhotoRow {
+  PhotoRecord record;
+  std::string first_seen, last_seen;
+};
+struct SurveyRows {
+  std::vector<PhotoRow> photos;
+  std::vector<PathRow> paths;
+  std::vector<ResultRecord> results;  // results()' order
+  std::vector<RunRow> runs;
 };
 
 // What merging one database into another added.
@@ -101,15 +134,35 @@ class Store : public SurveyReader {
   // Error(kConfig) when it is this one.
   virtual MergeCounts merge_from(const std::filesystem::path& source) = 0;
 
+  // Every row as stored (a survey of another backend merges them with merge_rows).
+  virtual SurveyRows rows() = 0;
+  // merge_from for rows read from a survey of any backend, with the same rules, in one
+  // transaction. `source` names them in errors. Throws Error(kFormat) at the first row binscan
+  // would not have written (check_survey_rows).
+  virtual MergeCounts merge_rows(const SurveyRows& rows, const std::string& source) = 0;
+
   // Runs: returns the run id.
   virtual std::int64_t begin_run(const std::string& args_json) = 0;
   virtual void end_run(std::int64_t run_id, const std::string& status,
                        const std::string& summary_json) = 0;
 };
 
-// Opens the survey at `location` with the backend it names (today: an SQLite file).
-std::unique_ptr<Store> open_store(const std::filesystem::path& location,
+// Opens the survey at `location` with the backend it names: a postgresql:// (or postgres://)
+// libpq URI is a PostgresStore, anything else an SQLite file. The one place --db is read.
+std::unique_ptr<Store> open_store(const std::string& location,
                                   Store::Mode mode = Store::Mode::kReadWrite);
+bool is_postgres_location(std::string_view location);
+// `location` fit for messages: a URI's password (user:PASSWORD@, password=...) as "***".
+std::string redacted_location(std::string_view location);
+
+// Merges the survey at `source` (any backend) into `target`: SQLite into SQLite with
+// merge_from, everything else row by row with merge_rows.
+MergeCounts merge_survey(Store& target, const std::string& source);
+
+// Error(kFormat) naming `source` at the first row binscan would not have written: a hash that is
+// not 64 lowercase hex digits, a path that is not absolute, a model id that is no Hub id, model
+// directory or URL (see sqlite_store.h).
+void check_survey_rows(const SurveyRows& rows, const std::string& source);
 
 // Current UTC time as "YYYY-MM-DDTHH:MM:SS.mmmZ".
 std::string utc_now_iso();
