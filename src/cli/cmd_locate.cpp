@@ -13,6 +13,7 @@
 #include "cli/model_flags.h"
 #include "cli/survey_pages.h"
 #include "image/decode.h"
+#include "store/postgres_store.h"
 #include "store/store.h"
 #include "util/digest.h"
 #include "util/error.h"
@@ -83,6 +84,28 @@ int run_locate(const LocateCliOptions& o) {
   }
   Located located = locate_bins(c, lo);
   if (aimed) std::fprintf(stderr, "\n");
+  if (auto* pg = dynamic_cast<PostgresStore*>(store.get())) {
+    // The GIS team's view of the same bins: tables bins and sight_lines (views located_bins,
+    // bin_sight_lines), replaced by each locate.
+    std::vector<PostgresStore::Bin> bins;
+    for (const LocatedBin& b : located.bins) {
+      PostgresStore::Bin out{b.id,
+                             b.position.lat,
+                             b.position.lon,
+                             std::string(method_name(b.method)),
+                             b.spread_m,
+                             b.best_score,
+                             {}};
+      for (const std::size_t i : b.sightings) {
+        const Sighting& s = located.sightings[i];
+        out.sights.push_back({s.photo.sha256, s.camera.lat, s.camera.lon});
+      }
+      bins.push_back(std::move(out));
+    }
+    pg->replace_bins(bins);
+    std::fprintf(stderr, "stored %zu bins in %s (views located_bins, bin_sight_lines)\n",
+                 bins.size(), terminal_text(pg->where()).c_str());
+  }
   if (!o.registry.empty())
     hold_against_registry(located, read_registry(o.registry), o.match_radius_m);
   std::fputs(terminal_text(located_text(located), /*keep_newlines=*/true).c_str(), stdout);

@@ -65,6 +65,8 @@ int main(int argc, char** argv) {
   cli::add_download_command(app, run);
   cli::add_models_command(app, run);
   cli::add_scan_command(app, run);
+  cli::add_work_command(app, run);
+  cli::add_status_command(app, run);
   cli::add_compare_command(app, run);
   cli::add_export_command(app, run);
   cli::add_locate_command(app, run);

@@ -465,15 +465,16 @@ std::vector<bool> PostgresStore::commit(const CommitBatch& batch) {
   std::stable_sort(paths.begin(), paths.end(),
                    [](const auto* a, const auto* b) { return a->path < b->path; });
   transaction([&](Conn& c) {
-    // The queue paths this worker still holds, locked until the commit: a lease that ran out
-    // and was taken over means the other worker writes that photo, not this one.
+    // The queue paths of the batch, locked until the commit: a lease that ran out and was taken
+    // over by another worker means that worker writes the photo, not this one. (One already
+    // done is written again harmlessly: a stored result is kept, never doubled.)
     std::unordered_set<std::string> lost;
     for (const auto& p : batch.finished_paths) {
       const auto r = c.exec(
-          "SELECT 1 FROM queue WHERE path = $1 AND lease_owner = $2 AND state = 'leased' "
+          "SELECT 1 FROM queue WHERE path = $1 AND state = 'leased' AND lease_owner <> $2 "
           "FOR UPDATE",
           Params().text(p).text(worker_));
-      if (PQntuples(r.get()) == 0) lost.insert(p);
+      if (PQntuples(r.get()) > 0) lost.insert(p);
     }
     std::unordered_set<std::string> lost_photos;  // sha256 of the photos found at lost paths
     for (const auto* p : photos) {
@@ -729,11 +730,19 @@ std::vector<QueueItem> PostgresStore::claim(int count, std::chrono::seconds leas
         "INSERT INTO workers (id, host, pid) VALUES ($1, $2, $3) "
         "ON CONFLICT (id) DO UPDATE SET last_seen = now()",
         Params().text(worker_).text(host_name()).integer(::getpid()));
+    // What this worker still holds is still being worked on: a slow batch keeps its lease.
+    c.exec(
+        "UPDATE queue SET lease_until = now() + make_interval(secs => $2) "
+        "WHERE lease_owner = $1 AND state = 'leased'",
+        Params().text(worker_).add(static_cast<double>(lease.count()), columns::Type::kReal));
+    // Another worker's lease that ran out is taken over; this worker's own are still its work in
+    // flight (a live worker renews them with every claim), so it never takes a photo twice.
     const auto r = c.exec(
         "UPDATE queue q SET state = 'leased', lease_owner = $1, "
         "lease_until = now() + make_interval(secs => $2), attempts = q.attempts + 1 "
         "FROM (SELECT path FROM queue WHERE state = 'pending' OR (state = 'leased' AND "
-        "lease_until < now()) ORDER BY path LIMIT $3 FOR UPDATE SKIP LOCKED) w "
+        "lease_until < now() AND lease_owner <> $1) ORDER BY path LIMIT $3 "
+        "FOR UPDATE SKIP LOCKED) w "
         "WHERE q.path = w.path RETURNING q.path, q.size, q.mtime_ns",
         Params()
             .text(worker_)
@@ -770,17 +779,6 @@ void PostgresStore::finish(const std::vector<std::string>& paths,
   });
 }
 
-void PostgresStore::renew_lease(std::chrono::seconds lease) {
-  std::lock_guard lock(mutex_);
-  transaction([&](Conn& c) {
-    c.exec(
-        "UPDATE queue SET lease_until = now() + make_interval(secs => $2) "
-        "WHERE lease_owner = $1 AND state = 'leased'",
-        Params().text(worker_).add(static_cast<double>(lease.count()), columns::Type::kReal));
-    c.exec("UPDATE workers SET last_seen = now() WHERE id = $1", Params().text(worker_));
-  });
-}
-
 QueueStatus PostgresStore::queue_status() {
   std::lock_guard lock(mutex_);
   QueueStatus s;
@@ -801,6 +799,18 @@ QueueStatus PostgresStore::queue_status() {
     s.workers_live = Conn::i64(w, 0, 1);
   });
   return s;
+}
+
+bool PostgresStore::others_working() {
+  std::lock_guard lock(mutex_);
+  bool busy = false;
+  read([&](Conn& c) {
+    busy = PQntuples(c.exec("SELECT 1 FROM queue WHERE state = 'leased' AND lease_until >= now() "
+                            "AND lease_owner <> $1 LIMIT 1",
+                            Params().text(worker_))
+                         .get()) > 0;
+  });
+  return busy;
 }
 
 void PostgresStore::replace_bins(const std::vector<Bin>& bins) {

@@ -35,24 +35,7 @@ struct pg_conn;
 
 namespace binscan {
 
-// One claimed photo path of the work queue.
-struct QueueItem {
-  std::string path;
-  std::int64_t size = 0;
-  std::int64_t mtime_ns = 0;
-};
-
-// What the work queue holds.
-struct QueueStatus {
-  std::int64_t pending = 0;  // waiting (or leased with the lease run out)
-  std::int64_t leased = 0;   // taken by a worker whose lease still runs
-  std::int64_t done = 0;
-  std::int64_t failed = 0;        // given up on after repeated failures (see finish)
-  std::int64_t workers = 0;       // processes that ever took work
-  std::int64_t workers_live = 0;  // ... seen within the last minute
-};
-
-class PostgresStore final : public Store {
+class PostgresStore final : public Store, public WorkQueue {
  public:
   // Connects and creates the schema when missing (kReadWrite). Throws Error(kIo) when the server
   // cannot be reached, Error(kUnsupported) when written by a newer binscan or PostGIS is
@@ -80,22 +63,15 @@ class PostgresStore final : public Store {
   void end_run(std::int64_t run_id, const std::string& status,
                const std::string& summary_json) override;
 
-  // --- The work queue ---
-  // Adds paths not queued yet as pending; a queued path whose file changed (size or mtime) is
-  // pending again. Returns how many became pending.
-  std::int64_t enqueue(const std::vector<QueueItem>& items);
-  // Takes up to `count` pending paths (or leased ones whose lease ran out) for `lease`, with
-  // FOR UPDATE SKIP LOCKED, so concurrent workers never take the same path. commit() with
-  // CommitBatch::finished_paths then writes a batch's rows with the "done" mark of its paths, in
-  // one transaction, and only while this worker still holds their lease.
-  std::vector<QueueItem> claim(int count, std::chrono::seconds lease);
-  // Marks claimed paths done without results (not images, already done, duplicates) or failed
-  // (an error; the path is retried by the next claims until `max_attempts`).
-  void finish(const std::vector<std::string>& paths, const std::optional<std::string>& error);
-  // Extends the lease of everything this worker holds (a slow batch is not taken away).
-  void renew_lease(std::chrono::seconds lease);
-  QueueStatus queue_status();
-  // This process as a worker: a stable id ("host:pid:start") the queue records leases under.
+  // --- The work queue (WorkQueue, store.h): claims with FOR UPDATE SKIP LOCKED ---
+  WorkQueue* work_queue() override { return this; }
+  std::int64_t enqueue(const std::vector<QueueItem>& items) override;
+  std::vector<QueueItem> claim(int count, std::chrono::seconds lease) override;
+  void finish(const std::vector<std::string>& paths,
+              const std::optional<std::string>& error) override;
+  QueueStatus queue_status() override;
+  bool others_working() override;
+  // This process as a worker: the id ("host:pid:start") the queue records leases under.
   const std::string& worker_id() const { return worker_; }
 
   // --- Located bins (binscan locate) ---

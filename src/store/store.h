@@ -23,6 +23,7 @@
 //   runs    one row per scan: start, end, status and the summary
 #pragma once
 
+#include <chrono>
 #include <cstdint>
 #include <filesystem>
 #include <functional>
@@ -100,6 +101,46 @@ struct MergeCounts {
   std::int64_t runs = 0;           // run records copied
 };
 
+// One photo path of a work queue.
+struct QueueItem {
+  std::string path;
+  std::int64_t size = 0;
+  std::int64_t mtime_ns = 0;
+};
+
+// What a work queue holds.
+struct QueueStatus {
+  std::int64_t pending = 0;  // waiting (or leased with the lease run out)
+  std::int64_t leased = 0;   // taken by a worker whose lease still runs
+  std::int64_t done = 0;
+  std::int64_t failed = 0;        // given up on after three failed attempts
+  std::int64_t workers = 0;       // processes that ever took work
+  std::int64_t workers_live = 0;  // ... seen within the last minute
+};
+
+// Work shared by many processes (PostgreSQL): `scan` enqueues the photo paths it walks, every
+// worker claims batches of them under a lease, and commits each batch's rows with the paths'
+// "done" mark in one transaction (CommitBatch::finished_paths). A worker killed mid-batch loses
+// only that batch: its lease runs out and another worker takes it.
+class WorkQueue {
+ public:
+  virtual ~WorkQueue() = default;
+  // Adds paths not queued yet as pending; a queued path whose file changed (size or mtime) is
+  // pending again. Returns how many became pending.
+  virtual std::int64_t enqueue(const std::vector<QueueItem>& items) = 0;
+  // Takes up to `count` pending paths, or leased ones whose lease ran out, for `lease` (and
+  // extends the lease of what this worker already holds). Concurrent workers never get the same
+  // path.
+  virtual std::vector<QueueItem> claim(int count, std::chrono::seconds lease) = 0;
+  // Marks claimed paths done without rows to write, or failed (`error`): a failed path is
+  // pending again, and failed for good after three attempts.
+  virtual void finish(const std::vector<std::string>& paths,
+                      const std::optional<std::string>& error) = 0;
+  virtual QueueStatus queue_status() = 0;
+  // True while another worker holds an unexpired lease (its photos may come back to the queue).
+  virtual bool others_working() = 0;
+};
+
 class Store : public SurveyReader {
  public:
   // 2 added photos.focal_35mm; 3 added results.decode_scale and results.precision (how a result
@@ -140,6 +181,9 @@ class Store : public SurveyReader {
   // transaction. `source` names them in errors. Throws Error(kFormat) at the first row binscan
   // would not have written (check_survey_rows).
   virtual MergeCounts merge_rows(const SurveyRows& rows, const std::string& source) = 0;
+
+  // The store's work queue, when it has one (PostgreSQL); nullptr: scans work alone.
+  virtual WorkQueue* work_queue() { return nullptr; }
 
   // Runs: returns the run id.
   virtual std::int64_t begin_run(const std::string& args_json) = 0;

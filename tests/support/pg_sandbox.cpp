@@ -42,9 +42,9 @@ void PgSandbox::start() { script("start"); }
 
 std::string PgSandbox::fresh_database() {
   const std::string name = "t" + std::to_string(++databases_);
-  // The cluster's "binscan" database has PostGIS: copy it (nobody is connected to it).
+  // An empty database with PostGIS, copied (nobody is connected to the template).
   sql("postgresql://binscan@/postgres?host=" + host_,
-      "CREATE DATABASE " + name + " TEMPLATE binscan");
+      "CREATE DATABASE " + name + " TEMPLATE binscan_template");
   return "postgresql://binscan@/" + name + "?host=" + host_;
 }
 
