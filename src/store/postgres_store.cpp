@@ -15,6 +15,7 @@
 #include "store/columns.h"
 #include "store/sql_gen.h"
 #include "util/error.h"
+#include "util/escape.h"
 
 namespace binscan {
 namespace {
@@ -521,6 +522,8 @@ std::vector<bool> PostgresStore::commit(const CommitBatch& batch) {
 }
 
 std::optional<PathRecord> PostgresStore::find_path(const std::string& path) {
+  // A name that is not UTF-8 cannot be in a PostgreSQL survey (and would not even be asked).
+  if (valid_utf8(path) != path) return std::nullopt;
   std::lock_guard lock(mutex_);
   std::optional<PathRecord> out;
   read([&](Conn& c) {

@@ -12,6 +12,7 @@
 #include "pipeline/run.h"
 #include "util/digest.h"
 #include "util/error.h"
+#include "util/escape.h"
 #include "util/progress.h"
 
 namespace binscan {
@@ -432,7 +433,18 @@ ScanSummary scan(Store* store, const std::vector<fs::path>& inputs, std::vector<
   std::int64_t total = summary.images;
   if (queue) {
     std::vector<QueueItem> items;
-    for (const auto& p : collected.photos) items.push_back({p.name, p.size, p.mtime_ns});
+    for (const auto& p : collected.photos) {
+      // PostgreSQL text is UTF-8: a name that is not (an old camera card's Latin-1) cannot be
+      // stored there, and would fail its whole batch. Said once, counted as failed.
+      if (valid_utf8(p.name) != p.name) {
+        ++summary.failed;
+        note(p.name, NoteSeverity::kWarning,
+             "failed: the file name is not UTF-8, which a PostgreSQL survey cannot store (rename "
+             "it, or use an SQLite survey)");
+        continue;
+      }
+      items.push_back({p.name, p.size, p.mtime_ns});
+    }
     summary.enqueued = static_cast<int>(queue->enqueue(items));
     total = queue->queue_status().pending;
     if (options.enqueue_only) {

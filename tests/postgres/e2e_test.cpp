@@ -320,5 +320,19 @@ TEST(PostgresCli, ThePasswordLeavesTheProcessTitle) {
   EXPECT_NE(cmdline.find("binscan:***@"), std::string::npos);
 }
 
+TEST(PostgresCli, ANameThatIsNotUtf8IsOneFailureNotAFailedScan) {
+  auto& pg = test::pg_sandbox();
+  const std::string uri = pg.fresh_database();
+  test::TempDir dir;
+  const auto photos = test::all_photos();
+  fs::copy_file(photos.at(0), dir / "ok.jpg");
+  fs::copy_file(photos.at(1), dir / "caf\xe9.jpg");  // Latin-1, as an old camera card writes
+  const auto r = test::run_command(args_for("scan", uri, {dir.path().string()}));
+  EXPECT_EQ(r.exit_code, 1) << r.err;  // something failed
+  EXPECT_NE(r.err.find("not UTF-8"), std::string::npos) << r.err;
+  EXPECT_NE(r.out.find("1 failed"), std::string::npos) << r.out;
+  EXPECT_EQ(pg.count(uri, "SELECT count(*) FROM results"), 2);
+}
+
 }  // namespace
 }  // namespace binscan
