@@ -36,7 +36,8 @@ int run_compare(const CompareOptions& o) {
     write_output(o.json, json_text(comparison_json(c), 1) + "\n");
   }
   if (!o.html.empty()) {
-    write_output(o.html, survey_report_html(c, o.db, o.thumbnails ? o.thumb_size : 0));
+    write_output(o.html,
+                 survey_report_html(c, redacted_location(o.db), o.thumbnails ? o.thumb_size : 0));
   }
   return 0;
 }
@@ -50,7 +51,8 @@ void add_compare_command(CLI::App& app, Runner& run) {
       "Compare the trash-bin verdicts of two models stored by 'binscan scan': found by both, only "
       "A, only B, neither; agreement and Cohen's kappa; score distributions. Writes a "
       "self-contained HTML report (works offline), CSV and JSON on request.");
-  cmd->add_option("--db", o->db, "Survey database written by 'binscan scan'")
+  cmd->add_option("--db", o->db,
+                  "Survey written by 'binscan scan': an SQLite file or a postgresql:// URI")
       ->capture_default_str();
   cmd->add_option("--models", o->models,
                   "The models to compare, A,B: id, id@revision, or the last part of the id "

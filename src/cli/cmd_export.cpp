@@ -39,7 +39,8 @@ void add_export_command(CLI::App& app, Runner& run) {
       "top1_score, bin_score, bin_rank, verdict, lat, lon, bearing, taken_at and more. CSV (RFC "
       "4180), JSON Lines, or GeoJSON (photos with GPS as points at [lon, lat]). A photo that "
       "could not be decoded is one row with an empty model and its error.");
-  cmd->add_option("--db", o->db, "Survey database written by 'binscan scan'")
+  cmd->add_option("--db", o->db,
+                  "Survey written by 'binscan scan': an SQLite file or a postgresql:// URI")
       ->capture_default_str();
   cmd->add_option("--format", o->format, "csv, jsonl or geojson")
       ->required()

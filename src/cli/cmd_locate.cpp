@@ -13,6 +13,7 @@
 #include "cli/model_flags.h"
 #include "cli/survey_pages.h"
 #include "image/decode.h"
+#include "store/postgres_store.h"
 #include "store/store.h"
 #include "util/digest.h"
 #include "util/error.h"
@@ -84,6 +85,28 @@ int run_locate(const LocateCliOptions& o) {
   }
   Located located = locate_bins(c, lo);
   if (aimed) std::fprintf(stderr, "\n");
+  if (auto* pg = dynamic_cast<PostgresStore*>(store.get())) {
+    // The GIS team's view of the same bins: tables bins and sight_lines (views located_bins,
+    // bin_sight_lines), replaced by each locate.
+    std::vector<PostgresStore::Bin> bins;
+    for (const LocatedBin& b : located.bins) {
+      PostgresStore::Bin out{b.id,
+                             b.position.lat,
+                             b.position.lon,
+                             std::string(method_name(b.method)),
+                             b.spread_m,
+                             b.best_score,
+                             {}};
+      for (const std::size_t i : b.sightings) {
+        const Sighting& s = located.sightings[i];
+        out.sights.push_back({s.photo.sha256, s.camera.lat, s.camera.lon});
+      }
+      bins.push_back(std::move(out));
+    }
+    pg->replace_bins(bins);
+    std::fprintf(stderr, "stored %zu bins in %s (views located_bins, bin_sight_lines)\n",
+                 bins.size(), terminal_text(pg->where()).c_str());
+  }
   if (!o.registry.empty())
     hold_against_registry(located, read_registry(o.registry), o.match_radius_m);
   std::fputs(terminal_text(located_text(located), /*keep_newlines=*/true).c_str(), stdout);
@@ -94,7 +117,8 @@ int run_locate(const LocateCliOptions& o) {
     write_output(o.csv, located_csv(located));
   }
   if (!o.html.empty()) {
-    write_output(o.html, survey_map_html(located, o.db, o.thumbnails ? o.thumb_size : 0, o.tiles));
+    write_output(o.html, survey_map_html(located, redacted_location(o.db),
+                                         o.thumbnails ? o.thumb_size : 0, o.tiles));
   }
   return 0;
 }
@@ -132,7 +156,8 @@ void add_locate_command(CLI::App& app, Runner& run) {
       "Example:\n"
       "  binscan scan photos/ --model google/vit-base-patch16-224\n"
       "  binscan locate --declination 2 --html bins.html --geojson bins.geojson");
-  cmd->add_option("--db", o->db, "Survey database written by 'binscan scan'")
+  cmd->add_option("--db", o->db,
+                  "Survey written by 'binscan scan': an SQLite file or a postgresql:// URI")
       ->capture_default_str();
   cmd->add_option("--models", o->models,
                   "Whose verdicts count, A[,B]: id, id@revision, or the last part of the id "

@@ -20,11 +20,11 @@ struct MergeOptions {
 int run_merge(const MergeOptions& o) {
   const auto target = open_store(o.db);
   return for_each_input(o.sources, [&](const std::string& source) {
-    const MergeCounts c = target->merge_from(source);
+    const MergeCounts c = merge_survey(*target, source);
     std::printf(
         "merged %s: %lld new photos, %lld new results (%lld already there), %lld run "
         "records\n",
-        terminal_text(source).c_str(), static_cast<long long>(c.photos),
+        terminal_text(redacted_location(source)).c_str(), static_cast<long long>(c.photos),
         static_cast<long long>(c.results), static_cast<long long>(c.results_known),
         static_cast<long long>(c.runs));
   });
@@ -45,9 +45,13 @@ void add_merge_command(CLI::App& app, Runner& run) {
       "network file system):\n"
       "  machine 1:  binscan scan /photos --model M --shard 1/2 --db part1.db\n"
       "  machine 2:  binscan scan /photos --model M --shard 2/2 --db part2.db\n"
-      "  then:       binscan merge --db city.db part1.db part2.db && binscan locate --db city.db");
+      "  then:       binscan merge --db city.db part1.db part2.db && binscan locate --db city.db\n"
+      "\n"
+      "--db and each SOURCE may be a postgresql:// URI: SQLite into PostgreSQL and back.");
   cmd->add_option("sources", o->sources, "Databases written by 'binscan scan'")->required();
-  cmd->add_option("--db", o->db, "The database to merge into")->capture_default_str();
+  cmd->add_option("--db", o->db,
+                  "The database to merge into: an SQLite file or a postgresql:// URI")
+      ->capture_default_str();
   cmd->callback([&run, o] { run = [o] { return run_merge(*o); }; });
 }
 

@@ -3,6 +3,7 @@
 #include <unistd.h>
 
 #include <atomic>
+#include <chrono>
 #include <csignal>
 #include <cstdio>
 #include <memory>
@@ -38,6 +39,10 @@ struct ScanCliOptions {
   int worker_nice = -1;  // -1: as the thread plan says
   std::string shard;     // "K/N"
   TileGrid tiles;        // --tiles
+  int lease_s = 300;     // work queue: seconds a claimed batch stays this process's
+  bool follow = false;   // work: keep waiting for new work
+  bool work = false;     // binscan work: no paths, only the queue
+  bool enqueue_only = false;
 };
 
 // "K/N" with 1 <= K <= N.
@@ -66,6 +71,11 @@ extern "C" void on_stop_signal(int sig) {
 }
 
 int run_scan_command(const ScanCliOptions& o) {
+  if ((o.work || o.enqueue_only) && !is_postgres_location(o.db)) {
+    throw Error(ErrorKind::kConfig, "--db " + o.db,
+                "the work queue (work, scan --enqueue-only) is a PostgreSQL survey's: give a "
+                "postgresql:// URI");
+  }
   const std::pair<int, int> shard = o.shard.empty() ? std::pair{1, 1} : parse_shard(o.shard);
   const PipelineThreads threads = plan_pipeline_threads(resolve_thread_count(o.model.threads));
   std::vector<std::unique_ptr<Classifier>> classifiers;
@@ -95,6 +105,9 @@ int run_scan_command(const ScanCliOptions& o) {
   so.pipeline.tiles = o.tiles;
   so.pipeline.stop = &g_stop;
   std::tie(so.shard, so.shards) = shard;
+  so.lease = std::chrono::seconds(o.lease_s);
+  so.follow = o.follow;
+  so.enqueue_only = o.enqueue_only;
   so.note = [&](const std::string& path, NoteSeverity severity, const std::string& note) {
     if (severity == NoteSeverity::kInfo) {
       if (!o.quiet) std::fprintf(stderr, "binscan: %s: %s\n", path.c_str(), note.c_str());
@@ -117,7 +130,8 @@ int run_scan_command(const ScanCliOptions& o) {
                         {"threshold", o.threshold},
                         {"precision", o.model.precision},
                         {"fast_decode", o.model.fast_decode},
-                        {"tiles", o.tiles.spec()}};
+                        {"tiles", o.tiles.spec()},
+                        {"command", o.work ? "work" : "scan"}};
     run_id = store->begin_run(json_text(args));  // a path need not be UTF-8
   }
   g_stop = false;
@@ -139,7 +153,7 @@ int run_scan_command(const ScanCliOptions& o) {
   if (store) store->end_run(run_id, status, json_text(summary.to_json()));
   if (o.format == "json") {
     auto j = summary.to_json();
-    j["database"] = o.db;
+    j["database"] = redacted_location(o.db);
     j["status"] = status;
     std::printf("%s\n", json_text(j).c_str());
   } else {
@@ -152,6 +166,9 @@ int run_scan_command(const ScanCliOptions& o) {
   if (summary.interrupted) return 130;
   return summary.complete() ? 0 : 1;
 }
+
+// The flags scan and work share: models, --db, batch, labels, threshold, output.
+void add_shared_flags(CLI::App* cmd, const std::shared_ptr<ScanCliOptions>& o);
 
 }  // namespace
 
@@ -170,6 +187,47 @@ void add_scan_command(CLI::App& app, Runner& run) {
       "stored result for a model is not classified again, whatever options made that result "
       "(scan into a new --db to compare options).");
   cmd->add_option("paths", o->paths, "Photos or folders")->required();
+  add_shared_flags(cmd, o);
+  cmd->add_option("--shard", o->shard,
+                  "K/N: take only the K-th of N shares of the photos (by a hash of each file's "
+                  "path below its folder argument), so N machines can scan one collection into "
+                  "their own databases; 'binscan merge' then joins them");
+  cmd->add_flag("--enqueue-only", o->enqueue_only,
+                "With a postgresql:// --db: queue the photos and leave them to 'binscan work' "
+                "(without it, scan queues them and works on the queue too)");
+  cmd->add_flag("--decode-only", o->decode_only,
+                "Benchmark: decode and preprocess only (no inference, nothing stored)")
+      ->group("");
+  cmd->add_option("--worker-nice", o->worker_nice,
+                  "Benchmark: nice value of the decode workers (default: the thread plan's)")
+      ->check(CLI::Range(0, 19))
+      ->group("");
+  cmd->callback([&run, o] { run = [o] { return run_scan_command(*o); }; });
+}
+
+void add_work_command(CLI::App& app, Runner& run) {
+  auto o = std::make_shared<ScanCliOptions>();
+  o->work = true;
+  o->db.clear();
+  auto* cmd = app.add_subcommand(
+      "work",
+      "Take photos from the work queue of a PostgreSQL survey and classify them: as many "
+      "workers as you like, on any machines that see the photos at the same paths (a shared "
+      "mount). 'binscan scan PATHS --db postgresql://...' queues the photos (and works too).\n"
+      "Each worker claims a batch under a lease; results and the batch's done mark commit in one "
+      "transaction. A worker killed mid-batch loses only that batch: another takes it once the "
+      "lease runs out. Every photo is classified once per model however many workers run. The "
+      "worker ends when nothing is pending and no other worker holds a lease (--follow: waits "
+      "for new work until stopped). Progress: 'binscan status --db URI'.");
+  add_shared_flags(cmd, o);
+  cmd->get_option("--db")->required();
+  cmd->add_flag("--follow", o->follow, "Keep waiting for new work (a daily stream) until stopped");
+  cmd->callback([&run, o] { run = [o] { return run_scan_command(*o); }; });
+}
+
+namespace {
+
+void add_shared_flags(CLI::App* cmd, const std::shared_ptr<ScanCliOptions>& o) {
   ModelFlagsUse use;
   use.several = true;
   use.model_help =
@@ -183,7 +241,10 @@ void add_scan_command(CLI::App& app, Runner& run) {
       "default: all cores)";
   add_model_flags(*cmd, o->model, use);
   add_tiles_flag(*cmd, o->tiles);
-  cmd->add_option("--db", o->db, "SQLite database for the results")->capture_default_str();
+  cmd->add_option("--db", o->db,
+                  "Where the results go: an SQLite file, or a postgresql:// URI (libpq; the PG* "
+                  "variables and ~/.pgpass fill in the rest) shared by many workers")
+      ->capture_default_str();
   cmd->add_option("--batch,-b", o->batch, "Photos per model run and per database transaction")
       ->capture_default_str()
       ->check(CLI::Range(1, 256));
@@ -204,24 +265,19 @@ void add_scan_command(CLI::App& app, Runner& run) {
          "The rank of the bin label is stored too, for a top-1 or top-5 reading")
       ->capture_default_str()
       ->check(CLI::Range(0.0, 1.0));
-  cmd->add_option("--shard", o->shard,
-                  "K/N: take only the K-th of N shares of the photos (by a hash of each file's "
-                  "path below its folder argument), so N machines can scan one collection into "
-                  "their own databases; 'binscan merge' then joins them");
+  cmd->add_option("--lease", o->lease_s,
+                  "Work queue (PostgreSQL): seconds a claimed batch stays this worker's; a "
+                  "worker that dies loses it to another after this long")
+      ->capture_default_str()
+      ->check(CLI::Range(1, 86400));
   cmd->add_flag("--retry-failed", o->retry_failed,
                 "Decode again photos stored as undecodable by an earlier run");
   cmd->add_flag("--quiet,-q", o->quiet, "No progress bar or notes about skipped files");
   cmd->add_option("--format", o->format, "Summary as text or json")
       ->check(CLI::IsMember({"text", "json"}))
       ->capture_default_str();
-  cmd->add_flag("--decode-only", o->decode_only,
-                "Benchmark: decode and preprocess only (no inference, nothing stored)")
-      ->group("");
-  cmd->add_option("--worker-nice", o->worker_nice,
-                  "Benchmark: nice value of the decode workers (default: the thread plan's)")
-      ->check(CLI::Range(0, 19))
-      ->group("");
-  cmd->callback([&run, o] { run = [o] { return run_scan_command(*o); }; });
 }
+
+}  // namespace
 
 }  // namespace binscan::cli

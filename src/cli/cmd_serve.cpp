@@ -148,20 +148,21 @@ int run_serve(const ServeOptions& o) {
   if (!o.db.empty()) {
     // Opened for each request, read-only: the pages show the survey as it is now, even while a
     // scan is adding to it.
-    if (!std::filesystem::exists(o.db)) {
+    if (!is_postgres_location(o.db) && !std::filesystem::exists(o.db)) {
       throw Error(ErrorKind::kConfig, o.db,
                   "no such survey database (write one with binscan scan)");
     }
     const std::string db = o.db;
-    sv.survey_report = [db] {
+    const std::string shown = redacted_location(db);  // the pages never show a password
+    sv.survey_report = [db, shown] {
       const auto store = open_store(db, Store::Mode::kReadOnly);
-      return survey_report_html(compare_models(*store, {}, std::nullopt), db, 200);
+      return survey_report_html(compare_models(*store, {}, std::nullopt), shown, 200);
     };
-    sv.survey_map = [db] {
+    sv.survey_map = [db, shown] {
       const auto store = open_store(db, Store::Mode::kReadOnly);
-      return survey_map_html(locate_bins(compare_models(*store, {}, std::nullopt), {}), db, 120);
+      return survey_map_html(locate_bins(compare_models(*store, {}, std::nullopt), {}), shown, 120);
     };
-    sv.survey_name = db;
+    sv.survey_name = shown;
   }
   serve::HttpServer server(service, sv);
   const int port = server.bind();
@@ -274,7 +275,8 @@ void add_serve_command(CLI::App& app, Runner& run) {
       ->check(CLI::ExistingFile);
   cmd->add_flag("--insecure-no-token", o->insecure_no_token,
                 "Allow a non-loopback --host without a token");
-  cmd->add_option("--db", o->db, "Survey database to show at /survey and /survey/map");
+  cmd->add_option("--db", o->db,
+                  "Survey to show at /survey and /survey/map (SQLite file or postgresql:// URI)");
   cmd->add_option("--bin-label", o->bin_labels,
                   "Label counted as a trash bin (default: ImageNet 412), as in binscan scan");
   cmd->add_option("--threshold", o->threshold, "Bin score from which the verdict is yes")

@@ -27,6 +27,8 @@ void add_bench_command(CLI::App& app, Runner& run);
 void add_download_command(CLI::App& app, Runner& run);
 void add_models_command(CLI::App& app, Runner& run);
 void add_scan_command(CLI::App& app, Runner& run);
+void add_work_command(CLI::App& app, Runner& run);
+void add_status_command(CLI::App& app, Runner& run);
 void add_compare_command(CLI::App& app, Runner& run);
 void add_export_command(CLI::App& app, Runner& run);
 void add_locate_command(CLI::App& app, Runner& run);

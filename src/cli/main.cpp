@@ -1,4 +1,5 @@
 // binscan — find trash bins in street photos with Hugging Face image classifiers.
+#include <algorithm>
 #include <csignal>
 #include <cstdio>
 #include <exception>
@@ -6,6 +7,7 @@
 #include <new>
 
 #include "cli/commands.h"
+#include "store/store.h"
 #include "util/error.h"
 #include "util/escape.h"
 #include "util/file.h"
@@ -63,6 +65,8 @@ int main(int argc, char** argv) {
   cli::add_download_command(app, run);
   cli::add_models_command(app, run);
   cli::add_scan_command(app, run);
+  cli::add_work_command(app, run);
+  cli::add_status_command(app, run);
   cli::add_compare_command(app, run);
   cli::add_export_command(app, run);
   cli::add_locate_command(app, run);
@@ -78,6 +82,19 @@ int main(int argc, char** argv) {
     return app.exit(e) == 0 ? 0 : cli::kUsageExit;
   }
   if (!run) return 0;
+  // CLI11 holds its own copies now: hide a --db URI's password from ps and /proc/PID/cmdline
+  // (the process title), byte for byte in place.
+  for (int i = 1; i < argc; ++i) {
+    std::string_view arg = argv[i];
+    const auto eq = arg.find("=postgres");
+    const std::string_view uri = eq != std::string_view::npos ? arg.substr(eq + 1) : arg;
+    if (!is_postgres_location(uri)) continue;
+    const std::string shown = redacted_location(uri);
+    char* at = argv[i] + (arg.size() - uri.size());
+    const std::size_t n = std::min(shown.size(), uri.size());
+    std::copy_n(shown.data(), n, at);
+    std::fill(at + n, argv[i] + arg.size(), ' ');
+  }
   try {
     return run();
   } catch (const Error& e) {

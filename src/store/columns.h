@@ -27,23 +27,10 @@ enum class Key {
   kPhotoSha256,  // refers to photos(sha256)
 };
 
-// Rows written by the store that the record does not carry (timestamps, run ids).
-struct RunRow {
-  std::int64_t id = 0;
-  std::string started_at;
-  std::optional<std::string> finished_at;
-  std::string status;
-  std::string args;
-  std::optional<std::string> summary;
-};
-struct PathRow {
-  PathRecord record;
-  std::string seen_at;
-};
-struct PhotoRow {
-  PhotoRecord record;
-  std::string first_seen, last_seen;
-};
+// Rows written by the store that the record does not carry (timestamps, run ids): store.h.
+using RunRow = binscan::RunRow;
+using PathRow = binscan::PathRow;
+using PhotoRow = binscan::PhotoRow;
 using ResultRow = ResultRecord;
 
 template <typename Row>

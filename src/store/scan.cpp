@@ -4,6 +4,7 @@
 #include <any>
 #include <chrono>
 #include <mutex>
+#include <thread>
 #include <unordered_set>
 
 #include "image/decode.h"
@@ -11,6 +12,7 @@
 #include "pipeline/run.h"
 #include "util/digest.h"
 #include "util/error.h"
+#include "util/escape.h"
 #include "util/progress.h"
 
 namespace binscan {
@@ -57,13 +59,63 @@ bool is_done(const PhotoState& st, const ModelKey& key) {
   return std::find(st.models_done.begin(), st.models_done.end(), key) != st.models_done.end();
 }
 
+// Photos from a work queue: claims a batch whenever the last is taken. When nothing is pending
+// it waits while other workers hold leases (a killed worker's photos come back when its lease
+// runs out), or always with `follow`; then ends.
+class QueueFeed : public PhotoFeed {
+ public:
+  QueueFeed(WorkQueue& queue, const ScanOptions& options) : queue_(queue), options_(options) {}
+  std::optional<PhotoInput> next() override {
+    for (;;) {
+      if (next_ < claimed_.size()) {
+        const QueueItem& q = claimed_[next_++];
+        PhotoInput in;
+        in.name = q.path;
+        in.path = q.path;
+        in.size = q.size;
+        in.mtime_ns = q.mtime_ns;
+        ++fed_;
+        return in;
+      }
+      if (stopped()) return std::nullopt;
+      claimed_ = queue_.claim(options_.pipeline.batch, options_.lease);
+      next_ = 0;
+      if (!claimed_.empty()) {
+        waiting_ = false;
+        continue;
+      }
+      waiting_ = true;
+      if (!options_.follow && !queue_.others_working()) return std::nullopt;
+      for (int i = 0; i < 10 && !stopped(); ++i) {
+        std::this_thread::sleep_for(std::chrono::milliseconds(100));
+      }
+    }
+  }
+  bool idle() const override { return waiting_; }
+  int fed() const { return fed_; }
+
+ private:
+  bool stopped() const { return options_.pipeline.stop && options_.pipeline.stop->load(); }
+  WorkQueue& queue_;
+  const ScanOptions& options_;
+  std::vector<QueueItem> claimed_;
+  std::size_t next_ = 0;
+  std::atomic<bool> waiting_{false};
+  int fed_ = 0;
+};
+
 // The scan's sink: decides on the worker side what a photo still needs (from the store), and
 // writes photos, paths and results, one transaction per batch.
 class StoreSink : public PhotoSink {
  public:
   StoreSink(Store* store, std::vector<ScanModel>& models, const ScanOptions& options,
-            ScanSummary& summary, Progress& progress)
-      : store_(store), models_(models), options_(options), summary_(summary), progress_(progress) {}
+            ScanSummary& summary, Progress& progress, WorkQueue* queue)
+      : store_(store),
+        models_(models),
+        options_(options),
+        summary_(summary),
+        progress_(progress),
+        queue_(queue) {}
 
   void admit(PhotoItem& item) override;
   void examine(PhotoItem& item, std::span<const std::uint8_t> bytes) override;
@@ -78,8 +130,11 @@ class StoreSink : public PhotoSink {
             NoteSeverity severity = NoteSeverity::kWarning) {
     if (options_.note) options_.note(path, severity, text);
   }
-  // Claims a content hash for this run; false when another photo of the run has it.
+  // Claims a content hash for this run; false when another photo of the run has it. Not in the
+  // work queue: there the other photo's rows may have been dropped (its lease was lost), and
+  // the store's unique key keeps a second copy's results out anyway.
   bool claim(const std::string& sha256) {
+    if (queue_) return true;
     std::lock_guard lock(claim_mutex_);
     return claimed_.insert(sha256).second;
   }
@@ -105,6 +160,7 @@ class StoreSink : public PhotoSink {
   const ScanOptions& options_;
   ScanSummary& summary_;
   Progress& progress_;
+  WorkQueue* queue_;  // work-queue mode: every photo's path is finished in the queue
   std::mutex claim_mutex_;
   std::unordered_set<std::string> claimed_;
   CommitBatch metadata_;  // writes that need no inference
@@ -192,6 +248,13 @@ void StoreSink::finish(PhotoItem& item) {
     return;
   }
   record_path(item, *tag, metadata_);
+  if (queue_ && item.state == State::kUnreadable) {
+    // Perhaps a mount that came back late: another attempt, up to three.
+    queue_->finish({path}, item.error->cause());
+  } else if (queue_) {
+    // Done with this photo: the mark commits with its rows (stored failure, metadata, ...).
+    metadata_.finished_paths.push_back(path);
+  }
   switch (item.state) {
     case State::kUnreadable:
       ++summary_.failed;
@@ -228,8 +291,12 @@ void StoreSink::finish(PhotoItem& item) {
       break;
   }
   done_one();
-  // Writes that need no inference are batched too, so a re-run over a large tree is quick.
-  if (metadata_.paths.size() + metadata_.photos.size() >= 256) flush_metadata();
+  // Writes that need no inference are batched too, so a re-run over a large tree is quick. In
+  // the work queue they are held under a lease: committed by the batch.
+  if (metadata_.paths.size() + metadata_.photos.size() >= 256 ||
+      static_cast<int>(metadata_.finished_paths.size()) >= options_.pipeline.batch) {
+    flush_metadata();
+  }
 }
 
 void StoreSink::record_path(const PhotoItem& item, const StoreTag& tag, CommitBatch& out) {
@@ -300,16 +367,22 @@ void StoreSink::finish_batch(std::span<PhotoItem> items) {
   }
   CommitBatch batch = std::move(metadata_);
   metadata_ = CommitBatch{};
+  std::vector<std::string> model_failed;  // work queue: tried again by the next claims
   for (auto& item : items) {
     const auto& tag = std::any_cast<const StoreTag&>(item.tag);
     record_path(item, tag, batch);
     batch.photos.push_back(photo_record(item, tag));
+    if (!queue_) continue;
+    const bool failed = std::any_of(item.runs.begin(), item.runs.end(),
+                                    [](const ModelRun& r) { return !r.result; });
+    (failed ? model_failed : batch.finished_paths).push_back(item.input.name);
   }
   // Model by model, so results are written in the order they always were.
   for (int m = 0; m < static_cast<int>(models_.size()); ++m) {
     for (auto& item : items) record_runs(item, m, batch.results);
   }
   commit(batch);
+  if (!model_failed.empty()) queue_->finish(model_failed, std::string("a model failed"));
   for (std::size_t i = 0; i < items.size(); ++i) {
     ++summary_.classified;
     done_one();
@@ -346,6 +419,7 @@ ScanSummary scan(Store* store, const std::vector<fs::path>& inputs, std::vector<
   const auto note = [&](const std::string& path, NoteSeverity severity, const std::string& text) {
     if (options.note) options.note(path, severity, text);
   };
+  WorkQueue* queue = store && options.pipeline.run_models ? store->work_queue() : nullptr;
   CollectOptions collect;
   collect.shard = options.shard;
   collect.shards = options.shards;
@@ -357,7 +431,8 @@ ScanSummary scan(Store* store, const std::vector<fs::path>& inputs, std::vector<
       return rec && rec->size == f.size && rec->mtime_ns == f.mtime_ns;
     };
   }
-  CollectedPhotos collected = collect_photos(inputs, collect);
+  CollectedPhotos collected;
+  if (!inputs.empty()) collected = collect_photos(inputs, collect);
   summary.files = collected.files;
   summary.input_errors = static_cast<int>(collected.errors.size());
   for (const auto& [path, cause] : collected.errors) note(path, NoteSeverity::kWarning, cause);
@@ -367,16 +442,49 @@ ScanSummary scan(Store* store, const std::vector<fs::path>& inputs, std::vector<
     note(path, NoteSeverity::kInfo, "skipped: not an image (JPEG, PNG or WebP)");
   }
   summary.images = static_cast<int>(collected.photos.size());
+  std::int64_t total = summary.images;
+  if (queue) {
+    std::vector<QueueItem> items;
+    for (const auto& p : collected.photos) {
+      // PostgreSQL text is UTF-8: a name that is not (an old camera card's Latin-1) cannot be
+      // stored there, and would fail its whole batch. Said once, counted as failed.
+      if (valid_utf8(p.name) != p.name) {
+        ++summary.failed;
+        note(p.name, NoteSeverity::kWarning,
+             "failed: the file name is not UTF-8, which a PostgreSQL survey cannot store (rename "
+             "it, or use an SQLite survey)");
+        continue;
+      }
+      items.push_back({p.name, p.size, p.mtime_ns});
+    }
+    summary.enqueued = static_cast<int>(queue->enqueue(items));
+    total = queue->queue_status().pending;
+    if (options.enqueue_only) {
+      summary.images = 0;  // none taken: the workers answer for them
+      summary.seconds = ms_since(t0) / 1000.0;
+      return summary;
+    }
+  }
 
-  Progress progress("scan", summary.images, Progress::Unit::kItems, options.show_progress);
+  Progress progress("scan", total, Progress::Unit::kItems, options.show_progress);
   progress.set_item_name("photos");
-  StoreSink sink(store, models, options, summary, progress);
+  StoreSink sink(store, models, options, summary, progress, queue);
   std::vector<Classifier*> classifiers;
   for (auto& m : models) classifiers.push_back(m.classifier);
-  ListFeed feed(std::move(collected.photos));
-  const PipelineStats stats = run_pipeline(feed, classifiers, sink, options.pipeline);
+  ListFeed list(std::move(collected.photos));
+  std::optional<QueueFeed> from_queue;
+  PipelineOptions pipeline = options.pipeline;
+  if (queue) {
+    from_queue.emplace(*queue, options);
+    // A partial batch runs while the feed waits for the queue.
+    pipeline.linger = std::chrono::milliseconds(200);
+  }
+  const PipelineStats stats = run_pipeline(from_queue ? static_cast<PhotoFeed&>(*from_queue) : list,
+                                           classifiers, sink, pipeline);
   sink.flush_metadata();
   progress.finish();
+  // In the queue, this process answers for the photos it took.
+  if (from_queue) summary.images = from_queue->fed();
 
   // Photos of an unfinished batch or never reached count as pending for every model.
   const auto images = static_cast<std::size_t>(summary.images);
@@ -385,7 +493,7 @@ ScanSummary scan(Store* store, const std::vector<fs::path>& inputs, std::vector<
   // nothing undone: the run is reported complete, not interrupted.
   summary.interrupted = stats.stopped && summary.not_reached > 0;
   summary.pending = summary.model_failures + summary.not_reached * summary.models;
-  if (!summary.interrupted && store && options.pipeline.run_models) {
+  if (!summary.interrupted && store && options.pipeline.run_models && !inputs.empty()) {
     store->prune_missing_paths(collected.roots);
   }
   summary.seconds = ms_since(t0) / 1000.0;
@@ -417,29 +525,32 @@ std::string ScanSummary::line() const {
   if (input_errors) s += ", " + plural(input_errors, "input error", "input errors");
   s += "; " + plural(total_new_results(), "new result", "new results") + " from " +
        plural(models, "model", "models") + "; " + std::to_string(pending) + " pending";
+  if (enqueued >= 0) s += "; " + std::to_string(enqueued) + " queued";
   return s;
 }
 
 nlohmann::json ScanSummary::to_json() const {
-  return {{"files", files},
-          {"photos", images},
-          {"not_images", not_images},
-          {"failed", failed},
-          {"input_errors", input_errors},
-          {"already_done", already_done},
-          {"classified", classified},
-          {"duplicates", duplicates},
-          {"relocated", relocated},
-          {"not_reached", not_reached},
-          {"other_shards", other_shards},
-          {"model_failures", model_failures},
-          {"new_results", new_results},
-          {"total_new_results", total_new_results()},
-          {"pending", pending},
-          {"interrupted", interrupted},
-          {"complete", complete()},
-          {"models", models},
-          {"seconds", seconds}};
+  nlohmann::json j{{"files", files},
+                   {"photos", images},
+                   {"not_images", not_images},
+                   {"failed", failed},
+                   {"input_errors", input_errors},
+                   {"already_done", already_done},
+                   {"classified", classified},
+                   {"duplicates", duplicates},
+                   {"relocated", relocated},
+                   {"not_reached", not_reached},
+                   {"other_shards", other_shards},
+                   {"model_failures", model_failures},
+                   {"new_results", new_results},
+                   {"total_new_results", total_new_results()},
+                   {"pending", pending},
+                   {"interrupted", interrupted},
+                   {"complete", complete()},
+                   {"models", models},
+                   {"seconds", seconds}};
+  if (enqueued >= 0) j["enqueued"] = enqueued;
+  return j;
 }
 
 std::string top_to_json(const std::vector<Prediction>& top) {

@@ -8,6 +8,7 @@
 #pragma once
 
 #include <atomic>
+#include <chrono>
 #include <cstdint>
 #include <filesystem>
 #include <functional>
@@ -45,6 +46,14 @@ struct ScanOptions {
   // files whose path relative to the input they were found under hashes to it (see shard_of).
   int shard = 1;
   int shards = 1;
+  // With a store that has a work queue (PostgreSQL): the photos found under the inputs are
+  // enqueued, then this process works on the queue with the others (no inputs: it only takes
+  // work, `binscan work`), claiming `batch` paths at a time under a lease of `lease`. It ends
+  // when nothing is pending and no other worker holds a lease, or, with `follow`, keeps
+  // waiting for new work until stopped.
+  std::chrono::seconds lease{300};
+  bool follow = false;
+  bool enqueue_only = false;  // queue what the inputs hold and leave the work to `binscan work`
   // Per-file notes ("skipped: not an image", "failed: ..."), called on the calling thread, with
   // how much they matter.
   std::function<void(const std::string& path, NoteSeverity severity, const std::string& note)> note;
@@ -70,6 +79,7 @@ struct ScanSummary {
   int model_failures = 0;  // (photo, model) inferences that failed
   std::vector<int> new_results;  // per model
   int pending = 0;               // (photo, model) pairs that may still lack a result
+  int enqueued = -1;             // work queue: paths this run queued (-1: no queue)
   bool interrupted = false;
   double seconds = 0;
   int models = 0;

@@ -9,6 +9,7 @@
 #include <utility>
 
 #include "store/columns.h"
+#include "store/sql_gen.h"
 #include "util/error.h"
 
 namespace binscan {
@@ -68,6 +69,7 @@ class Stmt {
     sqlite3_clear_bindings(stmt_);
   }
 
+  int parameters() const { return sqlite3_bind_parameter_count(stmt_); }
   bool is_null(int c) const { return sqlite3_column_type(stmt_, c) == SQLITE_NULL; }
   std::string text(int c) const {
     const auto* p = sqlite3_column_text(stmt_, c);
@@ -118,21 +120,17 @@ class Stmt {
 
 // --- SQL generated from the column lists (store/columns.h) ---
 
-std::string join(const std::vector<std::string>& parts, std::string_view sep) {
-  std::string out;
-  for (std::size_t i = 0; i < parts.size(); ++i) {
-    if (i) out += sep;
-    out += parts[i];
-  }
-  return out;
-}
+using sql::column_list;
+using sql::join;
+using sql::names;
+using sql::on_conflict;
+using sql::select_list;
 
-std::vector<std::string> names(std::span<const std::string_view> list, std::string_view prefix = {},
-                               std::string_view suffix = {}) {
-  std::vector<std::string> out;
-  for (const auto n : list)
-    out.push_back(std::string(prefix) + std::string(n) + std::string(suffix));
-  return out;
+// SQLite spells parameter i as ?i.
+std::string param(int i, columns::Type) { return "?" + std::to_string(i); }
+template <typename Row>
+std::string insert_row(const columns::Table<Row>& t) {
+  return sql::insert_row(t, param);
 }
 
 std::string_view type_name(columns::Type type) {
@@ -232,47 +230,15 @@ std::string schema_object_names() {
   return "(" + join(all, ",") + ")";
 }
 
-// The columns of a table as a survey of schema `version` has them; the others read as NULL.
-template <typename Row>
-std::string select_list(const columns::Table<Row>& t, int version, std::string_view prefix = {}) {
-  std::vector<std::string> out;
-  for (const auto& c : t.columns) {
-    out.push_back(c.since_schema <= version ? std::string(prefix) + std::string(c.name) : "NULL");
-  }
-  return join(out, ", ");
-}
-
-template <typename Row>
-std::string column_list(const columns::Table<Row>& t) {
-  std::vector<std::string> out;
-  for (const auto& c : t.columns) out.emplace_back(c.name);
-  return join(out, ", ");
-}
-
-// "ON CONFLICT (key) DO UPDATE SET ... | DO NOTHING"; empty for a table without a key.
-template <typename Row>
-std::string on_conflict(const columns::Table<Row>& t) {
-  if (t.unique.empty()) return {};
-  std::string sql = " ON CONFLICT (" + join(names(t.unique), ", ") + ") DO ";
-  if (t.refreshed.empty()) return sql + "NOTHING";
-  std::vector<std::string> sets;
-  for (const auto n : t.refreshed) sets.push_back(std::string(n) + " = excluded." + std::string(n));
-  return sql + "UPDATE SET " + join(sets, ", ");
-}
-
-// INSERT of one row, parameters ?1..?n in column order.
-template <typename Row>
-std::string insert_row(const columns::Table<Row>& t) {
-  std::vector<std::string> params;
-  for (std::size_t i = 1; i <= t.columns.size(); ++i) params.push_back("?" + std::to_string(i));
-  return "INSERT INTO " + std::string(t.name) + " (" + column_list(t) + ") VALUES (" +
-         join(params, ", ") + ")" + on_conflict(t);
-}
-
 template <typename Row>
 void bind_row(Stmt& s, const columns::Table<Row>& t, const Row& row) {
+  // A statement may use only the first columns' parameters (sql::keep_earliest_row).
+  const int n = s.parameters();
   int i = 1;
-  for (const auto& c : t.columns) s.bind(i++, c.get(row));
+  for (const auto& c : t.columns) {
+    if (i > n) break;
+    s.bind(i++, c.get(row));
+  }
 }
 
 template <typename Row>
@@ -384,6 +350,10 @@ bool is_plain_token(std::string_view s) {
   });
 }
 }  // namespace
+
+bool is_survey_revision(std::string_view s) {
+  return s.size() <= 256 && !has_control_byte(s) && (s.empty() || is_plain_token(s));
+}
 
 bool is_survey_path(std::string_view s) {
   return !s.empty() && s.size() <= 4096 && s.front() == '/' && !has_control_byte(s);
@@ -625,8 +595,7 @@ void SqliteStore::check_foreign_rows() const {
          if (s.text(5) != "text" || !is_survey_model_id(s.text(2)))
            refuse(where("results", "model_id", s.i64(0)), s.text(2),
                   "a Hub id (org/name), an absolute model directory or an http(s) URL");
-         if (s.text(3).size() > 256 || has_control_byte(s.text(3)) ||
-             (!s.text(3).empty() && !is_plain_token(s.text(3))))
+         if (!is_survey_revision(s.text(3)))
            refuse(where("results", "revision", s.i64(0)), s.text(3),
                   "a commit, branch or sha256: digest");
        });
@@ -809,12 +778,52 @@ void SqliteStore::end_run(std::int64_t run_id, const std::string& status,
   s.run();
 }
 
-}  // namespace binscan
+SurveyRows SqliteStore::rows() {
+  SurveyRows out;
+  out.results = results();
+  std::lock_guard lock(mutex_);
+  auto read_all = [&](const auto& table, const std::string& order, auto& into) {
+    Stmt s(db_,
+           ("SELECT " + select_list(table, version_) + " FROM " + std::string(table.name) +
+            " ORDER BY " + order)
+               .c_str(),
+           path_);
+    while (s.step()) into.push_back(read_row(s, table));
+  };
+  read_all(columns::photos(), "path, sha256", out.photos);
+  read_all(columns::paths(), "path", out.paths);
+  read_all(columns::runs(), "id", out.runs);
+  return out;
+}
 
-namespace binscan {
+MergeCounts SqliteStore::merge_rows(const SurveyRows& rows, const std::string& source) {
+  check_survey_rows(rows, source);
+  std::lock_guard lock(mutex_);
+  MergeCounts counts;
+  in_transaction([&] {
+    counts = sql::merge_counted(
+        rows, [&](const char* table) { return count_rows(table); },
+        [&](const auto& table, const auto& list) {
+          Stmt s(db_, sql::merge_row(table, param).c_str(), path_);
+          const std::string earliest = sql::keep_earliest_row(table, param);
+          std::optional<Stmt> first;
+          if (!earliest.empty()) first.emplace(db_, earliest.c_str(), path_);
+          for (const auto& row : list) {
+            bind_row(s, table, row);
+            s.run();
+            if (first) {
+              bind_row(*first, table, row);
+              first->run();
+            }
+          }
+        });
+  });
+  return counts;
+}
 
-std::unique_ptr<Store> open_store(const std::filesystem::path& location, Store::Mode mode) {
-  return std::make_unique<SqliteStore>(location, mode);
+std::int64_t SqliteStore::count_rows(const std::string& table) {
+  Stmt s(db_, ("SELECT count(*) FROM " + table).c_str(), path_);
+  return s.step() ? s.i64(0) : 0;
 }
 
 }  // namespace binscan

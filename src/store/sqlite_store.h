@@ -26,6 +26,9 @@ std::string sqlite_file_uri(const std::filesystem::path& path, std::string_view 
 bool is_survey_sha256(std::string_view s);    // 64 lowercase hex digits
 bool is_survey_path(std::string_view s);      // absolute, at most 4096 bytes, no control byte
                                               // (any other byte: names need not be UTF-8)
+bool is_survey_revision(std::string_view s);  // a commit, branch or "sha256:" digest: at most
+                                              // 256 bytes of printable ASCII without spaces,
+                                              // quotes or markup characters (or empty)
 bool is_survey_model_id(std::string_view s);  // Hub id "org/name" or "name" ([A-Za-z0-9._-],
                                               // starting alphanumeric), an absolute model
                                               // directory, or an http(s) URL without spaces,
@@ -57,6 +60,8 @@ class SqliteStore final : public Store {
   std::vector<ResultRecord> results() override;
   std::vector<ModelKey> models() override;
   MergeCounts merge_from(const std::filesystem::path& source) override;
+  SurveyRows rows() override;
+  MergeCounts merge_rows(const SurveyRows& rows, const std::string& source) override;
   std::int64_t begin_run(const std::string& args_json) override;
   void end_run(std::int64_t run_id, const std::string& status,
                const std::string& summary_json) override;
@@ -68,6 +73,7 @@ class SqliteStore final : public Store {
   void migrate();
   // Error(kFormat) at the first key, path or model id binscan would not have written (merge).
   void check_foreign_rows() const;
+  std::int64_t count_rows(const std::string& table);  // the caller holds mutex_
   std::filesystem::path path_;
   int version_ = 0;
   bool immutable_ = false;

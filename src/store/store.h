@@ -1,9 +1,11 @@
 // The survey store — what this layer owns: keeping photos, paths, results and runs so re-runs skip
 // finished work and analysis can read everything back. Store is the interface; SqliteStore
-// (store/sqlite_store.h) is the one backend today, a PostgreSQL one can follow behind the same
-// interface. The tables and their columns are declared once, backend-neutrally, in
-// store/columns.h; SQL is generated from that list inside each backend. The scan (store/scan.h)
-// runs photos into a store. May use: analysis, pipeline and everything below (never render, cli).
+// (store/sqlite_store.h, a file) and PostgresStore (store/postgres_store.h, a postgresql:// URI,
+// with PostGIS geometries and a work queue shared by many processes) are its backends, chosen by
+// open_store from the --db string. The tables and their columns are declared once,
+// backend-neutrally, in store/columns.h; SQL is generated from that list inside each backend. The
+// scan (store/scan.h) runs photos into a store. May use: analysis, pipeline and everything below
+// (never render, cli).
 //
 // The survey's contents (one SQLite file in WAL mode for SqliteStore): every photo seen, by content
 // hash, and every model's result for it. Re-runs skip what is stored; each batch is one
@@ -21,12 +23,14 @@
 //   runs    one row per scan: start, end, status and the summary
 #pragma once
 
+#include <chrono>
 #include <cstdint>
 #include <filesystem>
 #include <functional>
 #include <memory>
 #include <optional>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "analysis/survey.h"
@@ -46,8 +50,13 @@ struct CommitBatch {
   std::vector<PathRecord> paths;    // upserted
   std::vector<std::pair<std::string, std::string>> relocations;  // (sha256, new path)
   std::vector<ResultRecord> results;  // inserted; an existing (photo, model) row is kept
+  // Work-queue paths (PostgreSQL) this batch completes: marked done in the same transaction,
+  // and only while this worker still holds their lease; the rows of a path whose lease was lost
+  // (another worker took it over) are not written at all.
+  std::vector<std::string> finished_paths;
   bool empty() const {
-    return photos.empty() && paths.empty() && relocations.empty() && results.empty();
+    return photos.empty() && paths.empty() && relocations.empty() && results.empty() &&
+           finished_paths.empty();
   }
 };
 
@@ -59,12 +68,77 @@ struct PhotoState {
   std::vector<ModelKey> models_done;
 };
 
+// Rows as stored, with what the store adds to the records (timestamps, run ids): what moves
+// between surveys of different backends (merge_survey).
+struct RunRow {
+  std::int64_t id = 0;
+  std::string started_at;
+  std::optional<std::string> finished_at;
+  std::string status;
+  std::string args;
+  std::optional<std::string> summary;
+};
+struct PathRow {
+  PathRecord record;
+  std::string seen_at;
+};
+struct PhotoRow {
+  PhotoRecord record;
+  std::string first_seen, last_seen;
+};
+struct SurveyRows {
+  std::vector<PhotoRow> photos;
+  std::vector<PathRow> paths;
+  std::vector<ResultRecord> results;  // results()' order
+  std::vector<RunRow> runs;
+};
+
 // What merging one database into another added.
 struct MergeCounts {
   std::int64_t photos = 0;         // photos new to the target
   std::int64_t results = 0;        // results new to the target
   std::int64_t results_known = 0;  // results the target already had (kept as they were)
   std::int64_t runs = 0;           // run records copied
+};
+
+// One photo path of a work queue.
+struct QueueItem {
+  std::string path;
+  std::int64_t size = 0;
+  std::int64_t mtime_ns = 0;
+};
+
+// What a work queue holds.
+struct QueueStatus {
+  std::int64_t pending = 0;  // waiting (or leased with the lease run out)
+  std::int64_t leased = 0;   // taken by a worker whose lease still runs
+  std::int64_t done = 0;
+  std::int64_t failed = 0;        // given up on after three failed attempts
+  std::int64_t workers = 0;       // processes that ever took work
+  std::int64_t workers_live = 0;  // ... seen within the last minute
+};
+
+// Work shared by many processes (PostgreSQL): `scan` enqueues the photo paths it walks, every
+// worker claims batches of them under a lease, and commits each batch's rows with the paths'
+// "done" mark in one transaction (CommitBatch::finished_paths). A worker killed mid-batch loses
+// only that batch: its lease runs out and another worker takes it.
+class WorkQueue {
+ public:
+  virtual ~WorkQueue() = default;
+  // Adds paths not queued yet as pending; a queued path whose file changed (size or mtime) is
+  // pending again. Returns how many became pending.
+  virtual std::int64_t enqueue(const std::vector<QueueItem>& items) = 0;
+  // Takes up to `count` pending paths, or leased ones whose lease ran out, for `lease` (and
+  // extends the lease of what this worker already holds). Concurrent workers never get the same
+  // path.
+  virtual std::vector<QueueItem> claim(int count, std::chrono::seconds lease) = 0;
+  // Marks claimed paths done without rows to write, or failed (`error`): a failed path is
+  // pending again, and failed for good after three attempts.
+  virtual void finish(const std::vector<std::string>& paths,
+                      const std::optional<std::string>& error) = 0;
+  virtual QueueStatus queue_status() = 0;
+  // True while another worker holds an unexpired lease (its photos may come back to the queue).
+  virtual bool others_working() = 0;
 };
 
 class Store : public SurveyReader {
@@ -108,15 +182,38 @@ class Store : public SurveyReader {
   // Error(kConfig) when it is this one.
   virtual MergeCounts merge_from(const std::filesystem::path& source) = 0;
 
+  // Every row as stored (a survey of another backend merges them with merge_rows).
+  virtual SurveyRows rows() = 0;
+  // merge_from for rows read from a survey of any backend, with the same rules, in one
+  // transaction. `source` names them in errors. Throws Error(kFormat) at the first row binscan
+  // would not have written (check_survey_rows).
+  virtual MergeCounts merge_rows(const SurveyRows& rows, const std::string& source) = 0;
+
+  // The store's work queue, when it has one (PostgreSQL); nullptr: scans work alone.
+  virtual WorkQueue* work_queue() { return nullptr; }
+
   // Runs: returns the run id.
   virtual std::int64_t begin_run(const std::string& args_json) = 0;
   virtual void end_run(std::int64_t run_id, const std::string& status,
                        const std::string& summary_json) = 0;
 };
 
-// Opens the survey at `location` with the backend it names (today: an SQLite file).
-std::unique_ptr<Store> open_store(const std::filesystem::path& location,
+// Opens the survey at `location` with the backend it names: a postgresql:// (or postgres://)
+// libpq URI is a PostgresStore, anything else an SQLite file. The one place --db is read.
+std::unique_ptr<Store> open_store(const std::string& location,
                                   Store::Mode mode = Store::Mode::kReadWrite);
+bool is_postgres_location(std::string_view location);
+// `location` fit for messages: a URI's password (user:PASSWORD@, password=...) as "***".
+std::string redacted_location(std::string_view location);
+
+// Merges the survey at `source` (any backend) into `target`: SQLite into SQLite with
+// merge_from, everything else row by row with merge_rows.
+MergeCounts merge_survey(Store& target, const std::string& source);
+
+// Error(kFormat) naming `source` at the first row binscan would not have written: a hash that is
+// not 64 lowercase hex digits, a path that is not absolute, a model id that is no Hub id, model
+// directory or URL (see sqlite_store.h).
+void check_survey_rows(const SurveyRows& rows, const std::string& source);
 
 // Current UTC time as "YYYY-MM-DDTHH:MM:SS.mmmZ".
 std::string utc_now_iso();

@@ -25,17 +25,7 @@ namespace binscan {
 namespace {
 namespace fs = std::filesystem;
 
-const fs::path& models_dir() {
-  static test::TempDir* dir = [] {
-    auto* d = new test::TempDir;  // lives for the whole test program
-    for (const auto& [preset, name] :
-         {std::pair{"tiny-vit-224", "vit"}, std::pair{"tiny-resnet-bottleneck", "resnet"}}) {
-      test::run_python("make_checkpoint.py", {"--preset", preset, "--out", (*d / name).string()});
-    }
-    return d;
-  }();
-  return dir->path();
-}
+const fs::path& models_dir() { return test::tiny_checkpoints(); }
 
 std::vector<std::string> scan_args(const fs::path& db, const std::vector<std::string>& paths,
                                    int batch = 4) {
@@ -182,26 +172,8 @@ TEST(ScanCli, ACorruptPhotoIsRecordedAndTheRestProcessed) {
             0);
 }
 
-pid_t spawn(const std::vector<std::string>& argv) {
-  posix_spawn_file_actions_t actions;
-  posix_spawn_file_actions_init(&actions);
-  posix_spawn_file_actions_addopen(&actions, 1, "/dev/null", O_WRONLY, 0);
-  posix_spawn_file_actions_addopen(&actions, 2, "/dev/null", O_WRONLY, 0);
-  std::vector<std::string> args = argv;
-  std::vector<char*> c_argv;
-  for (auto& a : args) c_argv.push_back(a.data());
-  c_argv.push_back(nullptr);
-  pid_t pid = 0;
-  const int rc = posix_spawn(&pid, c_argv[0], &actions, nullptr, c_argv.data(), environ);
-  posix_spawn_file_actions_destroy(&actions);
-  return rc == 0 ? pid : -1;
-}
-
-int wait_for(pid_t pid) {
-  int status = 0;
-  ::waitpid(pid, &status, 0);
-  return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
-}
+pid_t spawn(const std::vector<std::string>& argv) { return test::spawn_silent(argv); }
+int wait_for(pid_t pid) { return test::wait_exit(pid); }
 
 TEST(ScanCli, KilledAtRandomMomentsAndRerunEndsWithTheRowsOfOneRun) {
   test::TempDir dir;

@@ -124,4 +124,37 @@ bool browser_installed() {
 
 bool browser_required() { return std::getenv("BINSCAN_REQUIRE_BROWSER") != nullptr; }
 
+int spawn_silent(const std::vector<std::string>& argv) {
+  posix_spawn_file_actions_t actions;
+  posix_spawn_file_actions_init(&actions);
+  posix_spawn_file_actions_addopen(&actions, 1, "/dev/null", O_WRONLY, 0);
+  posix_spawn_file_actions_addopen(&actions, 2, "/dev/null", O_WRONLY, 0);
+  std::vector<std::string> args = argv;
+  std::vector<char*> c_argv;
+  for (auto& a : args) c_argv.push_back(a.data());
+  c_argv.push_back(nullptr);
+  pid_t pid = 0;
+  const int rc = posix_spawn(&pid, c_argv[0], &actions, nullptr, c_argv.data(), environ);
+  posix_spawn_file_actions_destroy(&actions);
+  return rc == 0 ? pid : -1;
+}
+
+int wait_exit(int pid) {
+  int status = 0;
+  ::waitpid(pid, &status, 0);
+  return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+}
+
+const std::filesystem::path& tiny_checkpoints() {
+  static TempDir* dir = [] {
+    auto* d = new TempDir;  // lives for the whole test program
+    for (const auto& [preset, name] :
+         {std::pair{"tiny-vit-224", "vit"}, std::pair{"tiny-resnet-bottleneck", "resnet"}}) {
+      run_python("make_checkpoint.py", {"--preset", preset, "--out", (*d / name).string()});
+    }
+    return d;
+  }();
+  return dir->path();
+}
+
 }  // namespace binscan::test

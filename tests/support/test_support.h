@@ -56,6 +56,15 @@ CommandResult run_command(const std::vector<std::string>& argv,
 CommandResult run_binscan(const std::vector<std::string>& args,
                           const std::vector<std::string>& extra_env = {});
 
+// Starts argv (no shell) with stdout and stderr to /dev/null; its pid, or -1.
+int spawn_silent(const std::vector<std::string>& argv);
+// Waits for a spawned process: its exit status, or 128+signal when killed by one.
+int wait_exit(int pid);
+
+// Two tiny random-weight checkpoints (make_checkpoint.py presets tiny-vit-224 and
+// tiny-resnet-bottleneck) in <dir>/vit and <dir>/resnet, made once per test program.
+const std::filesystem::path& tiny_checkpoints();
+
 // Runs `/usr/bin/python3 tests/reference/<script> args...`; fails the test (ADD_FAILURE) and
 // returns the result when the script exits non-zero.
 CommandResult run_python(const std::string& script, const std::vector<std::string>& args);
