@@ -5,18 +5,33 @@
 #  2. the queue alone: 16 processes claiming and committing with a classifier that does no work
 #     (bench/workers/queue_bench; goal >= 1,000 photos/s).
 #
-#   bench/workers/run.sh [ROUNDS]   (BUILD_DIR=build; PHOTOS=folder; QUEUE_PHOTOS=20000)
+#   bench/workers/run.sh [ROUNDS]   (BUILD_DIR=build; PHOTOS=folder; COPIES=8; QUEUE_PHOTOS=20000)
 #
-# Each round queues the photos afresh (a new database) and times from the workers' start to the
-# last one's end, model loading included (each worker loads its model once).
+# The photos are taken COPIES times over, each copy with a few bytes after the JPEG's end (which
+# decoders ignore) so its content hash differs and it is classified again: 25 photos would take
+# about a second, too short next to loading the model. Each round queues them afresh (a new
+# database) and times from the workers' start to the last one's end, model loading included
+# (each worker loads its model once). `--threads 1` keeps a worker on one core: its decoding and
+# its model take turns (PipelineOptions::one_core).
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 build_dir=${BUILD_DIR:-build}
 rounds=${1:-3}
-photos=${PHOTOS:-../shared/data/photos/trash-bin}
+source_photos=${PHOTOS:-../shared/data/photos/trash-bin}
+copies=${COPIES:-8}
 work=${BENCH_WORK:-${TMPDIR:-/tmp}/binscan-bench-workers}
 mkdir -p "$work"
 chmod 755 "$work"
+photos="$work/photos"
+rm -rf "$photos"
+mkdir -p "$photos"
+for ((c = 0; c < copies; c++)); do
+  for f in "$source_photos"/*; do
+    [[ -f $f ]] || continue
+    b=$(basename "$f")
+    { cat "$f"; printf 'binscan-bench-copy-%d' "$c"; } >"$photos/${b%.*}-$c.${b##*.}"
+  done
+done
 cmake -S . -B "$build_dir" -G Ninja -DCMAKE_BUILD_TYPE=Release >/dev/null
 cmake --build "$build_dir" -j 2 --target binscan queue_bench >/dev/null
 binscan="$build_dir/binscan"

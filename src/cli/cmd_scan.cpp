@@ -96,6 +96,7 @@ int run_scan_command(const ScanCliOptions& o) {
   so.pipeline.batch = o.batch;
   so.pipeline.workers = threads.workers;
   so.pipeline.worker_nice = o.worker_nice >= 0 ? o.worker_nice : threads.worker_nice;
+  so.pipeline.one_core = threads.one_core;
   so.pipeline.top_k = o.top_k;
   so.threshold = o.threshold;
   so.retry_failed = o.retry_failed;

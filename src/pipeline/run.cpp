@@ -138,6 +138,7 @@ class Pipeline {
   Window window_;
   std::mutex feed_mutex_;
   std::uint64_t fed_ = 0;  // under feed_mutex_
+  std::mutex core_;        // with options_.one_core: held while preparing or running a model
   PipelineStats stats_;
 };
 
@@ -165,7 +166,11 @@ void Pipeline::work() {
       item.input = std::move(*input);
       window_.started();
     }
-    process(item);
+    {
+      std::unique_lock core(core_, std::defer_lock);
+      if (options_.one_core) core.lock();
+      process(item);
+    }
     window_.put(std::move(item));
   }
   window_.worker_gone();
@@ -261,8 +266,11 @@ void Pipeline::flush(std::vector<PhotoItem>& group) {
           tile.input.reset();
         }
       }
+      std::unique_lock core(core_, std::defer_lock);
+      if (options_.one_core) core.lock();
       const auto t0 = Clock::now();
       std::vector<ClassifyOutcome> outcomes = models_[m]->run(inputs, options_.top_k);
+      if (core.owns_lock()) core.unlock();
       const double per_photo =
           std::chrono::duration<double, std::milli>(Clock::now() - t0).count() /
           static_cast<double>(todo.size());

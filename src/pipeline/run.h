@@ -139,6 +139,10 @@ struct PipelineOptions {
   // Linux nice value of the worker threads relative to the model thread (0: same priority).
   // A positive value lets them fill the cores the engine leaves idle without slowing it down.
   int worker_nice = 0;
+  // The workers and the model take turns instead of overlapping: a worker prepares a photo only
+  // while no model runs and the other way round, so the whole pipeline uses one core's worth of
+  // CPU (--threads 1: several processes side by side, each on its own core).
+  bool one_core = false;
   int top_k = 5;
   bool run_models = true;  // false: read, decode and prepare only (to time the input side)
   // JPEGs decoded at a reduced DCT scale when every wanted model accepts it (prepare_photo):

@@ -23,9 +23,12 @@ int resolve_thread_count(int requested) { return requested > 0 ? requested : ava
 // mostly serial per photo, and the model thread waits between batches (collecting results,
 // committing), time the workers fill. Workers block on the bounded queue when they are ahead, so
 // they never pile up work; measured on 2 cores in bench/scan.
+//
+// A budget of one thread is kept to one core: with an overlapping worker a "1-thread" process
+// used about 1.3 cores, so two of them on two cores ran barely faster than one (bench/workers).
 PipelineThreads plan_pipeline_threads(int total) {
   const int n = total > 0 ? total : available_cores();
-  return PipelineThreads{n, n};
+  return PipelineThreads{n, n, 0, n == 1};
 }
 
 }  // namespace binscan

@@ -16,6 +16,9 @@ struct PipelineThreads {
   int engine = 1;
   int workers = 1;
   int worker_nice = 0;  // nice value of the workers relative to the engine's threads
+  // A budget of one thread: the workers and the engine take turns (PipelineOptions::one_core),
+  // so the process uses one core and N such processes scale on N cores.
+  bool one_core = false;
 };
 PipelineThreads plan_pipeline_threads(int total);
 

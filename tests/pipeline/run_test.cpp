@@ -275,6 +275,68 @@ TEST(Pipeline, AnErrorOfTheWholeRunPropagatesAndStopsTheWorkers) {
   EXPECT_LT(model.prepared.load(), 50);  // the workers stopped within the window
 }
 
+// Counts the moments a model runs while a worker prepares a photo: both sides stay in their
+// section for a few milliseconds, so overlapping sections would be seen.
+struct OverlapProbe {
+  std::atomic<int> preparing{0};
+  std::atomic<int> overlaps{0};
+};
+
+class ProbingSink : public RecordingSink {
+ public:
+  explicit ProbingSink(OverlapProbe& probe) : probe_(probe) {}
+  void prepared(PhotoItem& item) override {
+    ++probe_.preparing;
+    std::this_thread::sleep_for(std::chrono::milliseconds(3));
+    --probe_.preparing;
+    RecordingSink::prepared(item);
+  }
+
+ private:
+  OverlapProbe& probe_;
+};
+
+class ProbingClassifier : public test::FakeClassifier {
+ public:
+  explicit ProbingClassifier(OverlapProbe& probe)
+      : FakeClassifier("fake/probe", 10), probe_(probe) {}
+  std::vector<ClassifyOutcome> run(std::span<const PreparedInput> inputs, int top_k) override {
+    for (int i = 0; i < 3; ++i) {
+      if (probe_.preparing.load() > 0) ++probe_.overlaps;
+      std::this_thread::sleep_for(std::chrono::milliseconds(1));
+    }
+    return FakeClassifier::run(inputs, top_k);
+  }
+
+ private:
+  OverlapProbe& probe_;
+};
+
+int overlaps_with(bool one_core, int workers) {
+  OverlapProbe probe;
+  ProbingClassifier model(probe);
+  ProbingSink sink(probe);
+  ListFeed feed(memory_photos(40));
+  Classifier* const models[] = {&model};
+  PipelineOptions o;
+  o.batch = 2;
+  o.workers = workers;
+  o.one_core = one_core;
+  const PipelineStats stats = run_pipeline(feed, models, sink, o);
+  EXPECT_EQ(stats.finished, 40u);
+  EXPECT_EQ(model.classified.load(), 40);
+  return probe.overlaps.load();
+}
+
+// --threads 1 (one_core): workers and the model take turns, so a process stays on one core.
+TEST(Pipeline, OneCoreTakesTurnsBetweenPreparingAndTheModel) {
+  EXPECT_EQ(overlaps_with(true, 1), 0);
+  EXPECT_EQ(overlaps_with(true, 2), 0);
+  // The probe sees overlap when it happens: without one_core two workers prepare ahead while
+  // the model runs its 20 batches.
+  EXPECT_GT(overlaps_with(false, 2), 0);
+}
+
 // --fast-decode: one decode serves every model, so it is as large as the most demanding one
 // needs (the largest need wins); without the option, or when a model takes no reduced size, the
 // decode is exact.
