@@ -8,6 +8,7 @@
 #include <cstdio>
 #include <memory>
 #include <nlohmann/json.hpp>
+#include <optional>
 #include <sstream>
 #include <string>
 #include <tuple>
@@ -152,12 +153,17 @@ int run_scan_command(const ScanCliOptions& o) {
   std::signal(SIGTERM, SIG_DFL);
   const std::string status(status_name(summary.status()));
   if (store) store->end_run(run_id, status, json_text(summary.to_json()));
+  // With a work queue the summary is this process's share; the queue says where the survey is.
+  std::optional<QueueStatus> queue;
+  if (store && store->work_queue()) queue = store->work_queue()->queue_status();
   if (o.format == "json") {
     auto j = summary.to_json();
     j["database"] = redacted_location(o.db);
     j["status"] = status;
+    if (queue) j["queue"] = queue->to_json();
     std::printf("%s\n", json_text(j).c_str());
   } else {
+    if (queue) std::printf("survey: %s\n", queue->line().c_str());
     std::printf("%s\n", summary.line().c_str());
     if (o.decode_only && summary.seconds > 0) {
       std::printf("decode+preprocess: %.2f photos/s\n", summary.images / summary.seconds);

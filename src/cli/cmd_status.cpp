@@ -26,21 +26,11 @@ int run_status(const StatusOptions& o) {
   const auto store = open_store(o.db, Store::Mode::kReadOnly);
   const QueueStatus s = store->work_queue()->queue_status();
   if (o.format == "json") {
-    const nlohmann::json j{{"database", redacted_location(o.db)},
-                           {"done", s.done},
-                           {"pending", s.pending},
-                           {"leased", s.leased},
-                           {"failed", s.failed},
-                           {"workers", s.workers},
-                           {"workers_live", s.workers_live}};
+    nlohmann::json j = s.to_json();
+    j["database"] = redacted_location(o.db);
     std::printf("%s\n", json_text(j).c_str());
   } else {
-    std::printf(
-        "%lld done, %lld pending, %lld leased, %lld failed; %lld workers seen (%lld in the last "
-        "minute)\n",
-        static_cast<long long>(s.done), static_cast<long long>(s.pending),
-        static_cast<long long>(s.leased), static_cast<long long>(s.failed),
-        static_cast<long long>(s.workers), static_cast<long long>(s.workers_live));
+    std::printf("%s\n", s.line().c_str());
   }
   return 0;
 }

@@ -1,6 +1,7 @@
 // open_store: the --db string to a backend; merging across backends; what a survey from
 // elsewhere may hold.
 #include <memory>
+#include <nlohmann/json.hpp>
 #include <regex>
 #include <string>
 
@@ -10,6 +11,17 @@
 #include "util/error.h"
 
 namespace binscan {
+
+std::string QueueStatus::line() const {
+  const auto n = [](std::int64_t v) { return std::to_string(v); };
+  return n(done) + " done, " + n(pending) + " pending, " + n(leased) + " leased, " + n(failed) +
+         " failed; " + n(workers) + " workers seen (" + n(workers_live) + " in the last minute)";
+}
+
+nlohmann::json QueueStatus::to_json() const {
+  return nlohmann::json{{"done", done},     {"pending", pending}, {"leased", leased},
+                        {"failed", failed}, {"workers", workers}, {"workers_live", workers_live}};
+}
 
 bool is_postgres_location(std::string_view location) {
   return location.starts_with("postgresql://") || location.starts_with("postgres://");

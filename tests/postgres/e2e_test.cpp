@@ -334,5 +334,122 @@ TEST(PostgresCli, ANameThatIsNotUtf8IsOneFailureNotAFailedScan) {
   EXPECT_EQ(pg.count(uri, "SELECT count(*) FROM results"), 2);
 }
 
+// A role that logs in with a password (scripts/pg-sandbox: every role but the superuser must),
+// owning a fresh survey database; its name.
+std::string password_survey(test::PgSandbox& pg, const std::string& role,
+                            const std::string& password) {
+  pg.sql(pg.socket_uri("postgres"), "CREATE ROLE " + role + " LOGIN PASSWORD '" + password + "'");
+  const std::string uri = pg.fresh_database(role);
+  return uri.substr(uri.find("@/") + 2, uri.find('?') - uri.find("@/") - 2);
+}
+
+// Two shared photos in a folder of their own (a short scan).
+struct TwoPhotos {
+  test::TempDir dir;
+  TwoPhotos() {
+    const auto photos = test::all_photos();
+    fs::copy_file(photos.at(0), dir / "a.jpg");
+    fs::copy_file(photos.at(1), dir / "b.jpg");
+  }
+  std::string path() const { return dir.path().string(); }
+};
+
+// Everything the survey holds, as pg_dump writes it (to look for a password in it).
+std::string dumped(const test::PgSandbox& pg, const std::string& name) {
+  const auto r = test::run_command(
+      {"/usr/lib/postgresql/15/bin/pg_dump", "--data-only", "-d", pg.socket_uri(name)});
+  EXPECT_EQ(r.exit_code, 0) << r.err;
+  return r.out;
+}
+
+// The password comes from the URI, PGPASSWORD or ~/.pgpass, as with psql; a wrong or missing one
+// is a one-line error; the password reaches neither the output nor the database.
+TEST(PostgresCli, APasswordFromTheUriPgpasswordOrPgpassNeverShownNorStored) {
+  auto& pg = test::pg_sandbox();
+  const std::string secret = "Tr4sh-b1ns-4ll-d4y";
+  const std::string name = password_survey(pg, "city", secret);
+  const TwoPhotos photos;
+  test::TempDir home;
+  const std::string no_pgpass = "PGPASSFILE=" + (home / "none").string();
+
+  const auto wrong = test::run_command(
+      args_for("scan", pg.socket_uri(name, "city:N0t-1t-9x"), {photos.path()}), {no_pgpass});
+  EXPECT_EQ(wrong.exit_code, 1);
+  EXPECT_NE(wrong.err.find("password authentication failed"), std::string::npos) << wrong.err;
+  EXPECT_EQ(wrong.err.find("N0t-1t-9x"), std::string::npos) << wrong.err;
+  EXPECT_EQ(std::count(wrong.err.begin(), wrong.err.end(), '\n'), 1) << wrong.err;
+
+  const auto none = test::run_command(
+      args_for("scan", pg.socket_uri(name, "city"), {photos.path()}), {no_pgpass});
+  EXPECT_EQ(none.exit_code, 1);
+  EXPECT_NE(none.err.find("password"), std::string::npos) << none.err;
+
+  // In the URI (redacted in the summary), then from PGPASSWORD, then from ~/.pgpass.
+  const auto in_uri = test::run_command(args_for("scan", pg.socket_uri(name, "city:" + secret),
+                                                 {photos.path()}, {"--format", "json"}),
+                                        {no_pgpass});
+  EXPECT_EQ(in_uri.exit_code, 0) << in_uri.err;
+  EXPECT_NE(in_uri.out.find("city:***@"), std::string::npos) << in_uri.out;
+  const auto summary = nlohmann::json::parse(in_uri.out);
+  EXPECT_EQ(summary.at("queue").at("done"), 2) << in_uri.out;
+  EXPECT_EQ(summary.at("queue").at("pending"), 0) << in_uri.out;
+  const auto from_env =
+      test::run_command(args_for("scan", pg.socket_uri(name, "city"), {photos.path()}),
+                        {no_pgpass, "PGPASSWORD=" + secret});
+  EXPECT_EQ(from_env.exit_code, 0) << from_env.err;
+  {
+    std::ofstream(home / ".pgpass") << "*:*:*:city:" << secret << "\n";
+    fs::permissions(home / ".pgpass", fs::perms::owner_read | fs::perms::owner_write);
+  }
+  const auto from_pgpass =
+      test::run_binscan({"export", "--format", "csv", "--db", pg.socket_uri(name, "city")},
+                        {"HOME=" + home.path().string(), "PGPASSFILE="});
+  EXPECT_EQ(from_pgpass.exit_code, 0) << from_pgpass.err;
+  EXPECT_EQ(std::count(from_pgpass.out.begin(), from_pgpass.out.end(), '\n'), 1 + 2 * 2)
+      << from_pgpass.out;
+
+  for (const auto* r : {&wrong, &none, &in_uri, &from_env, &from_pgpass}) {
+    EXPECT_EQ(r->out.find(secret), std::string::npos) << r->out;
+    EXPECT_EQ(r->err.find(secret), std::string::npos) << r->err;
+  }
+  const std::string dump = dumped(pg, name);
+  EXPECT_NE(dump.find("a.jpg"), std::string::npos);  // the dump does hold the survey
+  EXPECT_EQ(dump.find(secret), std::string::npos);
+}
+
+// A city's server over TCP takes TLS only (the sandbox has no non-TLS line for TCP): binscan
+// connects with sslmode=verify-full against the server's certificate, and a connection without
+// TLS is refused in one line.
+TEST(PostgresCli, OverTlsWithTheServersCertificateVerified) {
+  test::PgSandbox pg(test::free_tcp_port());
+  const std::string secret = "0v3r-TLS-0nly";
+  const std::string name = password_survey(pg, "city", secret);
+  const TwoPhotos photos;
+  const std::string tcp =
+      "postgresql://city:" + secret + "@localhost:" + std::to_string(pg.tcp_port()) + "/" + name;
+  const auto plain = test::run_command(args_for("scan", tcp + "?sslmode=disable", {photos.path()}));
+  EXPECT_EQ(plain.exit_code, 1);
+  EXPECT_NE(plain.err.find("no encryption"), std::string::npos) << plain.err;
+  EXPECT_EQ(plain.err.find(secret), std::string::npos) << plain.err;
+
+  const std::string verified = tcp + "?sslmode=verify-full&sslrootcert=" + pg.root_certificate();
+  const auto scan = test::run_command(args_for("scan", verified, {photos.path()}));
+  EXPECT_EQ(scan.exit_code, 0) << scan.err;
+  EXPECT_EQ(pg.count(pg.socket_uri(name), "SELECT count(*) FROM results"), 2 * 2);
+  // Besides its own share, a worker's summary says where the whole survey is.
+  EXPECT_NE(scan.out.find("survey: 2 done, 0 pending, 0 leased, 0 failed; 1 workers seen"),
+            std::string::npos)
+      << scan.out;
+
+  // The certificate is checked: it names localhost and 127.0.0.1, not "bins.example".
+  const auto mismatch = test::run_binscan(
+      {"export", "--format", "csv", "--db",
+       "postgresql://city:" + secret + "@bins.example:" + std::to_string(pg.tcp_port()) + "/" +
+           name + "?hostaddr=127.0.0.1&sslmode=verify-full&sslrootcert=" + pg.root_certificate()});
+  EXPECT_EQ(mismatch.exit_code, 1);
+  EXPECT_NE(mismatch.err.find("does not match host name"), std::string::npos) << mismatch.err;
+  EXPECT_EQ(mismatch.err.find(secret), std::string::npos) << mismatch.err;
+}
+
 }  // namespace
 }  // namespace binscan

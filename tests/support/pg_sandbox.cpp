@@ -1,6 +1,9 @@
 #include "support/pg_sandbox.h"
 
+#include <netinet/in.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include <cstdlib>
 #include <stdexcept>
@@ -14,7 +17,7 @@ std::string trimmed(std::string s) {
 }
 }  // namespace
 
-PgSandbox::PgSandbox() {
+PgSandbox::PgSandbox(int tcp_port) : tcp_port_(tcp_port) {
   // The server runs as an unprivileged user when we are root: it must reach the directory.
   ::chmod(dir_.path().c_str(), 0755);
   host_ = (dir_ / "pg").string();
@@ -30,7 +33,10 @@ PgSandbox::~PgSandbox() {
 }
 
 std::string PgSandbox::script(const std::string& command) {
-  const auto r = run_command({(source_dir() / "scripts" / "pg-sandbox").string(), command, host_});
+  std::vector<std::string> env;
+  if (tcp_port_ > 0) env.push_back("BINSCAN_PG_TCP_PORT=" + std::to_string(tcp_port_));
+  const auto r =
+      run_command({(source_dir() / "scripts" / "pg-sandbox").string(), command, host_}, env);
   if (r.exit_code != 0) {
     throw std::runtime_error("scripts/pg-sandbox " + command + " failed: " + r.err);
   }
@@ -40,12 +46,35 @@ std::string PgSandbox::script(const std::string& command) {
 void PgSandbox::stop() { script("stop"); }
 void PgSandbox::start() { script("start"); }
 
-std::string PgSandbox::fresh_database() {
+std::string PgSandbox::socket_uri(const std::string& name, const std::string& user_info) const {
+  std::string uri = "postgresql://" + user_info + "@/" + name + "?host=" + host_;
+  if (tcp_port_ > 0) uri += "&port=" + std::to_string(tcp_port_);
+  return uri;
+}
+
+std::string PgSandbox::fresh_database(const std::string& owner) {
   const std::string name = "t" + std::to_string(++databases_);
   // An empty database with PostGIS, copied (nobody is connected to the template).
-  sql("postgresql://binscan@/postgres?host=" + host_,
-      "CREATE DATABASE " + name + " TEMPLATE binscan_template");
-  return "postgresql://binscan@/" + name + "?host=" + host_;
+  sql(socket_uri("postgres"), "CREATE DATABASE " + name + " TEMPLATE binscan_template" +
+                                  (owner.empty() ? "" : " OWNER " + owner));
+  return socket_uri(name);
+}
+
+int free_tcp_port() {
+  const int fd = ::socket(AF_INET, SOCK_STREAM, 0);
+  if (fd < 0) throw std::runtime_error("socket() failed");
+  sockaddr_in addr{};
+  addr.sin_family = AF_INET;
+  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  socklen_t len = sizeof addr;
+  int port = 0;
+  if (::bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) == 0 &&
+      ::getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len) == 0) {
+    port = ntohs(addr.sin_port);
+  }
+  ::close(fd);
+  if (port == 0) throw std::runtime_error("no free TCP port on 127.0.0.1");
+  return port;
 }
 
 std::vector<std::string> PgSandbox::sql(const std::string& uri, const std::string& statement) {
