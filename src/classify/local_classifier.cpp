@@ -48,8 +48,9 @@ LocalClassifier::LocalClassifier(Checkpoint checkpoint, const LocalOptions& opti
     config_.id2label = options.candidate_labels;
     config_.problem_type = ProblemType::kSingleLabel;  // the pipeline's softmax
     info_.zero_shot = true;
+    info_.hypothesis_template = options.hypothesis_template;
   } else {
-    if (!options.candidate_labels.empty())
+    if (!options.candidate_labels.empty() && !options.labels_for_zero_shot_only)
       throw Error(ErrorKind::kConfig, checkpoint.dir.string(),
                   "candidate labels (--label, --labels-file) are for zero-shot (CLIP) models; "
                   "this " +

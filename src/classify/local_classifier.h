@@ -28,7 +28,10 @@ struct LocalOptions {
   // Zero-shot models (CLIP): the candidate labels (required) and the pipeline's
   // hypothesis_template; the text embeddings are computed once, when the classifier is built.
   std::vector<std::string> candidate_labels;
-  std::string hypothesis_template = "This is a photo of {}.";
+  std::string hypothesis_template = std::string(kDefaultHypothesisTemplate);
+  // Candidate labels given to a classifier (ViT, ResNet) are ignored rather than refused: scan
+  // opens every --model with the same flags, and they are meant for its CLIP models.
+  bool labels_for_zero_shot_only = false;
 };
 
 class LocalClassifier : public Classifier {
