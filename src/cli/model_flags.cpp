@@ -150,7 +150,7 @@ std::vector<std::string> candidate_labels(const ModelFlags& flags) {
 
 std::unique_ptr<LocalClassifier> open_local_model(const std::string& name, const ModelFlags& flags,
                                                   int engine_threads, int batch, bool show_progress,
-                                                  bool several) {
+                                                  bool several, bool labels_per_use) {
   const ResolvedModel resolved = resolve_model(name, hub_options(flags, show_progress));
   // e.g. "the Hub could not be reached; using the cached snapshot"
   for (const auto& warning : resolved.warnings) print_warning(warning);
@@ -163,6 +163,7 @@ std::unique_ptr<LocalClassifier> open_local_model(const std::string& name, const
   l.candidate_labels = candidate_labels(flags);
   l.hypothesis_template = flags.hypothesis_template;
   l.labels_for_zero_shot_only = several;
+  l.labels_per_use = labels_per_use;
   return open_local_classifier(resolved.dir, l);
 }
 

@@ -75,10 +75,12 @@ std::vector<std::string> candidate_labels(const ModelFlags& flags);
 // A local checkpoint: a directory as is, or a Hub id from the cache (downloaded when missing);
 // the hub's warnings (e.g. cached copy used while offline) are printed. `several`: one of several
 // models given the same flags, so a classifier ignores the candidate labels meant for the CLIP
-// ones instead of refusing them.
+// ones instead of refusing them. `labels_per_use`: a CLIP model may come without labels (serve:
+// each request brings its own).
 std::unique_ptr<LocalClassifier> open_local_model(const std::string& name, const ModelFlags& flags,
                                                   int engine_threads, int batch,
-                                                  bool show_progress = true, bool several = false);
+                                                  bool show_progress = true, bool several = false,
+                                                  bool labels_per_use = false);
 
 // The Inference API for `model_id` (the URL's model and ModelInfo::id), `jobs` requests at once;
 // with candidate labels (--label, --labels-file) a zero-shot request with --template.
