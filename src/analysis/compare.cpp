@@ -41,27 +41,46 @@ std::vector<ModelKey> select_models(const std::vector<ModelKey>& all,
   if (selectors.size() > 2) throw Error(ErrorKind::kConfig, "", "--models takes one or two models");
   std::vector<ModelKey> out;
   for (const auto& sel : selectors) {
+    // "NAME#K": the K-th run of NAME in the survey (a CLIP model scanned with several label sets;
+    // labels hold commas, which --models A,B cannot carry).
+    std::string name = sel;
+    std::size_t nth = 0;
+    if (const auto hash = sel.rfind('#');
+        hash != std::string::npos && hash + 1 < sel.size() &&
+        sel.find_first_not_of("0123456789", hash + 1) == std::string::npos) {
+      std::from_chars(sel.data() + hash + 1, sel.data() + sel.size(), nth);
+      name = sel.substr(0, hash);
+    }
     std::vector<ModelKey> hits;
     for (const auto& m : all) {
-      if (m.display() == sel) hits = {m};
+      if (m.display() == name) hits = {m};
     }
-    if (hits.empty()) {
+    const auto match = [&](auto&& same) {
+      if (!hits.empty()) return;
       for (const auto& m : all) {
-        if (m.id == sel) hits.push_back(m);
+        if (same(m)) hits.push_back(m);
       }
-    }
-    if (hits.empty()) {
-      for (const auto& m : all) {
-        if (base_name(m.id) == sel) hits.push_back(m);
-      }
-    }
+    };
+    match([&](const ModelKey& m) { return ModelKey(m.id, m.revision).display() == name; });
+    match([&](const ModelKey& m) { return m.id == name; });
+    match([&](const ModelKey& m) { return base_name(m.id) == name; });
     if (hits.empty()) {
       throw Error(ErrorKind::kConfig, sel,
                   "no results of this model in the database (models: " + list() + ")");
     }
+    if (nth > 0) {
+      if (nth > hits.size()) {
+        throw Error(ErrorKind::kConfig, sel,
+                    "there are " + std::to_string(hits.size()) + " runs of " + name +
+                        " in the database (models: " + list() + ")");
+      }
+      hits = {hits[nth - 1]};
+    }
     if (hits.size() > 1) {
       throw Error(ErrorKind::kConfig, sel,
-                  "names several models; give id@revision (models: " + list() + ")");
+                  "names several model runs; give id@revision, or NAME#K for its K-th run (a "
+                  "CLIP model's label sets, in the order they were scanned) (models: " +
+                      list() + ")");
     }
     out.push_back(hits.front());
   }
@@ -285,17 +304,23 @@ nlohmann::json comparison_json(const Comparison& c) {
                       {"to", kHistogramEdges[k + 1]},
                       {"count", s.histogram[k]}});
     }
-    models.push_back({{"id", c.models[i].id},
-                      {"revision", c.models[i].revision},
-                      {"name", i == 0 ? "A" : "B"},
-                      {"classified", s.count},
-                      {"found", s.found},
-                      {"bin_top1", s.top1},
-                      {"bin_top5", s.top5},
-                      {"lower_bound_scores", s.lower_bounds},
-                      {"mean_bin_score", s.mean},
-                      {"quantiles", q},
-                      {"histogram", hist}});
+    models.push_back(
+        {{"id", c.models[i].id},
+         {"revision", c.models[i].revision},
+         {"candidate_labels",
+          c.models[i].zero_shot() ? candidate_labels_array(c.models[i]) : nlohmann::json(nullptr)},
+         {"hypothesis_template", c.models[i].zero_shot()
+                                     ? nlohmann::json(c.models[i].hypothesis_template)
+                                     : nlohmann::json(nullptr)},
+         {"name", i == 0 ? "A" : "B"},
+         {"classified", s.count},
+         {"found", s.found},
+         {"bin_top1", s.top1},
+         {"bin_top5", s.top5},
+         {"lower_bound_scores", s.lower_bounds},
+         {"mean_bin_score", s.mean},
+         {"quantiles", q},
+         {"histogram", hist}});
   }
   json photos = json::array();
   for (const auto& row : c.rows) {

@@ -9,9 +9,13 @@
 #pragma once
 
 #include <cstdint>
+#include <nlohmann/json.hpp>
 #include <optional>
 #include <string>
+#include <utility>
 #include <vector>
+
+#include "classify/classifier.h"  // kDefaultHypothesisTemplate
 
 namespace binscan {
 
@@ -32,11 +36,28 @@ struct PhotoRecord {
   std::optional<int> focal_35mm;     // EXIF FocalLengthIn35mmFilm (schema 2 on)
 };
 
+// A model run: the model, and for a zero-shot (CLIP) model the label set it scored against. The
+// same CLIP checkpoint with other candidate labels or another template is another model run,
+// kept beside the first (schema 5 on), never mistaken for it or replacing it.
 struct ModelKey {
+  ModelKey() = default;
+  ModelKey(std::string model_id, std::string model_revision, std::string labels = {},
+           std::string label_template = {})
+      : id(std::move(model_id)),
+        revision(std::move(model_revision)),
+        candidate_labels(std::move(labels)),
+        hypothesis_template(std::move(label_template)) {}
   std::string id;
   std::string revision;
+  // Zero-shot models: the candidate labels as a JSON array ("[\"a bin\",\"a street\"]") and the
+  // hypothesis template; both empty for a classifier.
+  std::string candidate_labels;
+  std::string hypothesis_template;
   bool operator==(const ModelKey&) const = default;
-  std::string display() const { return revision.empty() ? id : id + "@" + revision; }
+  bool zero_shot() const { return !candidate_labels.empty(); }
+  // "id@revision", and for a zero-shot run its labels: "id@revision [a bin | a street]", plus
+  // the template when it is not the pipeline's default.
+  std::string display() const;
 };
 
 struct ResultRecord {
@@ -76,6 +97,10 @@ struct ResultRecord {
   std::optional<std::string> occlusion_json;
   bool tiled() const { return tile_grid.has_value() && tile_width.has_value(); }
 };
+
+// A zero-shot run's candidate labels as a JSON array (a stored text that is not one: as is, in
+// an array of one).
+nlohmann::json candidate_labels_array(const ModelKey& key);
 
 // Reading a survey back, in a stable order (path, then model).
 class SurveyReader {

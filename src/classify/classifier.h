@@ -14,12 +14,16 @@
 #include <optional>
 #include <span>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "image/decode.h"
 #include "util/error.h"
 
 namespace binscan {
+
+// The zero-shot-image-classification pipeline's default hypothesis_template.
+inline constexpr std::string_view kDefaultHypothesisTemplate = "This is a photo of {}.";
 
 struct Prediction {
   std::string label;
@@ -68,6 +72,7 @@ struct ModelInfo {
   std::vector<std::string> labels;  // id2label when known (local); empty for remote
   // Zero-shot (CLIP): `labels` are the candidate labels the model scores each photo against.
   bool zero_shot = false;
+  std::string hypothesis_template;  // zero-shot: the sentence each label was put in
   bool remote = false;
   // local: the engine's arithmetic, "fp32" or "bf16"; empty for remote (the service's own).
   std::string precision;

@@ -11,27 +11,18 @@ namespace binscan {
 
 namespace {
 
-// CLIP's towers behind an Engine whose logits are the candidate labels'.
-std::unique_ptr<Engine> zero_shot_engine(const Checkpoint& checkpoint,
-                                         const EngineOptions& engine_options,
-                                         const LocalOptions& options) {
-  const std::string where = checkpoint.dir.string();
-  if (options.candidate_labels.empty())
-    throw Error(ErrorKind::kConfig, where,
-                "a zero-shot (CLIP) model needs candidate labels: give --label TEXT (repeatable) "
-                "or --labels-file FILE");
-  if (!ClipTokenizer::dir_has_tokenizer(checkpoint.dir))
-    throw Error(ErrorKind::kIo, where,
-                "no tokenizer beside the model (vocab.json + merges.txt or tokenizer.json)");
-  const ClipTokenizer tokenizer = ClipTokenizer::from_dir(checkpoint.dir);
-  std::shared_ptr<ClipEngine> clip = create_clip_engine(checkpoint, engine_options);
+// Label sets whose text embeddings a zero-shot classifier keeps (serve: one per distinct request).
+constexpr std::size_t kTextCacheSize = 64;
+
+// The candidate labels' text embeddings: each label put in the template, padded to the longest
+// as the pipeline does (padding=True); a text longer than the context is cut to it, ending with
+// the end-of-text token (transformers would refuse it).
+Tensor label_embeds(ClipEngine& clip, const ClipTokenizer& tokenizer,
+                    const std::vector<std::string>& labels,
+                    const std::string& hypothesis_template) {
   std::vector<std::string> texts;
-  for (const auto& label : options.candidate_labels)
-    texts.push_back(format_hypothesis(options.hypothesis_template, label));
-  // Padded to the longest as the pipeline does (padding=True); a text longer than the context
-  // is cut to it, ending with the end-of-text token (transformers would refuse it).
-  const TokenBatch batch = tokenizer.encode_batch(texts, clip->context_length());
-  return make_zero_shot_engine(clip, clip->text_embeds(batch.ids));
+  for (const auto& label : labels) texts.push_back(format_hypothesis(hypothesis_template, label));
+  return clip.text_embeds(tokenizer.encode_batch(texts, clip.context_length()).ids);
 }
 
 }  // namespace
@@ -44,12 +35,27 @@ LocalClassifier::LocalClassifier(Checkpoint checkpoint, const LocalOptions& opti
   engine_options.threads = options.threads;
   engine_options.precision = options.precision;
   if (config_.is_clip()) {
-    engine_ = zero_shot_engine(checkpoint, engine_options, options);
+    const std::string where = checkpoint.dir.string();
+    if (options.candidate_labels.empty() && !options.labels_per_use)
+      throw Error(ErrorKind::kConfig, where,
+                  "a zero-shot (CLIP) model needs candidate labels: give --label TEXT "
+                  "(repeatable) or --labels-file FILE");
+    if (!ClipTokenizer::dir_has_tokenizer(checkpoint.dir))
+      throw Error(ErrorKind::kIo, where,
+                  "no tokenizer beside the model (vocab.json + merges.txt or tokenizer.json)");
+    tokenizer_ = std::make_shared<const ClipTokenizer>(ClipTokenizer::from_dir(checkpoint.dir));
+    clip_ = create_clip_engine(checkpoint, engine_options);
+    // The text embeddings once, for every photo.
+    if (!options.candidate_labels.empty())
+      engine_ = make_zero_shot_engine(
+          clip_,
+          label_embeds(*clip_, *tokenizer_, options.candidate_labels, options.hypothesis_template));
     config_.id2label = options.candidate_labels;
     config_.problem_type = ProblemType::kSingleLabel;  // the pipeline's softmax
     info_.zero_shot = true;
+    info_.hypothesis_template = options.hypothesis_template;
   } else {
-    if (!options.candidate_labels.empty())
+    if (!options.candidate_labels.empty() && !options.labels_for_zero_shot_only)
       throw Error(ErrorKind::kConfig, checkpoint.dir.string(),
                   "candidate labels (--label, --labels-file) are for zero-shot (CLIP) models; "
                   "this " +
@@ -90,11 +96,52 @@ PreparedInput LocalClassifier::prepare(const ClassifyInput& input) const {
 }
 
 Tensor LocalClassifier::forward(const Tensor& pixel_values) {
+  if (!engine_) return clip_->image_embeds(pixel_values);
   return engine_->forward(pixel_values);
 }
 
 Tensor LocalClassifier::logits(std::span<const PreparedInput> inputs) {
-  const std::int64_t labels = config_.num_labels();
+  if (!engine_)
+    throw Error(ErrorKind::kConfig, info_.id,
+                "a zero-shot (CLIP) model needs candidate labels: give --label TEXT (repeatable) "
+                "or --labels-file FILE");
+  return batched(inputs, config_.num_labels(),
+                 [&](const Tensor& batch) { return engine_->forward(batch); });
+}
+
+Tensor LocalClassifier::image_embeds(std::span<const PreparedInput> inputs) {
+  if (!clip_) throw Error(ErrorKind::kInternal, info_.id, "not a zero-shot (CLIP) model");
+  const std::int64_t dim = std::get<ClipConfig>(config_.arch).projection_dim;
+  return batched(inputs, dim, [&](const Tensor& batch) { return clip_->image_embeds(batch); });
+}
+
+Tensor LocalClassifier::text_embeds(const std::vector<std::string>& labels,
+                                    const std::string& hypothesis_template) {
+  std::lock_guard lock(text_mutex_);
+  auto key = std::make_pair(labels, hypothesis_template);
+  if (const auto it = text_cache_.find(key); it != text_cache_.end()) return it->second;
+  if (text_cache_.size() >= kTextCacheSize) text_cache_.clear();  // rare: start afresh
+  Tensor t = label_embeds(*clip_, *tokenizer_, labels, hypothesis_template);
+  text_cache_.emplace(std::move(key), t);
+  return t;
+}
+
+Classification LocalClassifier::zero_shot(std::span<const float> image_embed,
+                                          const std::vector<std::string>& labels,
+                                          const std::string& hypothesis_template, int top_k) {
+  if (!clip_) throw Error(ErrorKind::kInternal, info_.id, "not a zero-shot (CLIP) model");
+  if (labels.empty()) throw Error(ErrorKind::kConfig, info_.id, "no candidate labels");
+  Tensor image({1, static_cast<std::int64_t>(image_embed.size())});
+  std::copy(image_embed.begin(), image_embed.end(), image.data.begin());
+  const Tensor logits =
+      zero_shot_logits(image, text_embeds(labels, hypothesis_template), clip_->logit_scale_exp());
+  ModelConfig config = config_;
+  config.id2label = labels;
+  return postprocess(logits.data, config, top_k);
+}
+
+Tensor LocalClassifier::batched(std::span<const PreparedInput> inputs, std::int64_t labels,
+                                const std::function<Tensor(const Tensor&)>& forward) {
   Tensor all({static_cast<std::int64_t>(inputs.size()), labels});
   if (inputs.empty()) return all;
   // Without resizing the size comes from the first image; every image of a batch must match it.
@@ -113,10 +160,10 @@ Tensor LocalClassifier::logits(std::span<const PreparedInput> inputs) {
                     "resize); classify it on its own");
       std::memcpy(batch.data.data() + i * per_image, px.data(), per_image * sizeof(float));
     }
-    const Tensor out = engine_->forward(batch);
+    const Tensor out = forward(batch);
     if (out.shape != std::vector<std::int64_t>{static_cast<std::int64_t>(n), labels})
       throw Error(ErrorKind::kInternal, info_.id,
-                  "the engine returned logits of an unexpected shape");
+                  "the engine returned an output of an unexpected shape");
     std::copy(
         out.data.begin(), out.data.end(),
         all.data.begin() + static_cast<std::ptrdiff_t>(start * static_cast<std::size_t>(labels)));

@@ -6,15 +6,20 @@
 #pragma once
 
 #include <filesystem>
+#include <functional>
+#include <map>
 #include <memory>
+#include <mutex>
 #include <span>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "classify/classifier.h"
 #include "engine/engine.h"
 #include "model/checkpoint.h"
 #include "preprocess/processor.h"
+#include "text/clip_tokenizer.h"
 #include "util/tensor.h"
 
 namespace binscan {
@@ -28,7 +33,13 @@ struct LocalOptions {
   // Zero-shot models (CLIP): the candidate labels (required) and the pipeline's
   // hypothesis_template; the text embeddings are computed once, when the classifier is built.
   std::vector<std::string> candidate_labels;
-  std::string hypothesis_template = "This is a photo of {}.";
+  std::string hypothesis_template = std::string(kDefaultHypothesisTemplate);
+  // Candidate labels given to a classifier (ViT, ResNet) are ignored rather than refused: scan
+  // opens every --model with the same flags, and they are meant for its CLIP models.
+  bool labels_for_zero_shot_only = false;
+  // A CLIP model may be opened without candidate labels when every use brings its own
+  // (zero_shot(); serve's requests): run() then refuses.
+  bool labels_per_use = false;
 };
 
 class LocalClassifier : public Classifier {
@@ -53,8 +64,18 @@ class LocalClassifier : public Classifier {
 
   // The raw logits [N, num_labels] for prepared inputs (batched by max_batch).
   Tensor logits(std::span<const PreparedInput> inputs);
-  // The engine's forward pass on pixel_values [N, 3, H, W].
+  // The engine's forward pass on pixel_values [N, 3, H, W] (a zero-shot model opened without
+  // labels: the image embeddings).
   Tensor forward(const Tensor& pixel_values);
+
+  // Zero-shot models: the image embeddings [N, D] of prepared inputs, and the classification of
+  // one image embedding against any label set — the same bits as run() with those candidate
+  // labels. The label sets' text embeddings are computed once each and kept (a bounded number).
+  // Thread-safe for different calls of zero_shot; image_embeds as run().
+  Tensor image_embeds(std::span<const PreparedInput> inputs);
+  Classification zero_shot(std::span<const float> image_embed,
+                           const std::vector<std::string>& labels,
+                           const std::string& hypothesis_template, int top_k);
 
   // The [3, H, W] size prepare() produces (fixed when the processor resizes).
   int input_height() const { return height_; }
@@ -63,9 +84,20 @@ class LocalClassifier : public Classifier {
  private:
   // The batch's results; throws when any image fails.
   std::vector<Classification> classify(std::span<const PreparedInput> inputs, int top_k);
+  // pixel_values of prepared inputs, max_batch_ at a time, through `forward`, rows concatenated.
+  Tensor batched(std::span<const PreparedInput> inputs, std::int64_t row_size,
+                 const std::function<Tensor(const Tensor&)>& forward);
+  Tensor text_embeds(const std::vector<std::string>& labels,
+                     const std::string& hypothesis_template);
+
   ModelConfig config_;
   ImageProcessor processor_;
-  std::unique_ptr<Engine> engine_;
+  std::unique_ptr<Engine> engine_;  // null: a zero-shot model opened without labels
+  // Zero-shot models: the towers and the tokenizer, and text embeddings per label set.
+  std::shared_ptr<ClipEngine> clip_;
+  std::shared_ptr<const ClipTokenizer> tokenizer_;
+  std::mutex text_mutex_;
+  std::map<std::pair<std::vector<std::string>, std::string>, Tensor> text_cache_;
   ModelInfo info_;
   int max_batch_;
   int height_ = 0;

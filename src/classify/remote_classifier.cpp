@@ -95,6 +95,46 @@ Classification parse_inference_reply(const std::string& body, const std::string&
   return c;
 }
 
+Classification parse_zero_shot_reply(const std::string& body, const std::string& name,
+                                     const std::string& shown_url, int top_k,
+                                     const std::vector<std::string>& candidates) {
+  Classification c = parse_inference_reply(body, name, shown_url, -1);
+  std::vector<float> probabilities(candidates.size(), 0.0f);
+  std::vector<bool> seen(candidates.size(), false);
+  for (auto& p : c.top) {
+    const auto at = std::find(candidates.begin(), candidates.end(), p.label);
+    const auto i = static_cast<std::size_t>(at - candidates.begin());
+    if (at == candidates.end() || seen[i]) {
+      throw Error(
+          ErrorKind::kFormat, name,
+          shown_url + ": the answer's label \"" + excerpt(p.label) + "\" is " +
+              (at == candidates.end() ? "not one of the candidate labels sent" : "given twice"));
+    }
+    seen[i] = true;
+    p.class_id = static_cast<int>(i);
+    probabilities[i] = static_cast<float>(p.score);
+  }
+  // The pipeline sorts by score, ties in candidate order.
+  std::stable_sort(c.top.begin(), c.top.end(), [](const Prediction& a, const Prediction& b) {
+    return a.score != b.score ? a.score > b.score : a.class_id < b.class_id;
+  });
+  if (std::all_of(seen.begin(), seen.end(), [](bool s) { return s; }))
+    c.probabilities = std::move(probabilities);
+  if (top_k >= 0 && c.top.size() > static_cast<std::size_t>(top_k))
+    c.top.resize(static_cast<std::size_t>(top_k));
+  return c;
+}
+
+std::string zero_shot_request_json(std::span<const std::uint8_t> image,
+                                   const std::vector<std::string>& candidate_labels,
+                                   const std::string& hypothesis_template) {
+  return nlohmann::json{
+      {"inputs", base64_encode(image)},
+      {"parameters",
+       {{"candidate_labels", candidate_labels}, {"hypothesis_template", hypothesis_template}}}}
+      .dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
+}
+
 std::string default_inference_url(const std::string& model_id) {
   return "https://router.huggingface.co/hf-inference/models/" + model_id;
 }
@@ -127,6 +167,11 @@ RemoteClassifier::RemoteClassifier(RemoteOptions options) : options_(std::move(o
   token_ = find_token(hub);
   info_.id = options_.model_id.empty() ? http::display_url(url_) : options_.model_id;
   info_.remote = true;
+  if (!options_.candidate_labels.empty()) {
+    info_.zero_shot = true;
+    info_.labels = options_.candidate_labels;
+    info_.hypothesis_template = options_.hypothesis_template;
+  }
 }
 
 RemoteClassifier::~RemoteClassifier() = default;
@@ -159,7 +204,13 @@ Classification RemoteClassifier::classify_one(const PreparedInput& input, int to
   req.max_body_bytes = kMaxReplyBytes;
   req.max_error_body_bytes = kMaxErrorReplyBytes;
   std::string json_body;
-  if (top_k > kApiDefaultTopK) {
+  const bool zero_shot = !options_.candidate_labels.empty();
+  if (zero_shot) {
+    json_body = zero_shot_request_json(input.bytes, options_.candidate_labels,
+                                       options_.hypothesis_template);
+    req.body = std::span(reinterpret_cast<const std::uint8_t*>(json_body.data()), json_body.size());
+    req.headers = {{"Content-Type", "application/json"}, {"Accept", "application/json"}};
+  } else if (top_k > kApiDefaultTopK) {
     json_body =
         nlohmann::json{{"inputs", base64_encode(input.bytes)}, {"parameters", {{"top_k", top_k}}}}
             .dump();
@@ -204,8 +255,11 @@ Classification RemoteClassifier::classify_one(const PreparedInput& input, int to
       throw gave_up(ErrorKind::kNetwork);
     }
     const std::string status = "HTTP " + std::to_string(r.status);
-    if (r.status >= 200 && r.status < 300)
-      return parse_inference_reply(r.body, input.name, shown, top_k);
+    if (r.status >= 200 && r.status < 300) {
+      return zero_shot ? parse_zero_shot_reply(r.body, input.name, shown, top_k,
+                                               options_.candidate_labels)
+                       : parse_inference_reply(r.body, input.name, shown, top_k);
+    }
     switch (r.status) {
       case 401:
         throw fail(

@@ -12,6 +12,7 @@
 #include <memory>
 #include <optional>
 #include <string>
+#include <vector>
 
 #include "classify/classifier.h"
 #include "util/error.h"
@@ -30,6 +31,11 @@ struct RemoteOptions {
   double backoff_base_s = 1;        // first backoff; doubles each retry, with jitter
   double backoff_cap_s = 30;
   double max_retry_after_s = 120;  // a longer Retry-After is an error, not a wait
+  // Zero-shot (CLIP): non-empty makes every request the zero-shot-image-classification task's
+  // JSON {"inputs": base64, "parameters": {"candidate_labels", "hypothesis_template"}}, and the
+  // answer's labels are mapped back to these (class_id = their index).
+  std::vector<std::string> candidate_labels;
+  std::string hypothesis_template = std::string(kDefaultHypothesisTemplate);
 };
 
 // https://router.huggingface.co/hf-inference/models/ORG/NAME (Inference Providers, hf-inference).
@@ -40,6 +46,19 @@ std::string default_inference_url(const std::string& model_id);
 // a bounded excerpt of the body. Public so the fuzz target can reach it.
 Classification parse_inference_reply(const std::string& body, const std::string& name,
                                      const std::string& shown_url, int top_k);
+
+// A zero-shot answer: parse_inference_reply, then every label must be one of `candidates` (each
+// at most once; Error(kFormat) otherwise). Predictions get the label's index as class_id, ties are
+// ordered as the pipeline orders them (candidate order), and when every candidate came back the
+// probabilities are filled in candidate order, so the bin score is exact.
+Classification parse_zero_shot_reply(const std::string& body, const std::string& name,
+                                     const std::string& shown_url, int top_k,
+                                     const std::vector<std::string>& candidates);
+
+// The zero-shot-image-classification request body for a photo's bytes.
+std::string zero_shot_request_json(std::span<const std::uint8_t> image,
+                                   const std::vector<std::string>& candidate_labels,
+                                   const std::string& hypothesis_template);
 
 class RemoteClassifier : public Classifier {
  public:

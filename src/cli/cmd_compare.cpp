@@ -56,7 +56,9 @@ void add_compare_command(CLI::App& app, Runner& run) {
       ->capture_default_str();
   cmd->add_option("--models", o->models,
                   "The models to compare, A,B: id, id@revision, or the last part of the id "
-                  "(default: the one or two models in the database)")
+                  "(default: the one or two models in the database). A CLIP model scanned with "
+                  "several label sets is several model runs: NAME#K is its K-th, in the order "
+                  "they were scanned (e.g. --models resnet-50,clip-vit-base-patch32#2)")
       ->delimiter(',');
   cmd->add_option("--html", o->html, "Write the HTML report here");
   cmd->add_option("--csv", o->csv, "Write one CSV row per photo here");

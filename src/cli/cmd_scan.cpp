@@ -2,6 +2,7 @@
 // SQLite database that 'binscan compare' and 'binscan export' read.
 #include <unistd.h>
 
+#include <algorithm>
 #include <atomic>
 #include <chrono>
 #include <csignal>
@@ -20,6 +21,7 @@
 #include "store/scan.h"
 #include "util/error.h"
 #include "util/escape.h"
+#include "util/text.h"
 #include "util/threads.h"
 
 namespace binscan::cli {
@@ -58,6 +60,27 @@ std::pair<int, int> parse_shard(const std::string& text) {
   return {k, n};
 }
 
+// The --bin-label specs that are meant for one model of a scan: a zero-shot model takes those
+// naming one of its candidate labels (and "default"), a classifier the others, so one list serves
+// a scan of a ResNet and a CLIP model together. None left: the model's default.
+std::vector<std::string> bin_specs_for(const ModelInfo& model,
+                                       const std::vector<std::string>& specs,
+                                       const std::vector<std::string>& candidates) {
+  auto names_candidate = [](const std::vector<std::string>& labels, const std::string& spec) {
+    return std::any_of(labels.begin(), labels.end(),
+                       [&](const std::string& l) { return label_matches(l, spec); });
+  };
+  std::vector<std::string> out;
+  for (const auto& s : specs) {
+    const bool is_default = ascii_lower(trim(s)) == "default";
+    if (model.zero_shot ? is_default || names_candidate(model.labels, s)
+                        : !names_candidate(candidates, s)) {
+      out.push_back(s);
+    }
+  }
+  return out;
+}
+
 std::atomic<bool> g_stop{false};
 
 // First Ctrl-C (or SIGTERM): finish the batch in flight, commit it and stop. The default action
@@ -81,12 +104,17 @@ int run_scan_command(const ScanCliOptions& o) {
   const PipelineThreads threads = plan_pipeline_threads(resolve_thread_count(o.model.threads));
   std::vector<std::unique_ptr<Classifier>> classifiers;
   std::vector<ScanModel> models;
+  const std::vector<std::string> candidates = candidate_labels(o.model);
   for (const auto& spec : o.model.models) {
+    // A CLIP model's label text embeddings are computed here, once, for every photo.
     classifiers.push_back(open_scan_model(spec, o.model, threads.engine, o.batch, !o.quiet));
     ScanModel m;
     m.classifier = classifiers.back().get();
     m.key = model_key_for(m.classifier->info());
-    m.bins = resolve_bin_labels(o.bin_labels, m.classifier->info());
+    const bool several = o.model.models.size() > 1;
+    m.bins = resolve_bin_labels(
+        several ? bin_specs_for(m.classifier->info(), o.bin_labels, candidates) : o.bin_labels,
+        m.classifier->info());
     for (const auto& u : m.bins.unmatched_specs) {
       print_warning(m.key.display() + ": --bin-label \"" + u + "\" matches none of its labels");
     }
@@ -129,6 +157,8 @@ int run_scan_command(const ScanCliOptions& o) {
                         {"threads", o.model.threads},
                         {"top_k", o.top_k},
                         {"bin_labels", o.bin_labels},
+                        {"candidate_labels", candidates},
+                        {"hypothesis_template", o.model.hypothesis_template},
                         {"threshold", o.threshold},
                         {"precision", o.model.precision},
                         {"fast_decode", o.model.fast_decode},
@@ -192,7 +222,17 @@ void add_scan_command(CLI::App& app, Runner& run) {
       "Each result records how it was made: decode_scale (1 exact, 2/4/8 with --fast-decode) "
       "and precision (fp32, bf16), and with --tiles the layout and the best tile. A photo with a "
       "stored result for a model is not classified again, whatever options made that result "
-      "(scan into a new --db to compare options).");
+      "(scan into a new --db to compare options).\n"
+      "A CLIP model (e.g. openai/clip-vit-base-patch32) scans zero-shot against the candidate "
+      "labels of --label (repeatable; commas stay inside a label) or --labels-file, each put in "
+      "--template; their text embeddings are computed once for the whole scan, and a ViT or "
+      "ResNet given beside it ignores them. Its bin score sums the --bin-label labels among the "
+      "candidates (default: those that are not a \"no bin\" description). The survey keeps the "
+      "label set and template with each result: the same CLIP model scanned again with other "
+      "labels is another model run, stored beside the first (compare them with 'binscan "
+      "compare'), never mixed with it or replacing it.\n"
+      "Example: binscan scan photos/ -m microsoft/resnet-50 -m openai/clip-vit-base-patch32 "
+      "--label \"a public litter bin\" --label \"a street with no bin\"");
   cmd->add_option("paths", o->paths, "Photos or folders")->required();
   add_shared_flags(cmd, o);
   cmd->add_option("--shard", o->shard,
@@ -246,6 +286,7 @@ void add_shared_flags(CLI::App* cmd, const std::shared_ptr<ScanCliOptions>& o) {
   use.threads_help =
       "Threads for the whole pipeline (engine and decoders are sized together; "
       "default: all cores)";
+  use.candidate_labels = true;
   add_model_flags(*cmd, o->model, use);
   add_tiles_flag(*cmd, o->tiles);
   cmd->add_option("--db", o->db,
@@ -262,7 +303,11 @@ void add_shared_flags(CLI::App* cmd, const std::shared_ptr<ScanCliOptions>& o) {
                   "A label that counts as a trash bin, by text or class id; repeatable, replaces "
                   "the default set. 'default' is ImageNet class 412 \"ashcan, trash can, garbage "
                   "can, wastebin, ...\"; a synonym matches too (\"trash can\"). E.g. --bin-label "
-                  "default --bin-label \"bucket, pail\", or a fine-tuned model's own labels");
+                  "default --bin-label \"bucket, pail\", or a fine-tuned model's own labels. For a "
+                  "CLIP model: one of its --label texts; its default is every candidate label "
+                  "that is not a \"no bin\" description (no, not, without, ...). With several "
+                  "models, a CLIP model takes the specs naming its candidate labels and the "
+                  "others take the rest");
   cmd->add_option(
          "--threshold", o->threshold,
          "Bin score (sum of the bin labels' probabilities) from which a photo counts as showing "

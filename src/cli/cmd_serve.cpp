@@ -96,7 +96,9 @@ int run_serve(const ServeOptions& o) {
   std::vector<std::unique_ptr<LocalClassifier>> loaded;
   std::vector<serve::ServedModel> served;
   for (const auto& name : o.model.models) {
-    auto classifier = open_local_model(name, o.model, o.model.threads, o.batch);
+    // A CLIP model opens without labels: each request brings its candidate_labels.
+    auto classifier = open_local_model(name, o.model, o.model.threads, o.batch, true, false,
+                                       /*labels_per_use=*/true);
     serve::ServedModel m;
     m.classifier = classifier.get();
     m.name = serve::served_name(classifier->info());
@@ -108,15 +110,19 @@ int run_serve(const ServeOptions& o) {
     }
     m.image_mean = classifier->processor().config().image_mean;
     m.image_std = classifier->processor().config().image_std;
-    try {
-      m.bins = resolve_bin_labels(o.bin_labels, classifier->info());
-    } catch (const Error& e) {
-      // Asked for: a mistake. By default: a model that knows no trash bin is still served.
-      if (!o.bin_labels.empty()) throw;
-      print_warning(m.name +
-                    ": no trash-bin label (ImageNet 412) among its labels; served "
-                    "without a bin verdict (choose one with --bin-label)");
-    }
+    if (classifier->info().zero_shot) {
+      m.zero_shot = classifier.get();
+      m.bin_label_specs = o.bin_labels;  // resolved against each request's labels
+    } else
+      try {
+        m.bins = resolve_bin_labels(o.bin_labels, classifier->info());
+      } catch (const Error& e) {
+        // Asked for: a mistake. By default: a model that knows no trash bin is still served.
+        if (!o.bin_labels.empty()) throw;
+        print_warning(m.name +
+                      ": no trash-bin label (ImageNet 412) among its labels; served "
+                      "without a bin verdict (choose one with --bin-label)");
+      }
     // Every batch size once now, so the engine's primitives exist before the first request
     // (no slow first answers, and memory settles at once).
     std::fprintf(stderr, "binscan serve: warming up %s for batches of 1 to %d\n",
@@ -226,6 +232,12 @@ void add_serve_command(CLI::App& app, Runner& run) {
       "    errors: {\"error\": \"...\"} with 400 (not an image), 401 (token), 404 (model not\n"
       "            loaded), 413 (body over --max-body-mb), 503 + Retry-After (queue full)\n"
       "ID is the Hub id (google/vit-base-patch16-224) or a directory's last component.\n"
+      "A CLIP model (openai/clip-vit-base-patch32) answers the zero-shot-image-classification\n"
+      "contract instead: JSON {\"inputs\": \"<base64>\", \"parameters\": {\"candidate_labels\":\n"
+      "[\"a public litter bin\", \"a street with no bin\"], \"hypothesis_template\": \"This is a\n"
+      "photo of {}.\"}} -> every label with its score, best first, as binscan classify --label\n"
+      "prints; 400 when candidate_labels is missing, empty or not a list of strings. Each label\n"
+      "set's text embeddings are computed once and kept. The page asks for the labels.\n"
       "  GET /         a page: drop photos, see each model's top-5, bin verdict and input\n"
       "  GET /models   what is loaded;  GET /health   liveness\n"
       "  GET /survey, /survey/map   the --db survey's report and map, rendered live\n"
@@ -237,7 +249,8 @@ void add_serve_command(CLI::App& app, Runner& run) {
       "Examples:\n"
       "  binscan serve -m google/vit-base-patch16-224 -m microsoft/resnet-50\n"
       "  curl --data-binary @photo.jpg http://127.0.0.1:8080/models/google/vit-base-patch16-224\n"
-      "  binscan serve -m ./vit --host 0.0.0.0 --token-file api-token.txt --db survey.db");
+      "  binscan serve -m ./vit --host 0.0.0.0 --token-file api-token.txt --db survey.db\n"
+      "  binscan serve -m openai/clip-vit-base-patch32 -m microsoft/resnet-50");
   ModelFlagsUse use;
   use.several = true;
   use.remote = false;
@@ -278,7 +291,9 @@ void add_serve_command(CLI::App& app, Runner& run) {
   cmd->add_option("--db", o->db,
                   "Survey to show at /survey and /survey/map (SQLite file or postgresql:// URI)");
   cmd->add_option("--bin-label", o->bin_labels,
-                  "Label counted as a trash bin (default: ImageNet 412), as in binscan scan");
+                  "Label counted as a trash bin (default: ImageNet 412), as in binscan scan. A "
+                  "CLIP model counts the request's labels that are not a \"no bin\" "
+                  "description, or the --bin-label texts among them");
   cmd->add_option("--threshold", o->threshold, "Bin score from which the verdict is yes")
       ->capture_default_str()
       ->check(CLI::Range(0.0, 1.0));

@@ -149,8 +149,8 @@ std::vector<std::string> candidate_labels(const ModelFlags& flags) {
 }
 
 std::unique_ptr<LocalClassifier> open_local_model(const std::string& name, const ModelFlags& flags,
-                                                  int engine_threads, int batch,
-                                                  bool show_progress) {
+                                                  int engine_threads, int batch, bool show_progress,
+                                                  bool several, bool labels_per_use) {
   const ResolvedModel resolved = resolve_model(name, hub_options(flags, show_progress));
   // e.g. "the Hub could not be reached; using the cached snapshot"
   for (const auto& warning : resolved.warnings) print_warning(warning);
@@ -162,6 +162,8 @@ std::unique_ptr<LocalClassifier> open_local_model(const std::string& name, const
   l.precision = resolve_precision(flags.precision);
   l.candidate_labels = candidate_labels(flags);
   l.hypothesis_template = flags.hypothesis_template;
+  l.labels_for_zero_shot_only = several;
+  l.labels_per_use = labels_per_use;
   return open_local_classifier(resolved.dir, l);
 }
 
@@ -174,6 +176,9 @@ std::unique_ptr<RemoteClassifier> open_remote_model(const std::string& model_id,
   r.jobs = jobs;
   r.timeout_s = flags.timeout;
   r.max_retries = flags.retries;
+  // Candidate labels make the request zero-shot (the API cannot tell us the model is CLIP).
+  r.candidate_labels = candidate_labels(flags);
+  r.hypothesis_template = flags.hypothesis_template;
   return std::make_unique<RemoteClassifier>(r);
 }
 
@@ -187,7 +192,8 @@ std::unique_ptr<Classifier> open_scan_model(const std::string& spec, const Model
     // The remote API answers one photo per request; a batch's requests run concurrently.
     return open_remote_model(name, flags, std::max(1, std::min(batch, 8)));
   }
-  return open_local_model(name, flags, engine_threads, batch, show_progress);
+  return open_local_model(name, flags, engine_threads, batch, show_progress,
+                          flags.models.size() > 1);
 }
 
 }  // namespace binscan::cli

@@ -32,7 +32,7 @@ struct ModelFlags {
   // Zero-shot (CLIP) models: --label (repeatable), --labels-file (one per line), --template.
   std::vector<std::string> labels;
   std::string labels_file;
-  std::string hypothesis_template = "This is a photo of {}.";
+  std::string hypothesis_template = std::string(kDefaultHypothesisTemplate);
 
   // The model of a command that takes one.
   const std::string& model() const { return models.at(0); }
@@ -73,12 +73,17 @@ Precision resolve_precision(const std::string& flag);
 std::vector<std::string> candidate_labels(const ModelFlags& flags);
 
 // A local checkpoint: a directory as is, or a Hub id from the cache (downloaded when missing);
-// the hub's warnings (e.g. cached copy used while offline) are printed.
+// the hub's warnings (e.g. cached copy used while offline) are printed. `several`: one of several
+// models given the same flags, so a classifier ignores the candidate labels meant for the CLIP
+// ones instead of refusing them. `labels_per_use`: a CLIP model may come without labels (serve:
+// each request brings its own).
 std::unique_ptr<LocalClassifier> open_local_model(const std::string& name, const ModelFlags& flags,
                                                   int engine_threads, int batch,
-                                                  bool show_progress = true);
+                                                  bool show_progress = true, bool several = false,
+                                                  bool labels_per_use = false);
 
-// The Inference API for `model_id` (the URL's model and ModelInfo::id), `jobs` requests at once.
+// The Inference API for `model_id` (the URL's model and ModelInfo::id), `jobs` requests at once;
+// with candidate labels (--label, --labels-file) a zero-shot request with --template.
 std::unique_ptr<RemoteClassifier> open_remote_model(const std::string& model_id,
                                                     const ModelFlags& flags, int jobs);
 

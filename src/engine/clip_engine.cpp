@@ -261,33 +261,15 @@ std::vector<float> normalized_rows(const float* x, std::int64_t rows, std::int64
 class ZeroShotEngine final : public Engine {
  public:
   ZeroShotEngine(std::shared_ptr<ClipEngine> clip, const Tensor& text_embeds)
-      : clip_(std::move(clip)),
-        texts_(text_embeds.shape.at(0)),
-        dim_(text_embeds.shape.at(1)),
-        text_(normalized_rows(text_embeds.data.data(), texts_, dim_)) {}
+      : clip_(std::move(clip)), text_(text_embeds) {}
 
   Tensor forward(const Tensor& pixel_values) override {
-    const Tensor img = clip_->image_embeds(pixel_values);
-    const std::int64_t n = img.shape[0];
-    if (img.shape[1] != dim_)
-      throw Error(ErrorKind::kInternal, "text_embeds", "projection sizes differ");
-    const std::vector<float> im = normalized_rows(img.data.data(), n, dim_);
-    const float scale = clip_->logit_scale_exp();
-    Tensor logits({n, texts_});
-    for (std::int64_t i = 0; i < n; ++i)
-      for (std::int64_t j = 0; j < texts_; ++j) {
-        double dot = 0;
-        for (std::int64_t k = 0; k < dim_; ++k)
-          dot += double(im[i * dim_ + k]) * text_[j * dim_ + k];
-        logits.data[i * texts_ + j] = static_cast<float>(dot) * scale;
-      }
-    return logits;
+    return zero_shot_logits(clip_->image_embeds(pixel_values), text_, clip_->logit_scale_exp());
   }
 
  private:
   std::shared_ptr<ClipEngine> clip_;
-  std::int64_t texts_, dim_;
-  std::vector<float> text_;
+  Tensor text_;
 };
 
 }  // namespace
@@ -300,6 +282,25 @@ std::unique_ptr<ClipEngine> make_clip_engine(const ClipConfig& config, const Wei
 }  // namespace binscan::engine_internal
 
 namespace binscan {
+
+Tensor zero_shot_logits(const Tensor& image_embeds, const Tensor& text_embeds,
+                        float logit_scale_exp) {
+  using engine_internal::normalized_rows;
+  const std::int64_t n = image_embeds.shape.at(0), dim = image_embeds.shape.at(1);
+  const std::int64_t texts = text_embeds.shape.at(0);
+  if (text_embeds.shape.at(1) != dim)
+    throw Error(ErrorKind::kInternal, "text_embeds", "projection sizes differ");
+  const std::vector<float> im = normalized_rows(image_embeds.data.data(), n, dim);
+  const std::vector<float> text = normalized_rows(text_embeds.data.data(), texts, dim);
+  Tensor logits({n, texts});
+  for (std::int64_t i = 0; i < n; ++i)
+    for (std::int64_t j = 0; j < texts; ++j) {
+      double dot = 0;
+      for (std::int64_t k = 0; k < dim; ++k) dot += double(im[i * dim + k]) * text[j * dim + k];
+      logits.data[i * texts + j] = static_cast<float>(dot) * logit_scale_exp;
+    }
+  return logits;
+}
 
 std::unique_ptr<Engine> make_zero_shot_engine(std::shared_ptr<ClipEngine> clip,
                                               const Tensor& text_embeds) {

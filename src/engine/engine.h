@@ -66,6 +66,12 @@ class ClipEngine {
 std::unique_ptr<Engine> make_zero_shot_engine(std::shared_ptr<ClipEngine> clip,
                                               const Tensor& text_embeds);
 
+// logits_per_image [N, T] = exp(logit_scale) * cosine(image_embeds [N, D], text_embeds [T, D]):
+// what the zero-shot engine computes, for a caller holding image embeddings and choosing the
+// texts afterwards (serve, whose requests bring their own candidate labels). Same bits.
+Tensor zero_shot_logits(const Tensor& image_embeds, const Tensor& text_embeds,
+                        float logit_scale_exp);
+
 // Builds a CLIPModel's towers (same errors as create_engine).
 std::unique_ptr<ClipEngine> create_clip_engine(const Checkpoint& checkpoint,
                                                const EngineOptions& options);

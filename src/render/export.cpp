@@ -54,11 +54,16 @@ json row_json(const PhotoRecord& p, const ResultRecord* r) {
   o["tile_y"] = tiled ? opt_i(r->tile_y) : json(nullptr);
   o["tile_width"] = tiled ? opt_i(r->tile_width) : json(nullptr);
   o["tile_height"] = tiled ? opt_i(r->tile_height) : json(nullptr);
+  // A zero-shot (CLIP) result's label set and template (schema 5), which tell its runs apart.
+  const bool zero_shot = r && r->model.zero_shot();
+  o["candidate_labels"] = zero_shot ? json(candidate_labels_array(r->model)) : json(nullptr);
+  o["hypothesis_template"] = zero_shot ? json(r->model.hypothesis_template) : json(nullptr);
   return o;
 }
 
 std::string csv_value(const json& v) {
   if (v.is_null()) return "";
+  if (v.is_array()) return csv_field(v.dump(-1, ' ', false, json::error_handler_t::replace));
   if (v.is_boolean()) return v.get<bool>() ? "true" : "false";
   if (v.is_number_integer()) return std::to_string(v.get<std::int64_t>());
   if (v.is_number()) return format_number(v.get<double>());
@@ -68,18 +73,39 @@ std::string csv_value(const json& v) {
 }  // namespace
 
 const std::vector<std::string>& export_columns() {
-  static const std::vector<std::string> kColumns{
-      "path",         "sha256",          "model",
-      "top1_label",   "top1_score",      "bin_score",
-      "bin_rank",     "verdict",         "lat",
-      "lon",          "bearing",         "taken_at",
-      "revision",     "bin_score_exact", "threshold",
-      "alt",          "bearing_ref",     "make",
-      "camera_model", "width",           "height",
-      "error",        "decode_scale",    "precision",
-      "tile_grid",    "photo_bin_score", "tile_bin_score",
-      "tile_x",       "tile_y",          "tile_width",
-      "tile_height"};
+  static const std::vector<std::string> kColumns{"path",
+                                                 "sha256",
+                                                 "model",
+                                                 "top1_label",
+                                                 "top1_score",
+                                                 "bin_score",
+                                                 "bin_rank",
+                                                 "verdict",
+                                                 "lat",
+                                                 "lon",
+                                                 "bearing",
+                                                 "taken_at",
+                                                 "revision",
+                                                 "bin_score_exact",
+                                                 "threshold",
+                                                 "alt",
+                                                 "bearing_ref",
+                                                 "make",
+                                                 "camera_model",
+                                                 "width",
+                                                 "height",
+                                                 "error",
+                                                 "decode_scale",
+                                                 "precision",
+                                                 "tile_grid",
+                                                 "photo_bin_score",
+                                                 "tile_bin_score",
+                                                 "tile_x",
+                                                 "tile_y",
+                                                 "tile_width",
+                                                 "tile_height",
+                                                 "candidate_labels",
+                                                 "hypothesis_template"};
   return kColumns;
 }
 

@@ -3,6 +3,7 @@
 #include <openssl/crypto.h>
 #include <openssl/sha.h>
 
+#include <algorithm>
 #include <cmath>
 #include <filesystem>
 #include <nlohmann/json.hpp>
@@ -57,6 +58,27 @@ void read_parameters(const nlohmann::json& parameters, ClassificationRequest& re
       throw ApiError(400, "\"top_k\" must be a whole number of at least 1, not " + k->dump());
     }
     request.top_k = static_cast<int>(k->get<double>());
+    request.top_k_given = true;
+  }
+  if (const auto c = parameters.find("candidate_labels"); c != parameters.end() && !c->is_null()) {
+    const bool strings = c->is_array() && std::all_of(c->begin(), c->end(),
+                                                      [](const auto& l) { return l.is_string(); });
+    if (!strings) {
+      throw ApiError(400, "\"candidate_labels\" must be a list of label texts, not " +
+                              std::string(c->type_name()) + " " + json_excerpt(*c));
+    }
+    if (c->empty()) throw ApiError(400, "\"candidate_labels\" is empty: give at least one label");
+    request.candidate_labels = c->get<std::vector<std::string>>();
+  }
+  if (const auto t = parameters.find("hypothesis_template");
+      t != parameters.end() && !t->is_null()) {
+    if (!t->is_string()) {
+      throw ApiError(400,
+                     "\"hypothesis_template\" must be a string such as \"This is a photo of "
+                     "{}.\", not " +
+                         std::string(t->type_name()));
+    }
+    request.hypothesis_template = t->get<std::string>();
   }
   if (const auto f = parameters.find("function_to_apply"); f != parameters.end() && !f->is_null()) {
     const auto parsed = f->is_string() ? parse_score_function(f->get<std::string>()) : std::nullopt;

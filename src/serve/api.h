@@ -9,6 +9,10 @@
 //             {"inputs": "<base64 or data: URI>", "parameters": {"top_k": K,
 //              "function_to_apply": "softmax" | "sigmoid" | "none"}}
 //   answer:   [{"label": "...", "score": 0.9}, ...], best first
+// and, for a zero-shot (CLIP) model, the zero-shot-image-classification contract:
+//   request:  {"inputs": "<base64>", "parameters": {"candidate_labels": ["...", ...],
+//              "hypothesis_template": "This is a photo of {}."}}
+//   answer:   every candidate label with its softmax score, best first (ties in the order given)
 //   errors:   {"error": "..."} with the API's status codes.
 #pragma once
 
@@ -39,6 +43,11 @@ struct ClassificationRequest {
   std::vector<std::uint8_t> image;
   int top_k = 5;                          // the pipeline's default
   std::optional<ScoreFunction> function;  // nullopt: the model's default
+  bool top_k_given = false;
+  // Zero-shot: parameters.candidate_labels (checked: a non-empty list of strings) and
+  // parameters.hypothesis_template.
+  std::optional<std::vector<std::string>> candidate_labels;
+  std::optional<std::string> hypothesis_template;
 };
 
 // Reads a request body as the Inference API does: JSON when the Content-Type says so or the

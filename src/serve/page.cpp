@@ -40,7 +40,7 @@ a { color: var(--bar); }
 #files:focus-visible + #drop { outline: 3px solid var(--focus); }
 .controls { display: flex; flex-wrap: wrap; gap: .75rem 1.5rem; align-items: center; margin: .75rem 0; }
 .controls label { color: var(--muted); }
-input[type=password], input[type=number] { font: inherit; padding: .25rem .4rem;
+input[type=password], input[type=number], input[type=text], textarea { font: inherit; padding: .25rem .4rem;
   border: 1px solid var(--line); border-radius: 6px; background: var(--bg); color: var(--fg); }
 button { font: inherit; padding: .3rem .8rem; border-radius: 6px; border: 1px solid var(--line);
          background: var(--card); color: var(--fg); cursor: pointer; }
@@ -94,6 +94,16 @@ constexpr std::string_view kBody = R"HTML(</script>
   <strong>Choose photos</strong> or drop them here<br>
   <span class="meta">JPEG, PNG or WebP; several at once</span>
 </label>
+<div class="controls" id="labels-row" hidden>
+  <label for="labels">Candidate labels for the CLIP models, one per line</label>
+  <textarea id="labels" rows="3" cols="40" aria-describedby="labels-help">a public litter bin
+an underground waste container
+a street with no bin</textarea>
+  <label for="template">Template</label>
+  <input id="template" type="text" size="24" value="This is a photo of {}.">
+  <span id="labels-help" class="meta">each label is put in the template ({} is the label);
+  labels holding no, not, without... are "no bin" descriptions</span>
+</div>
 <div class="controls">
   <span id="models-line" class="meta"></span>
   <span id="survey-links" hidden></span>
@@ -102,7 +112,8 @@ constexpr std::string_view kBody = R"HTML(</script>
 <div id="status" role="status" aria-live="polite"></div>
 <div id="results"></div>
 <footer>binscan serve: the same answers at <code>POST /models/{id}</code> as the Hugging Face
-Inference API (raw image bytes or <code>{"inputs": base64}</code>). See <a href="/models">/models</a>.</footer>
+Inference API (raw image bytes or <code>{"inputs": base64}</code>; a CLIP model takes
+<code>{"inputs": base64, "parameters": {"candidate_labels": [...]}}</code>). See <a href="/models">/models</a>.</footer>
 </main>
 <script>
 "use strict";
@@ -124,6 +135,16 @@ if (config.token_required) {
   $("token").addEventListener("change", () => sessionStorage.setItem("binscan-token", $("token").value));
 }
 const headers = () => config.token_required ? {"Authorization": "Bearer " + $("token").value} : {};
+// A CLIP model scores the photo against labels typed here (the zero-shot API's parameters).
+if (config.models.some((m) => m.zero_shot)) $("labels-row").hidden = false;
+const candidateLabels = () => $("labels-row").hidden ? [] :
+    $("labels").value.split("\n").map((l) => l.trim()).filter((l) => l.length);
+const asDataUrl = (file) => new Promise((resolve, reject) => {
+  const reader = new FileReader();
+  reader.onload = () => resolve(reader.result);
+  reader.onerror = () => reject(reader.error);
+  reader.readAsDataURL(file);
+});
 
 if (config.survey) {
   const links = $("survey-links");
@@ -218,8 +239,14 @@ async function analyze(file) {
   article.append(heading, el("div", {className: "photo-row"}, el("figure", {}, preview, caption), models));
   $("results").prepend(article);
   try {
-    const r = await fetch("/binscan/analyze", {method: "POST", body: file,
-      headers: Object.assign({"Content-Type": file.type || "application/octet-stream"}, headers())});
+    const labels = candidateLabels();
+    const request = labels.length
+      ? {body: JSON.stringify({inputs: await asDataUrl(file), parameters: {
+           candidate_labels: labels, hypothesis_template: $("template").value}}),
+         type: "application/json"}
+      : {body: file, type: file.type || "application/octet-stream"};
+    const r = await fetch("/binscan/analyze", {method: "POST", body: request.body,
+      headers: Object.assign({"Content-Type": request.type}, headers())});
     const answer = await r.json().catch(() => ({error: "HTTP " + r.status}));
     if (!r.ok) throw new Error(answer.error || ("HTTP " + r.status));
     caption.textContent = "";
@@ -277,7 +304,8 @@ $("clear").addEventListener("click", () => { $("results").replaceChildren(); $("
 
 std::string render_page(const PageInfo& info) {
   nlohmann::ordered_json models = nlohmann::ordered_json::array();
-  for (const auto& m : info.models) models.push_back({{"name", m.name}, {"revision", m.revision}});
+  for (const auto& m : info.models)
+    models.push_back({{"name", m.name}, {"revision", m.revision}, {"zero_shot", m.zero_shot}});
   std::string config = json_text(nlohmann::ordered_json{{"models", models},
                                                         {"token_required", info.token_required},
                                                         {"survey", info.survey},

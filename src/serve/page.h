@@ -15,8 +15,9 @@ namespace binscan::serve {
 
 struct PageInfo {
   struct Model {
-    std::string name;      // as served (/models/{name})
-    std::string revision;  // commit hash, or ""
+    std::string name;        // as served (/models/{name})
+    std::string revision;    // commit hash, or ""
+    bool zero_shot = false;  // CLIP: the page asks for candidate labels
   };
   std::vector<Model> models;
   bool token_required = false;  // the page asks for the token and sends it as a Bearer header

@@ -136,6 +136,18 @@ struct HttpServer::Impl {
   std::atomic<bool> stopping{false};
   bool bound = false;
 
+  // A parsed request's options for model `m` (not its image).
+  static InferenceRequest inference_request(int m, const ClassificationRequest& parsed) {
+    InferenceRequest r;
+    r.model = m;
+    r.top_k = parsed.top_k;
+    r.top_k_given = parsed.top_k_given;
+    r.function = parsed.function;
+    if (parsed.candidate_labels) r.candidate_labels = *parsed.candidate_labels;
+    if (parsed.hypothesis_template) r.hypothesis_template = *parsed.hypothesis_template;
+    return r;
+  }
+
   bool authorized(const httplib::Request& req, httplib::Response& res) const {
     if (!options.token) return true;
     if (bearer_token_matches(req.get_header_value("Authorization"), *options.token)) return true;
@@ -182,11 +194,22 @@ struct HttpServer::Impl {
     auto request = read_request(req, res, reader);
     if (!request) return;
     ClassificationRequest& parsed = *request;
-    InferenceRequest r;
-    r.model = *model;
+    const ServedModel& served = service.models()[static_cast<std::size_t>(*model)];
+    if (served.zero_shot && !parsed.candidate_labels) {
+      send_error(res, 400,
+                 name +
+                     " is a zero-shot (CLIP) model: send JSON {\"inputs\": base64 image, "
+                     "\"parameters\": {\"candidate_labels\": [\"a trash bin\", ...]}}");
+      return;
+    }
+    if (!served.zero_shot && (parsed.candidate_labels || parsed.hypothesis_template)) {
+      send_error(res, 400,
+                 "candidate_labels and hypothesis_template are for zero-shot (CLIP) models; " +
+                     name + " is an image classifier with its own labels");
+      return;
+    }
+    InferenceRequest r = inference_request(*model, parsed);
     r.image = std::move(parsed.image);
-    r.top_k = parsed.top_k;
-    r.function = parsed.function;
     auto future = service.submit(std::move(r));
     if (!future) {
       refuse_busy(res);
@@ -216,12 +239,15 @@ struct HttpServer::Impl {
     if (!request) return;
     ClassificationRequest& parsed = *request;
     std::vector<std::future<InferenceReply>> futures;
+    // The page's labels are for its CLIP models; one without labels says so in its card.
+    std::vector<std::optional<std::string>> skipped(service.models().size());
     for (std::size_t m = 0; m < service.models().size(); ++m) {
-      InferenceRequest r;
-      r.model = static_cast<int>(m);
+      if (service.models()[m].zero_shot && !parsed.candidate_labels) {
+        skipped[m] = "a zero-shot (CLIP) model: type its candidate labels, one per line";
+        continue;
+      }
+      InferenceRequest r = inference_request(static_cast<int>(m), parsed);
       r.image = parsed.image;
-      r.top_k = parsed.top_k;
-      r.function = parsed.function;
       r.want_view = true;
       auto f = service.submit(std::move(r));
       if (!f) {
@@ -234,9 +260,14 @@ struct HttpServer::Impl {
     nlohmann::ordered_json models = nlohmann::ordered_json::array();
     nlohmann::ordered_json photo = nullptr;
     std::optional<std::string> bad;
-    for (std::size_t m = 0; m < futures.size(); ++m) {
-      const InferenceReply reply = futures[m].get();
+    std::size_t next = 0;
+    for (std::size_t m = 0; m < service.models().size(); ++m) {
       const ServedModel& served = service.models()[m];
+      if (skipped[m]) {
+        models.push_back({{"model", served.name}, {"error", *skipped[m]}});
+        continue;
+      }
+      const InferenceReply reply = futures[next++].get();
       if (reply.photo && photo.is_null()) photo = photo_json(*reply.photo);
       nlohmann::ordered_json one{{"model", served.name},
                                  {"revision", served.classifier->info().revision},
@@ -251,12 +282,12 @@ struct HttpServer::Impl {
         nlohmann::ordered_json preds = nlohmann::ordered_json::array();
         for (const auto& p : reply.top) preds.push_back({{"label", p.label}, {"score", p.score}});
         one["predictions"] = preds;
-        if (reply.bin && served.bins) {
+        if (reply.bin) {
           one["bin_score"] = reply.bin->score;
           one["bin_verdict"] = reply.bin->verdict;
           one["bin_rank"] = reply.bin->rank ? nlohmann::ordered_json(*reply.bin->rank) : nullptr;
           one["threshold"] = reply.bin->threshold;
-          one["bin_labels"] = served.bins->labels;
+          one["bin_labels"] = reply.bin_labels;
         }
       }
       if (!reply.view_png.empty())
@@ -275,14 +306,15 @@ struct HttpServer::Impl {
     nlohmann::ordered_json out = nlohmann::ordered_json::array();
     for (const auto& m : service.models()) {
       const ModelInfo& info = m.classifier->info();
-      out.push_back({{"id", m.name},
-                     {"source", info.id},
-                     {"revision", info.revision},
-                     {"task", "image-classification"},
-                     {"labels", info.labels.size()},
-                     {"bin_labels", m.bins ? nlohmann::ordered_json(m.bins->labels)
-                                           : nlohmann::ordered_json(nullptr)},
-                     {"url", "/models/" + m.name}});
+      out.push_back(
+          {{"id", m.name},
+           {"source", info.id},
+           {"revision", info.revision},
+           {"task", m.zero_shot ? "zero-shot-image-classification" : "image-classification"},
+           {"labels", info.labels.size()},
+           {"bin_labels",
+            m.bins ? nlohmann::ordered_json(m.bins->labels) : nlohmann::ordered_json(nullptr)},
+           {"url", "/models/" + m.name}});
     }
     send_json(res, 200, json_text(out));
   }
@@ -304,7 +336,7 @@ struct HttpServer::Impl {
   PageInfo page_info() const {
     PageInfo p;
     for (const auto& m : service.models()) {
-      p.models.push_back({m.name, m.classifier->info().revision});
+      p.models.push_back({m.name, m.classifier->info().revision, m.zero_shot != nullptr});
     }
     p.token_required = options.token.has_value();
     p.survey = static_cast<bool>(options.survey_report);

@@ -27,6 +27,54 @@ std::optional<std::vector<Prediction>> rank(const Classification& c, const Infer
   return top;
 }
 
+// A zero-shot model as the pipeline runs it for serve: prepare() as the model, run() gives each
+// image's embedding (in Classification::logits); the request's labels are applied afterwards.
+class ImageEmbedder final : public Classifier {
+ public:
+  explicit ImageEmbedder(LocalClassifier& model) : model_(model) {}
+  const ModelInfo& info() const override { return model_.info(); }
+  PreparedInput prepare(const ClassifyInput& input) const override { return model_.prepare(input); }
+  bool accepts_reduced(int w, int h) const override { return model_.accepts_reduced(w, h); }
+  std::vector<ClassifyOutcome> run(std::span<const PreparedInput> inputs, int) override {
+    std::vector<ClassifyOutcome> out(inputs.size());
+    try {
+      const Tensor embeds = model_.image_embeds(inputs);
+      const auto dim = static_cast<std::size_t>(embeds.shape.at(1));
+      for (std::size_t i = 0; i < inputs.size(); ++i) {
+        Classification c;
+        c.logits.assign(embeds.data.begin() + static_cast<std::ptrdiff_t>(i * dim),
+                        embeds.data.begin() + static_cast<std::ptrdiff_t>((i + 1) * dim));
+        out[i].result = std::move(c);
+      }
+    } catch (const Error& e) {
+      for (auto& o : out) o.error = e;
+    }
+    return out;
+  }
+
+ private:
+  LocalClassifier& model_;
+};
+
+// The request's candidate labels applied to the image embedding, its bin labels resolved from
+// the model's specs (none that fit: no verdict).
+void answer_zero_shot(const ServedModel& m, const InferenceRequest& r, const Classification& embed,
+                      double threshold, InferenceReply& reply) {
+  const int all = static_cast<int>(r.candidate_labels.size());
+  const Classification c = m.zero_shot->zero_shot(
+      embed.logits, r.candidate_labels, r.hypothesis_template, r.top_k_given ? r.top_k : all);
+  reply.top = c.top;
+  ModelInfo info = m.zero_shot->info();
+  info.labels = r.candidate_labels;
+  try {
+    const BinLabels bins = resolve_bin_labels(m.bin_label_specs, info);
+    reply.bin = judge_bins(c, bins, threshold);
+    reply.bin_labels = bins.labels;
+  } catch (const Error&) {
+    // Every label reads as "no bin", or --bin-label names none of them: no verdict.
+  }
+}
+
 }  // namespace
 
 Image model_view(std::span<const float> pixel_values, int height, int width,
@@ -114,11 +162,21 @@ class InferenceService::Sink : public PhotoSink {
       if (auto* png = std::any_cast<std::vector<std::uint8_t>>(&item.tag)) {
         reply.view_png = std::move(*png);
       }
-      if (run.result) {
+      if (run.result && m.zero_shot) {
+        try {
+          answer_zero_shot(m, r, *run.result, service_.options_.threshold, reply);
+        } catch (const Error& e) {
+          reply.status = InferenceReply::Status::kFailed;
+          reply.error = e.cause();
+        }
+      } else if (run.result) {
         auto top = rank(*run.result, r, m.classifier->info());
         if (top) {
           reply.top = std::move(*top);
-          if (m.bins) reply.bin = judge_bins(*run.result, *m.bins, service_.options_.threshold);
+          if (m.bins) {
+            reply.bin = judge_bins(*run.result, *m.bins, service_.options_.threshold);
+            reply.bin_labels = m.bins->labels;
+          }
         } else {
           reply.status = InferenceReply::Status::kBadImage;
           reply.error = "this model gives no logits, so function_to_apply cannot be changed";
@@ -137,6 +195,9 @@ class InferenceService::Sink : public PhotoSink {
 
 InferenceService::InferenceService(std::vector<ServedModel> models, const ServiceOptions& options)
     : models_(std::move(models)), options_(options) {
+  for (const auto& m : models_) {
+    adapters_.push_back(m.zero_shot ? std::make_unique<ImageEmbedder>(*m.zero_shot) : nullptr);
+  }
   feed_ = std::make_unique<Feed>(*this);
   sink_ = std::make_unique<Sink>(*this);
   thread_ = std::thread([this] { run(); });
@@ -203,7 +264,8 @@ void InferenceService::answer(std::uint64_t ticket, InferenceReply reply) {
 
 void InferenceService::run() {
   std::vector<Classifier*> classifiers;
-  for (const auto& m : models_) classifiers.push_back(m.classifier);
+  for (std::size_t i = 0; i < models_.size(); ++i)
+    classifiers.push_back(adapters_[i] ? adapters_[i].get() : models_[i].classifier);
   PipelineOptions po;
   po.batch = std::max(1, options_.batch);
   po.workers = std::max(1, options_.workers);

@@ -26,6 +26,7 @@
 
 #include "analysis/verdict.h"
 #include "classify/classifier.h"
+#include "classify/local_classifier.h"
 #include "classify/postprocess.h"
 #include "image/decode.h"
 
@@ -39,6 +40,12 @@ struct ServedModel {
   std::optional<std::array<float, 3>> image_mean, image_std;
   // For the bin score and verdict; nullopt when the model has none of the bin labels.
   std::optional<BinLabels> bins;
+  // A zero-shot (CLIP) model: each request brings its candidate labels. The pipeline then runs
+  // its image tower only and the request's labels are applied to the image embedding, with text
+  // embeddings kept per label set. Its bin labels are resolved per request from these specs
+  // (--bin-label; none: the labels that are not a "no bin" description).
+  LocalClassifier* zero_shot = nullptr;  // not owned; the same model as `classifier`
+  std::vector<std::string> bin_label_specs;
 };
 
 struct ServiceOptions {
@@ -56,6 +63,11 @@ struct InferenceRequest {
   int top_k = 5;
   std::optional<ScoreFunction> function;  // nullopt: the model's default
   bool want_view = false;                 // draw what the model sees (PNG)
+  // Zero-shot models: the request's candidate labels and hypothesis template; top_k cuts the
+  // list only when the request gave one (the pipeline lists every label).
+  std::vector<std::string> candidate_labels;
+  std::string hypothesis_template = std::string(kDefaultHypothesisTemplate);
+  bool top_k_given = false;
 };
 
 struct InferenceReply {
@@ -65,12 +77,13 @@ struct InferenceReply {
     kFailed,    // the model failed (500)
   };
   Status status = Status::kOk;
-  std::string error;                   // one line, when not kOk
-  std::vector<Prediction> top;         // best first
-  std::optional<BinVerdict> bin;       // from every class's probability, when the model has bins
-  std::optional<DecodedImage> photo;   // format, size and EXIF (no pixels)
-  std::vector<std::uint8_t> view_png;  // what the model sees, when asked
-  double ms = 0;                       // from submit() to the reply
+  std::string error;                    // one line, when not kOk
+  std::vector<Prediction> top;          // best first
+  std::optional<BinVerdict> bin;        // from every class's probability, when the model has bins
+  std::vector<std::string> bin_labels;  // the labels `bin` counts
+  std::optional<DecodedImage> photo;    // format, size and EXIF (no pixels)
+  std::vector<std::uint8_t> view_png;   // what the model sees, when asked
+  double ms = 0;                        // from submit() to the reply
 };
 
 class InferenceService {
@@ -108,6 +121,9 @@ class InferenceService {
   const InferenceRequest& request(std::uint64_t ticket) const;
 
   std::vector<ServedModel> models_;
+  // What the pipeline runs for each model: its classifier, or for a zero-shot model an adapter
+  // that gives the image embedding (owned here).
+  std::vector<std::unique_ptr<Classifier>> adapters_;
   ServiceOptions options_;
   mutable std::mutex mutex_;
   std::condition_variable arrived_;

@@ -129,9 +129,16 @@ const Column<ResultRow> kResultColumns[] = {
     {"tile_height", kInteger, true, Key::kNone, 4, BINSCAN_FIELD(ResultRow, tile_height)},
     {"tile_top_k", kText, true, Key::kNone, 4, BINSCAN_FIELD(ResultRow, tile_top_json)},
     {"occlusion", kText, true, Key::kNone, 4, BINSCAN_FIELD(ResultRow, occlusion_json)},
+    {"candidate_labels", kText, false, Key::kNone, 5,
+     BINSCAN_FIELD(ResultRow, model.candidate_labels)},
+    {"hypothesis_template", kText, false, Key::kNone, 5,
+     BINSCAN_FIELD(ResultRow, model.hypothesis_template)},
 };
-// One result per photo and model: a result already stored is kept.
-constexpr std::string_view kResultKey[] = {"sha256", "model_id", "revision"};
+// One result per photo and model run: a result already stored is kept. A zero-shot model's label
+// set and template are part of the run (schema 5; before, the key was the model alone).
+constexpr std::string_view kResultKey[] = {"sha256", "model_id", "revision", "candidate_labels",
+                                           "hypothesis_template"};
+constexpr std::string_view kResultKeyBefore5[] = {"sha256", "model_id", "revision"};
 
 const Column<RunRow> kRunColumns[] = {
     {"id", kInteger, false, Key::kPrimary, 1, BINSCAN_FIELD(RunRow, id)},
@@ -158,7 +165,9 @@ const Table<PhotoRow>& photos() {
                                  .refreshed = kPhotoRefreshed,
                                  .newer_by = "last_seen",
                                  .identity = {},
-                                 .keep_earliest = "first_seen"};
+                                 .keep_earliest = "first_seen",
+                                 .unique_since = 1,
+                                 .unique_before = {}};
   return t;
 }
 const Table<PathRow>& paths() {
@@ -168,7 +177,9 @@ const Table<PathRow>& paths() {
                                 .refreshed = kPathRefreshed,
                                 .newer_by = "seen_at",
                                 .identity = {},
-                                .keep_earliest = {}};
+                                .keep_earliest = {},
+                                .unique_since = 1,
+                                .unique_before = {}};
   return t;
 }
 const Table<ResultRow>& results() {
@@ -178,7 +189,9 @@ const Table<ResultRow>& results() {
                                   .refreshed = {},
                                   .newer_by = {},
                                   .identity = {},
-                                  .keep_earliest = {}};
+                                  .keep_earliest = {},
+                                  .unique_since = 5,
+                                  .unique_before = kResultKeyBefore5};
   return t;
 }
 const Table<RunRow>& runs() {
@@ -188,7 +201,9 @@ const Table<RunRow>& runs() {
                                .refreshed = {},
                                .newer_by = {},
                                .identity = kRunIdentity,
-                               .keep_earliest = {}};
+                               .keep_earliest = {},
+                               .unique_since = 1,
+                               .unique_before = {}};
   return t;
 }
 std::span<const Index> indexes() { return kIndexes; }

@@ -60,6 +60,13 @@ struct Table {
   std::span<const std::string_view> identity;
   // A column whose smaller value wins when two versions of a row meet (when it was first seen).
   std::string_view keep_earliest;
+  // When the key changed: the schema version that brought `unique`, and the key before it
+  // (an upgrade from an older schema replaces the constraint).
+  int unique_since = 1;
+  std::span<const std::string_view> unique_before;
+  std::span<const std::string_view> unique_at(int version) const {
+    return version < unique_since ? unique_before : unique;
+  }
 };
 
 const Table<PhotoRow>& photos();

@@ -208,6 +208,12 @@ namespace {
 using Conn = PostgresStore::Conn;
 using Result = Conn::Result;
 
+// Row `i` of a SELECT of sql::model_run_columns, appended to `out`.
+void out_model_run(std::vector<ModelKey>& out, const Result& r, int i) {
+  out.push_back(
+      {Conn::text(r, i, 0), Conn::text(r, i, 1), Conn::text(r, i, 2), Conn::text(r, i, 3)});
+}
+
 template <typename Row>
 std::string declaration(const columns::Column<Row>& c) {
   std::string d(type_name(c.type));
@@ -231,9 +237,10 @@ std::string create_table(const columns::Table<Row>& t, int version, const std::s
     if (c.since_schema <= version)
       lines.push_back("  " + std::string(c.name) + " " + declaration(c));
   }
-  if (!t.unique.empty() && !(t.unique.size() == 1 && t.columns[0].name == t.unique[0] &&
-                             t.columns[0].key == columns::Key::kPrimary)) {
-    lines.push_back("  UNIQUE (" + join(names(t.unique), ", ") + ")");
+  const auto unique = t.unique_at(version);
+  if (!unique.empty() && !(unique.size() == 1 && t.columns[0].name == unique[0] &&
+                           t.columns[0].key == columns::Key::kPrimary)) {
+    lines.push_back("  UNIQUE (" + join(names(unique), ", ") + ")");
   }
   if (!extra.empty()) lines.push_back(extra);
   std::string s =
@@ -248,12 +255,20 @@ std::string create_table(const columns::Table<Row>& t, int version, const std::s
 
 template <typename Row>
 std::string upgrade_table(const columns::Table<Row>& t, int from) {
+  const std::string name(t.name);
   std::string s;
   for (const auto& c : t.columns) {
     if (c.since_schema > from) {
-      s += "ALTER TABLE " + std::string(t.name) + " ADD COLUMN IF NOT EXISTS " +
-           std::string(c.name) + " " + declaration(c) + ";\n";
+      // Rows already there take the column's "none" (a classifier's empty label set).
+      s += "ALTER TABLE " + name + " ADD COLUMN IF NOT EXISTS " + std::string(c.name) + " " +
+           declaration(c) + (c.nullable ? "" : " DEFAULT " + sql::missing_value(c)) + ";\n";
     }
+  }
+  if (from < t.unique_since) {
+    // The key changed: PostgreSQL's name for the old constraint, then the new one.
+    s += "ALTER TABLE " + name + " DROP CONSTRAINT IF EXISTS " + name + "_" +
+         join(names(t.unique_before), "_") + "_key;\nALTER TABLE " + name + " ADD CONSTRAINT " +
+         name + "_run_key UNIQUE (" + join(names(t.unique), ", ") + ");\n";
   }
   return s;
 }
@@ -285,7 +300,7 @@ CREATE INDEX IF NOT EXISTS sight_lines_geom ON sight_lines USING gist (geom);
 CREATE OR REPLACE VIEW photo_verdicts AS
   SELECT r.seq AS id, p.sha256, p.path, p.taken_at, p.lat, p.lon, p.bearing, r.model_id,
          r.revision, r.top1_label, r.bin_score, r.bin_rank, r.threshold, r.verdict = 1 AS verdict,
-         p.geom
+         p.geom, r.candidate_labels, r.hypothesis_template
   FROM results r JOIN photos p ON p.sha256 = r.sha256;
 CREATE OR REPLACE VIEW located_bins AS
   SELECT id, method, spread_m, best_score, photos, located_at, lat, lon, geom FROM bins;
@@ -527,8 +542,15 @@ bool PostgresStore::set_occlusion(const std::string& sha256, const ModelKey& mod
   bool updated = false;
   transaction([&](Conn& c) {
     const auto r = c.exec(
-        "UPDATE results SET occlusion = $1 WHERE sha256 = $2 AND model_id = $3 AND revision = $4",
-        Params().text(valid_utf8(occlusion_json)).text(sha256).text(model.id).text(model.revision));
+        "UPDATE results SET occlusion = $1 WHERE sha256 = $2 AND model_id = $3 AND revision = $4 "
+        "AND candidate_labels = $5 AND hypothesis_template = $6",
+        Params()
+            .text(valid_utf8(occlusion_json))
+            .text(sha256)
+            .text(model.id)
+            .text(model.revision)
+            .text(model.candidate_labels)
+            .text(model.hypothesis_template));
     updated = c.changed(r) > 0;
   });
   return updated;
@@ -561,11 +583,10 @@ PhotoState PostgresStore::photo_state(const std::string& sha256) {
     st.known = true;
     st.path = Conn::text(p, 0, 0);
     if (!Conn::is_null(p, 0, 1)) st.error = Conn::text(p, 0, 1);
-    const auto r = c.exec("SELECT model_id, revision FROM results WHERE sha256 = $1 ORDER BY seq",
+    const auto r = c.exec("SELECT " + sql::model_run_columns(version_) +
+                              " FROM results WHERE sha256 = $1 ORDER BY seq",
                           Params().text(sha256));
-    for (int i = 0; i < PQntuples(r.get()); ++i) {
-      st.models_done.push_back({Conn::text(r, i, 0), Conn::text(r, i, 1)});
-    }
+    for (int i = 0; i < PQntuples(r.get()); ++i) out_model_run(st.models_done, r, i);
   });
   return st;
 }
@@ -634,11 +655,9 @@ std::vector<ModelKey> PostgresStore::models() {
   std::vector<ModelKey> out;
   read([&](Conn& c) {
     out.clear();
-    const auto r = c.exec(
-        "SELECT model_id, revision FROM results GROUP BY model_id, revision ORDER BY min(seq)");
-    for (int i = 0; i < PQntuples(r.get()); ++i) {
-      out.push_back({Conn::text(r, i, 0), Conn::text(r, i, 1)});
-    }
+    const auto r = c.exec("SELECT " + sql::model_run_columns(version_) +
+                          " FROM results GROUP BY 1, 2, 3, 4 ORDER BY min(seq)");
+    for (int i = 0; i < PQntuples(r.get()); ++i) out_model_run(out, r, i);
   });
   return out;
 }

@@ -563,14 +563,20 @@ std::string top_to_json(const std::vector<Prediction>& top) {
   return arr.dump();
 }
 
-ModelKey model_key_for(const ModelInfo& info) {
+namespace {
+
+// The model alone: its id and revision (a plain directory: its path and a digest of its files).
+ModelKey model_of(const ModelInfo& info) {
   if (!info.revision.empty() || info.remote) return {info.id, info.revision};
   std::error_code ec;
   if (!fs::is_directory(info.id, ec)) return {info.id, info.revision};
   std::vector<fs::path> files;
   for (const auto& e : fs::directory_iterator(info.id, ec)) {
     const auto name = e.path().filename().string();
-    if (name == "config.json" || name == "preprocessor_config.json" ||
+    // A CLIP model's tokenizer makes its results too.
+    const bool tokenizer = info.zero_shot && (name == "vocab.json" || name == "merges.txt" ||
+                                              name == "tokenizer.json");
+    if (name == "config.json" || name == "preprocessor_config.json" || tokenizer ||
         name.find(".safetensors") != std::string::npos) {
       files.push_back(e.path());
     }
@@ -588,6 +594,21 @@ ModelKey model_key_for(const ModelInfo& info) {
   }
   const std::string hex = digest.hex().substr(0, 16);
   return {absolute_normal(info.id).string(), "sha256:" + hex};
+}
+
+}  // namespace
+
+std::string candidate_labels_json(const std::vector<std::string>& labels) {
+  return nlohmann::json(labels).dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
+}
+
+ModelKey model_key_for(const ModelInfo& info) {
+  ModelKey key = model_of(info);
+  if (info.zero_shot) {
+    key.candidate_labels = candidate_labels_json(info.labels);
+    key.hypothesis_template = info.hypothesis_template;
+  }
+  return key;
 }
 
 ScanStatus ScanSummary::status() const {

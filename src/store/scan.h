@@ -102,7 +102,10 @@ ScanSummary run_scan(Store* store, const std::vector<std::filesystem::path>& inp
 // for a plain local directory, the absolute directory and "sha256:" + the first 16 hex digits of
 // a hash over its config.json, preprocessor_config.json and weight files, so new weights written
 // into the same directory count as a new model (their results are not mixed with the old ones).
+// A zero-shot model's run carries its candidate labels (candidate_labels_json) and template.
 ModelKey model_key_for(const ModelInfo& info);
+// The candidate labels as a survey stores them: a JSON array, in the order given.
+std::string candidate_labels_json(const std::vector<std::string>& labels);
 
 // The JSON stored for a result's top-k: [{"label": ..., "score": ..., "class_id": ...}, ...].
 std::string top_to_json(const std::vector<Prediction>& top);

@@ -41,12 +41,37 @@ std::string column_list(const columns::Table<Row>& t) {
   return join(out, ", ");
 }
 
-// The columns of a table as a survey of schema `version` has them; the others read as NULL.
+// What a survey of an older schema holds in a column added since: NULL, or for a column that may
+// not be empty the value that means "none" (a classifier's empty label set).
+template <typename Row>
+std::string missing_value(const columns::Column<Row>& c) {
+  if (c.nullable) return "NULL";
+  return c.type == columns::Type::kText ? "''" : "0";
+}
+
+// The columns of a table as a survey of schema `version` has them; the others read as
+// missing_value.
 template <typename Row>
 std::string select_list(const columns::Table<Row>& t, int version, std::string_view prefix = {}) {
   std::vector<std::string> out;
   for (const auto& c : t.columns) {
-    out.push_back(c.since_schema <= version ? std::string(prefix) + std::string(c.name) : "NULL");
+    out.push_back(c.since_schema <= version ? std::string(prefix) + std::string(c.name)
+                                            : missing_value(c));
+  }
+  return join(out, ", ");
+}
+
+// The columns that make a model run (ModelKey: id, revision, label set, template) as a survey of
+// schema `version` has them: the result key without the photo.
+inline std::string model_run_columns(int version) {
+  std::vector<std::string> out;
+  const auto& t = columns::results();
+  for (const auto& c : t.columns) {
+    if (c.key == columns::Key::kPhotoSha256) continue;
+    for (const auto n : t.unique) {
+      if (n == c.name)
+        out.push_back(c.since_schema <= version ? std::string(c.name) : missing_value(c));
+    }
   }
   return join(out, ", ");
 }

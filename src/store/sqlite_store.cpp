@@ -201,9 +201,21 @@ std::string create_schema() {
          create_table(columns::results()) + create_table(columns::runs());
 }
 
+// Brings a table whose key changed since schema `from` to the current one. SQLite cannot alter a
+// UNIQUE constraint, so the table is made anew: the old one renamed, a fresh one created, every
+// row copied in its order (rowid order is the models' order) with the new columns' "none".
+template <typename Row>
+std::string rebuild_table(const columns::Table<Row>& t, int from) {
+  const std::string name(t.name), old = name + "_before_v" + std::to_string(t.unique_since);
+  return "ALTER TABLE " + name + " RENAME TO " + old + ";\n" + create_table(t) + "INSERT INTO " +
+         name + " (" + column_list(t) + ") SELECT " + select_list(t, from) + " FROM " + old +
+         " ORDER BY rowid;\nDROP TABLE " + old + ";\n";
+}
+
 // ALTER TABLE statements bringing a survey of schema `from` to the current one.
 template <typename Row>
 std::string upgrade_table(const columns::Table<Row>& t, int from) {
+  if (from < t.unique_since) return rebuild_table(t, from);
   std::string sql;
   for (const auto& c : t.columns) {
     if (c.since_schema > from) {
@@ -662,9 +674,11 @@ bool SqliteStore::set_occlusion(const std::string& sha256, const ModelKey& model
                                 const std::string& occlusion_json) {
   std::lock_guard lock(mutex_);
   Stmt s(db_,
-         "UPDATE results SET occlusion = ?1 WHERE sha256 = ?2 AND model_id = ?3 AND revision = ?4",
+         "UPDATE results SET occlusion = ?1 WHERE sha256 = ?2 AND model_id = ?3 AND revision = ?4 "
+         "AND candidate_labels = ?5 AND hypothesis_template = ?6",
          path_);
   s.bind(1, occlusion_json).bind(2, sha256).bind(3, model.id).bind(4, model.revision);
+  s.bind(5, model.candidate_labels).bind(6, model.hypothesis_template);
   s.step();
   return sqlite3_changes(db_) > 0;
 }
@@ -688,9 +702,11 @@ PhotoState SqliteStore::photo_state(const std::string& sha256) {
     st.path = s.text(0);
     st.error = s.opt_text(1);
   }
-  Stmt s(db_, "SELECT model_id, revision FROM results WHERE sha256 = ?1", path_);
+  Stmt s(db_,
+         ("SELECT " + sql::model_run_columns(version_) + " FROM results WHERE sha256 = ?1").c_str(),
+         path_);
   s.bind(1, sha256);
-  while (s.step()) st.models_done.push_back({s.text(0), s.text(1)});
+  while (s.step()) st.models_done.push_back({s.text(0), s.text(1), s.text(2), s.text(3)});
   return st;
 }
 
@@ -754,11 +770,11 @@ std::vector<ResultRecord> SqliteStore::results() {
 
 std::vector<ModelKey> SqliteStore::models() {
   std::lock_guard lock(mutex_);
-  Stmt s(db_, R"sql(
-    SELECT model_id, revision FROM results GROUP BY model_id, revision ORDER BY min(rowid))sql",
+  const std::string cols = sql::model_run_columns(version_);
+  Stmt s(db_, ("SELECT " + cols + " FROM results GROUP BY 1, 2, 3, 4 ORDER BY min(rowid)").c_str(),
          path_);
   std::vector<ModelKey> out;
-  while (s.step()) out.push_back({s.text(0), s.text(1)});
+  while (s.step()) out.push_back({s.text(0), s.text(1), s.text(2), s.text(3)});
   return out;
 }
 

@@ -10,16 +10,17 @@
 // The survey's contents (one SQLite file in WAL mode for SqliteStore): every photo seen, by content
 // hash, and every model's result for it. Re-runs skip what is stored; each batch is one
 // transaction, so an interruption (Ctrl-C, kill -9, power loss) loses at most the batch in flight
-// and never leaves duplicate or half-written rows (UNIQUE(sha256, model_id, revision) guards
-// against duplicates).
+// and never leaves duplicate or half-written rows (UNIQUE(sha256, model_id, revision,
+// candidate_labels, hypothesis_template) guards against duplicates).
 //
 // Tables (schema version kSchemaVersion):
 //   photos  one row per distinct content: sha256 (hex), the path last seen, size, format, size in
 //           pixels, EXIF time/GPS/bearing/camera, or the error when the file could not be decoded
 //   paths   every path a photo was seen at, with size and mtime, so unchanged files are not
 //           re-hashed and a renamed file is recognised by its hash
-//   results one row per (photo, model id, model revision): top-k JSON, bin score/rank/verdict,
-//           threshold and bin labels used, time taken, when, decode scale and precision
+//   results one row per (photo, model id, model revision, candidate labels, hypothesis template):
+//           top-k JSON, bin score/rank/verdict, threshold and bin labels used, time taken, when,
+//           decode scale and precision
 //   runs    one row per scan: start, end, status and the summary
 #pragma once
 
@@ -151,9 +152,12 @@ class Store : public SurveyReader {
   // 2 added photos.focal_35mm; 3 added results.decode_scale and results.precision (how a result
   // was made: --fast-decode, --precision); 4 added the results' tile columns (--tiles: tile_grid,
   // photo_bin_score, the best tile's box, bin score and top-k) and results.occlusion (explain
-  // --db). Older surveys are upgraded when opened for writing and read as they are otherwise
-  // (what they lack reads as absent).
-  static constexpr int kSchemaVersion = 4;
+  // --db); 5 added results.candidate_labels and results.hypothesis_template (the label set a
+  // zero-shot CLIP result was made with; empty for classifiers) and made them part of the
+  // results' key, so one CLIP model scanned with two label sets is two model runs side by side.
+  // Older surveys are upgraded when opened for writing and read as they are otherwise (what they
+  // lack reads as absent).
+  static constexpr int kSchemaVersion = 5;
   enum class Mode { kReadWrite, kReadOnly };
 
   // The schema version of the survey as stored (older ones are read as they are).

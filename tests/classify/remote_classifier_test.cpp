@@ -10,6 +10,7 @@
 #include "support/fake_hub.h"
 #include "support/test_support.h"
 #include "util/file.h"
+#include "util/text.h"
 
 namespace binscan {
 namespace {
@@ -109,6 +110,49 @@ TEST_F(Remote, PostsTheImageBytesAndParsesTheAnswer) {
   EXPECT_EQ(reqs[0].body_size, photo.size());
   ASSERT_EQ(server.bodies().size(), 1u);
   EXPECT_TRUE(server.bodies()[0] == std::string(photo.begin(), photo.end()));
+}
+
+// With candidate labels: the zero-shot-image-classification request, and the answer mapped back
+// to the labels sent (class_id = their index; ties in label order; every label back: exact).
+TEST_F(Remote, ZeroShotSendsTheLabelsAndMapsTheAnswer) {
+  server.script({{200, test::FakeInference::predictions_json(
+                           {{"a street, with no bin", 0.2}, {"a bin", 0.6}, {"a bicycle", 0.2}})}});
+  RemoteOptions o = options();
+  o.candidate_labels = {"a bin", "a bicycle", "a street, with no bin"};
+  o.hypothesis_template = "A photo of {}.";
+  RemoteClassifier c(o);
+  EXPECT_TRUE(c.info().zero_shot);
+  EXPECT_EQ(c.info().labels, o.candidate_labels);
+  const auto out = results_of(c, std::vector{input(c)}, 3);
+  ASSERT_EQ(out.size(), 1u);
+  ASSERT_EQ(out[0].top.size(), 3u);
+  EXPECT_EQ(out[0].top[0].class_id, 0);
+  EXPECT_EQ(out[0].top[1].class_id, 1);  // a tie: the order the labels were given
+  EXPECT_EQ(out[0].top[2].class_id, 2);
+  EXPECT_EQ(out[0].probabilities, (std::vector<float>{0.6f, 0.2f, 0.2f}));
+  EXPECT_EQ(server.requests().at(0).header("content-type"), "application/json");
+  const auto sent = nlohmann::json::parse(server.bodies().at(0));
+  EXPECT_EQ(sent.at("inputs"), base64_encode(photo));
+  EXPECT_EQ(sent.at("parameters").at("candidate_labels"), nlohmann::json(o.candidate_labels));
+  EXPECT_EQ(sent.at("parameters").at("hypothesis_template"), "A photo of {}.");
+
+  // A label that was not sent, or one given twice, is an error naming the photo.
+  server.script({{200, R"([{"label":"a cat","score":1}])"}});
+  const Error e = error_of(c, std::vector{input(c)}, 3);
+  EXPECT_EQ(e.kind(), ErrorKind::kFormat);
+  EXPECT_THAT(e.what(), HasSubstr("cats.jpg"));
+  EXPECT_THAT(e.what(), HasSubstr("not one of the candidate labels"));
+  EXPECT_THROW(parse_zero_shot_reply(R"([{"label":"a cat","score":1}])", "x.jpg", "u", -1,
+                                     o.candidate_labels),
+               Error);
+  EXPECT_THROW(
+      parse_zero_shot_reply(R"([{"label":"a bin","score":0.5},{"label":"a bin","score":0.5}])",
+                            "x.jpg", "u", -1, o.candidate_labels),
+      Error);
+  // Only some labels back (a cut answer): no probabilities, so the bin score is a lower bound.
+  EXPECT_TRUE(parse_zero_shot_reply(R"([{"label":"a bin","score":0.5}])", "x.jpg", "u", -1,
+                                    o.candidate_labels)
+                  .probabilities.empty());
 }
 
 TEST_F(Remote, DefaultUrlIsTheHfInferenceRouter) {

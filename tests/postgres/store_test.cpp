@@ -133,7 +133,8 @@ TEST(PostgresStore, UpgradesAnOlderSurveyAndRefusesANewer) {
   // Make it a schema 1 survey: without the columns schemas 2 and 3 added.
   pg.sql(uri,
          "ALTER TABLE photos DROP COLUMN focal_35mm; ALTER TABLE results DROP COLUMN "
-         "decode_scale, DROP COLUMN precision; UPDATE binscan_schema SET version = 1");
+         "decode_scale, DROP COLUMN precision, DROP COLUMN candidate_labels CASCADE, DROP COLUMN "
+         "hypothesis_template CASCADE; UPDATE binscan_schema SET version = 1");
   {
     PostgresStore old(uri, Store::Mode::kReadOnly);
     EXPECT_EQ(old.schema_version(), 1);
@@ -155,6 +156,52 @@ TEST(PostgresStore, UpgradesAnOlderSurveyAndRefusesANewer) {
   } catch (const Error& e) {
     EXPECT_EQ(e.kind(), ErrorKind::kUnsupported);
   }
+}
+
+// Schema 5: a zero-shot result's label set and template are part of the key. A schema 4 survey
+// (the columns absent, keyed by photo, model and revision) gains them with its rows as
+// classifier results, and the key constraint is replaced, so two label sets of one CLIP model
+// stand side by side.
+TEST(PostgresStore, ASchema4SurveyGainsTheLabelSetKey) {
+  auto& pg = test::pg_sandbox();
+  const std::string uri = pg.fresh_database();
+  { PostgresStore(uri).commit(batch_of({{'a', "/p/a.jpg"}}, {"m"})); }
+  pg.sql(uri,
+         "ALTER TABLE results DROP COLUMN candidate_labels CASCADE, DROP COLUMN "
+         "hypothesis_template CASCADE; ALTER TABLE results ADD UNIQUE (sha256, model_id, "
+         "revision); UPDATE binscan_schema SET version = 4");
+  {
+    PostgresStore old(uri, Store::Mode::kReadOnly);
+    EXPECT_EQ(old.schema_version(), 4);
+    EXPECT_EQ(old.models(), (std::vector<ModelKey>{{"m", "r1"}}));
+    EXPECT_EQ(old.photo_state(sha('a')).models_done.size(), 1u);
+  }
+  auto clip = [&](const std::string& labels) {
+    auto r = result(sha('a'), "openai/clip");
+    r.model.candidate_labels = labels;
+    r.model.hypothesis_template = "This is a photo of {}.";
+    return r;
+  };
+  {
+    PostgresStore up(uri);
+    EXPECT_EQ(up.schema_version(), Store::kSchemaVersion);
+    CommitBatch b;
+    b.results = {clip(R"(["a bin","no bin"])"), clip(R"(["a bin, with a lid","a bicycle"])"),
+                 result(sha('a'), "m")};
+    EXPECT_EQ(up.commit(b), (std::vector<bool>{true, true, false}));
+    EXPECT_EQ(up.commit(b), (std::vector<bool>{false, false, false}));
+    const auto models = up.models();
+    ASSERT_EQ(models.size(), 3u);
+    EXPECT_FALSE(models[0].zero_shot());
+    EXPECT_EQ(models[2].candidate_labels, R"(["a bin, with a lid","a bicycle"])");
+    EXPECT_TRUE(up.set_occlusion(sha('a'), models[1], "{}"));
+    EXPECT_EQ(up.photo_state(sha('a')).models_done.size(), 3u);
+  }
+  EXPECT_EQ(pg.count(uri, "SELECT count(*) FROM photo_verdicts WHERE candidate_labels <> ''"), 2);
+  EXPECT_EQ(pg.count(uri,
+                     "SELECT count(*) FROM pg_constraint WHERE conrelid = 'results'::regclass "
+                     "AND contype = 'u'"),
+            1);
 }
 
 TEST(PostgresStore, MergesSqliteIntoPostgresAndBack) {

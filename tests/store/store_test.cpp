@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <cstdlib>
 #include <fstream>
+#include <sstream>
 
 #include "store/sqlite_store.h"
 #include "support/sql_helpers.h"
@@ -283,8 +284,10 @@ TEST(StoreMerge, SaysWhichSourceCannotBeMerged) {
 
 // A survey written by binscan with schema 2 (before results.decode_scale and .precision): made
 // here from a current one by dropping those columns, as schema 2 had exactly the other columns.
+// Schema 4 (before the label set of zero-shot results) is schema 5 without those two columns
+// and keyed by (sha256, model_id, revision): the results table made again as schema 4 made it.
 // Schema 3 (before the tile columns) is schema 4 without them.
-void make_schema3(const std::filesystem::path& db, const std::string& sha) {
+void make_schema4(const std::filesystem::path& db, const std::string& sha) {
   {
     SqliteStore s(db);
     CommitBatch batch;
@@ -292,6 +295,30 @@ void make_schema3(const std::filesystem::path& db, const std::string& sha) {
     batch.results = {result(sha, "vit")};
     s.commit(batch);
   }
+  std::string ddl =
+      test::sql_rows(db, "SELECT sql FROM sqlite_master WHERE name = 'results'").at(0);
+  std::string v4, line;
+  std::istringstream lines(ddl);
+  while (std::getline(lines, line)) {
+    if (line.find("candidate_labels ") != std::string::npos &&
+        line.find("UNIQUE") == std::string::npos)
+      continue;
+    if (line.find("hypothesis_template ") != std::string::npos) continue;
+    if (line.find("UNIQUE") != std::string::npos) line = "  UNIQUE (sha256, model_id, revision)";
+    v4 += line + "\n";
+  }
+  std::vector<std::string> cols;
+  for (const auto& c : test::sql_rows(db, "SELECT name FROM pragma_table_info('results')"))
+    if (c != "candidate_labels" && c != "hypothesis_template") cols.push_back(c);
+  std::string list;
+  for (const auto& c : cols) list += (list.empty() ? "" : ", ") + c;
+  ASSERT_NE(v4.find("occlusion"), std::string::npos) << v4;
+  sql_exec(db, "ALTER TABLE results RENAME TO r5; " + v4 + "; INSERT INTO results SELECT " + list +
+                   " FROM r5; DROP TABLE r5; PRAGMA user_version=4");
+}
+
+void make_schema3(const std::filesystem::path& db, const std::string& sha) {
+  make_schema4(db, sha);
   for (const char* c : {"tile_grid", "photo_bin_score", "tile_bin_score", "tile_x", "tile_y",
                         "tile_width", "tile_height", "tile_top_k", "occlusion"}) {
     sql_exec(db, std::string("ALTER TABLE results DROP COLUMN ") + c);
@@ -579,7 +606,7 @@ TEST(StoreSchema, ASchema3SurveyGainsTheTileColumnsAndTiledResultsRoundTrip) {
   }
   {
     SqliteStore write(old_db);
-    EXPECT_EQ(write.schema_version(), 4);
+    EXPECT_EQ(write.schema_version(), Store::kSchemaVersion);
     CommitBatch batch;
     batch.photos = {photo(sha2, "/old/" + sha2 + ".jpg")};
     auto r = result(sha2, "vit");
@@ -611,6 +638,77 @@ TEST(StoreSchema, ASchema3SurveyGainsTheTileColumnsAndTiledResultsRoundTrip) {
     EXPECT_DOUBLE_EQ(*tiled->photo_bin_score, 0.02);
     EXPECT_DOUBLE_EQ(*tiled->tile_bin_score, 0.4);
     EXPECT_EQ(*tiled->tile_top_json, R"([{"label":"ashcan","class_id":412,"score":0.4}])");
+  }
+}
+
+// Schema 5 keeps a zero-shot result's label set and template, and they are part of the key: the
+// same CLIP model with two label sets is two model runs side by side, each "done" on its own. A
+// schema 4 survey reads as it is (its results have no label set), is rebuilt with the new key
+// when written, keeps its rows in their order, and merges into a current survey.
+TEST(StoreSchema, ASchema4SurveyGainsTheLabelSetKeyAndTwoLabelSetsStandSideBySide) {
+  test::TempDir dir;
+  const auto old_db = dir / "old.db";
+  const std::string sha1(64, '1'), sha2(64, '2');
+  make_schema4(old_db, sha1);
+  EXPECT_EQ(test::sql_count(old_db,
+                            "SELECT count(*) FROM pragma_table_info('results') WHERE "
+                            "name = 'candidate_labels'"),
+            0);
+  {
+    SqliteStore read(old_db, Store::Mode::kReadOnly);
+    EXPECT_EQ(read.schema_version(), 4);
+    ASSERT_EQ(read.results().size(), 1u);
+    EXPECT_FALSE(read.results()[0].model.zero_shot());
+    EXPECT_EQ(read.models(), (std::vector<ModelKey>{{"vit", "r1"}}));
+    EXPECT_EQ(read.photo_state(sha1).models_done, (std::vector<ModelKey>{{"vit", "r1"}}));
+  }
+  auto clip = [&](const std::string& sha, const std::string& labels) {
+    auto r = result(sha, "openai/clip");
+    r.model.candidate_labels = labels;
+    r.model.hypothesis_template = "This is a photo of {}.";
+    return r;
+  };
+  const std::string set_a = R"(["a litter bin","a street with no bin"])";
+  const std::string set_b = R"(["an underground container, with a chute","a bicycle"])";
+  {
+    SqliteStore write(old_db);
+    EXPECT_EQ(write.schema_version(), Store::kSchemaVersion);
+    CommitBatch batch;
+    batch.photos = {photo(sha2, "/old/" + sha2 + ".jpg")};
+    batch.results = {clip(sha1, set_a), clip(sha1, set_b), clip(sha2, set_a)};
+    EXPECT_EQ(write.commit(batch), (std::vector<bool>{true, true, true}));
+    // The same run again is known; a classifier's result is still one per photo.
+    batch.results = {clip(sha1, set_a), result(sha1, "vit")};
+    EXPECT_EQ(write.commit(batch), (std::vector<bool>{false, false}));
+    const auto models = write.models();
+    ASSERT_EQ(models.size(), 3u);
+    EXPECT_EQ(models[0], ModelKey("vit", "r1"));  // the old row first: order kept
+    EXPECT_EQ(models[1].candidate_labels, set_a);
+    EXPECT_EQ(models[2].candidate_labels, set_b);
+    EXPECT_NE(models[1].display(), models[2].display());
+    EXPECT_EQ(models[1].display(), "openai/clip@r1 [a litter bin | a street with no bin]");
+    EXPECT_EQ(write.photo_state(sha2).models_done.size(), 1u);
+    EXPECT_EQ(write.photo_state(sha1).models_done.size(), 3u);
+    EXPECT_TRUE(write.set_occlusion(sha1, models[2], "{}"));
+  }
+  EXPECT_EQ(test::sql_rows(old_db, "SELECT count(*) FROM results WHERE occlusion IS NOT NULL"),
+            (std::vector<std::string>{"1"}));
+  EXPECT_EQ(test::sql_rows(old_db,
+                           "SELECT model_id, candidate_labels, hypothesis_template FROM results "
+                           "WHERE sha256 = '" +
+                               sha1 + "' ORDER BY rowid"),
+            (std::vector<std::string>{"vit||", "openai/clip|" + set_a + "|This is a photo of {}.",
+                                      "openai/clip|" + set_b + "|This is a photo of {}."}));
+  // Merged into a fresh survey (and a schema 4 source too): every run comes along once.
+  const auto city = dir / "city.db";
+  const auto v4 = dir / "v4.db";
+  make_schema4(v4, sha1);
+  {
+    SqliteStore target(city);
+    EXPECT_EQ(target.merge_from(old_db).results, 4);
+    EXPECT_EQ(target.merge_from(v4).results, 0);  // its one result is the same run
+    EXPECT_EQ(target.merge_from(old_db).results, 0);
+    EXPECT_EQ(target.models().size(), 3u);
   }
 }
 
