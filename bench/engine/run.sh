@@ -7,6 +7,8 @@
 # BF16 or AMX), binscan --precision bf16 is timed too.
 #
 #   bench/engine/run.sh [--rounds N] [--batches 1 8] [--threads 2] [--models vit-base-patch16-224 resnet-50 clip-vit-base-patch32]
+#       [--engines binscan binscan-passive binscan-bf16 onnxruntime pytorch]   (default: all but
+#       binscan-passive, i.e. binscan with OMP_WAIT_POLICY=passive; bf16 only where the CPU runs it)
 #
 # Installs what it needs (scripts/install-deps --with-bench: time, python3-torch, nodejs, npm) and
 # needs the npm registry the first time. Work files go to $BENCH_DIR (default build-bench/, git-ignored).
