@@ -1,10 +1,14 @@
 #!/usr/bin/env bash
 # The engine benchmark: binscan vs ONNX Runtime (onnxruntime-node, CPU) vs PyTorch on full-size
-# vit-base-patch16-224 and resnet-50 with random weights, batch 1 and 8, 2 threads, alternating
+# vit-base-patch16-224 and resnet-50 with random weights (and, when asked, clip-vit-base-patch32:
+# CLIP ViT-B/32's zero-shot classifier, image tower + similarities to two labels; see
+# clip_zero_shot.py), batch 1 and 8, 2 threads, alternating
 # the engines in one run; prints ms/image, ratios and peak RSS. Where the CPU runs bf16 (AVX-512
 # BF16 or AMX), binscan --precision bf16 is timed too.
 #
-#   bench/engine/run.sh [--rounds N] [--batches 1 8] [--threads 2] [--models vit-base-patch16-224 resnet-50]
+#   bench/engine/run.sh [--rounds N] [--batches 1 8] [--threads 2] [--models vit-base-patch16-224 resnet-50 clip-vit-base-patch32]
+#       [--engines binscan binscan-passive binscan-bf16 onnxruntime pytorch]   (default: all but
+#       binscan-passive, i.e. binscan with OMP_WAIT_POLICY=passive; bf16 only where the CPU runs it)
 #
 # Installs what it needs (scripts/install-deps --with-bench: time, python3-torch, nodejs, npm) and
 # needs the npm registry the first time. Work files go to $BENCH_DIR (default build-bench/, git-ignored).
@@ -46,7 +50,11 @@ dirs=()
 for m in "${models[@]}"; do
   d="$work/models/$m"
   if [[ ! -f "$d/model.safetensors" ]]; then
-    /usr/bin/python3 "$root/tests/reference/make_checkpoint.py" --preset "$m" --out "$d" >&2
+    if [[ "$m" == clip-vit-base-patch32 ]]; then  # CLIPModel in the Hub's layout, with a tokenizer
+      /usr/bin/python3 "$root/tests/reference/clip_reference.py" make --preset vit-b-32 --out "$d" >&2
+    else
+      /usr/bin/python3 "$root/tests/reference/make_checkpoint.py" --preset "$m" --out "$d" >&2
+    fi
   fi
   if [[ ! -f "$d/model.onnx" ]]; then
     /usr/bin/python3 "$here/export_onnx.py" "$d" >&2

@@ -744,6 +744,21 @@ fs::path resolve_file(const std::string& repo_id, const std::string& filename,
   return *path;
 }
 
+namespace {
+
+// config.json of a CLIPModel (model_type "clip"); a config that does not parse is left for the
+// checkpoint loader to report.
+bool is_clip_config(const fs::path& config) {
+  try {
+    const auto j = nlohmann::json::parse(read_text_file(config));
+    return j.is_object() && j.value("model_type", std::string()) == "clip";
+  } catch (const std::exception&) {
+    return false;
+  }
+}
+
+}  // namespace
+
 ResolvedModel resolve_model(const std::string& model, const HubOptions& options) {
   std::error_code ec;
   if (fs::is_directory(model, ec)) return ResolvedModel{model, model, "", {}};
@@ -763,8 +778,18 @@ ResolvedModel resolve_model(const std::string& model, const HubOptions& options)
     }
     return *path;
   };
-  require("config.json");
+  const fs::path config = require("config.json");
   require("preprocessor_config.json");
+  if (is_clip_config(config)) {
+    // A CLIP model tokenizes its candidate labels: the files CLIPTokenizer reads (the fast
+    // tokenizer's tokenizer.json only when vocab.json + merges.txt are not there). A repository
+    // without any is left for the tokenizer to report, naming the files it looked for.
+    for (const char* name : {"tokenizer_config.json", "special_tokens_map.json"})
+      hub.fetch(name, revision);
+    const bool bpe_files = hub.fetch("vocab.json", revision).has_value() &&
+                           hub.fetch("merges.txt", revision).has_value();
+    if (!bpe_files) hub.fetch("tokenizer.json", revision);
+  }
   if (!hub.fetch("model.safetensors", revision)) {
     auto index = hub.fetch("model.safetensors.index.json", revision);
     if (!index) {

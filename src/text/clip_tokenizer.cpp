@@ -194,6 +194,26 @@ std::vector<UChar32> basic_clean(std::string_view text) {
   return out;
 }
 
+// CLIPTokenizerFast's normaliser: NFC, each run of White_Space (what Oniguruma's \s matches) to one
+// space, then each code point lower-cased alone, as Rust's char::to_lowercase does (full
+// mappings, but a final sigma stays σ: no context).
+std::vector<UChar32> fast_normalize(std::string_view text) {
+  const std::vector<UChar32> cps = decode_utf8(text);
+  const std::vector<UChar32> normal = from_utf16(nfc(to_utf16(cps, 0, cps.size())));
+  std::vector<UChar32> out;
+  for (std::size_t i = 0; i < normal.size();) {
+    if (u_isUWhiteSpace(normal[i])) {
+      out.push_back(' ');
+      while (i < normal.size() && u_isUWhiteSpace(normal[i])) ++i;
+      continue;
+    }
+    const auto low = from_utf16(lower(to_utf16(normal, i, i + 1)));
+    out.insert(out.end(), low.begin(), low.end());
+    ++i;
+  }
+  return out;
+}
+
 bool starts_with(const std::vector<UChar32>& s, std::size_t at, std::string_view ascii) {
   if (at + ascii.size() > s.size()) return false;
   for (std::size_t k = 0; k < ascii.size(); ++k)
@@ -201,12 +221,18 @@ bool starts_with(const std::vector<UChar32>& s, std::size_t at, std::string_view
   return true;
 }
 
-// The pattern is compiled with re.IGNORECASE: after lower-casing only U+017F (long s, whose
-// simple case fold is "s") still matches a contraction letter other than itself.
-bool letter_is(UChar32 c, char want) { return c == want || (want == 's' && c == 0x17F); }
+// The slow pattern is compiled with re.IGNORECASE: after lower-casing only U+017F (long s, whose
+// simple case fold is "s") still matches a contraction letter other than itself. The fast one is
+// case-sensitive.
+bool contraction_letter(UChar32 c, char want, bool ignore_case) {
+  return c == want || (ignore_case && want == 's' && c == 0x17F);
+}
 
 // The length of the contraction ('s 't 're 've 'm 'll 'd) at `at`, or 0.
-std::size_t contraction(const std::vector<UChar32>& s, std::size_t at) {
+std::size_t contraction(const std::vector<UChar32>& s, std::size_t at, bool ignore_case) {
+  const auto letter_is = [ignore_case](UChar32 c, char want) {
+    return contraction_letter(c, want, ignore_case);
+  };
   if (s[at] != '\'' || at + 1 >= s.size()) return 0;
   const UChar32 a = s[at + 1];
   for (const char one : {'s', 't'})
@@ -251,8 +277,8 @@ std::string format_hypothesis(std::string_view tmpl, std::string_view label) {
 
 ClipTokenizer::ClipTokenizer(std::unordered_map<std::string, std::int64_t> vocab,
                              std::vector<std::pair<std::string, std::string>> merges,
-                             std::string pad_token)
-    : vocab_(std::move(vocab)) {
+                             std::string pad_token, Flavor flavor)
+    : vocab_(std::move(vocab)), flavor_(flavor) {
   for (std::size_t i = 0; i < merges.size(); ++i) {
     // A repeated merge takes its last rank, as dict(zip(merges, range(len(merges)))) does.
     ranks_[merges[i].first + " " + merges[i].second] = static_cast<int>(i);
@@ -325,7 +351,10 @@ void ClipTokenizer::bpe(const std::string& word, std::vector<std::string>& out) 
 }
 
 void ClipTokenizer::tokenize_plain(std::string_view text, std::vector<std::string>& out) const {
-  const std::vector<UChar32> s = basic_clean(text);
+  const bool slow = flavor_ == Flavor::kSlow;
+  const std::vector<UChar32> s = slow ? basic_clean(text) : decode_utf8(text);
+  // The pattern's \s: Python's str.isspace for the slow one, White_Space for the fast one.
+  const auto space = [slow](UChar32 c) { return slow ? py_space(c) : u_isUWhiteSpace(c) != 0; };
   const auto& alphabet = byte_alphabet();
   const auto emit = [&](std::size_t begin, std::size_t end) {
     std::string utf8;
@@ -340,13 +369,13 @@ void ClipTokenizer::tokenize_plain(std::string_view text, std::vector<std::strin
       len = kBos.size();
     } else if (starts_with(s, i, kEos)) {
       len = kEos.size();
-    } else if ((len = contraction(s, i)) > 0) {
+    } else if ((len = contraction(s, i, slow)) > 0) {
     } else if (is_letter(s[i])) {
       while (i + len < s.size() && is_letter(s[i + len])) ++len;
     } else if (is_number(s[i])) {
       len = 1;
-    } else if (!py_space(s[i])) {
-      while (i + len < s.size() && !py_space(s[i + len]) && !is_letter(s[i + len]) &&
+    } else if (!space(s[i])) {
+      while (i + len < s.size() && !space(s[i + len]) && !is_letter(s[i + len]) &&
              !is_number(s[i + len]))
         ++len;
     } else {
@@ -358,9 +387,14 @@ void ClipTokenizer::tokenize_plain(std::string_view text, std::vector<std::strin
   }
 }
 
-std::vector<std::string> ClipTokenizer::tokenize(std::string_view text) const {
-  // The special tokens are split out of the raw text first (transformers' added-tokens trie,
-  // leftmost-longest, case-sensitive); the pieces between them are tokenized on their own.
+std::vector<std::string> ClipTokenizer::tokenize(std::string_view raw) const {
+  // The special tokens are split out first (transformers' added-tokens trie, leftmost-longest,
+  // case-sensitive), from the raw text (slow) or the normalised text (fast: CLIP's special tokens
+  // are "normalized" added tokens); the pieces between them are tokenized on their own.
+  std::string normalised;
+  if (flavor_ == Flavor::kFast)
+    for (const UChar32 c : fast_normalize(raw)) append_utf8(normalised, c);
+  const std::string_view text = flavor_ == Flavor::kFast ? std::string_view(normalised) : raw;
   std::vector<std::string> out;
   std::size_t plain = 0;
   for (std::size_t i = 0; i < text.size();) {
@@ -437,7 +471,7 @@ std::string pad_token_of(const fs::path& dir) {
 
 }  // namespace
 
-ClipTokenizer ClipTokenizer::from_dir(const fs::path& dir) {
+ClipTokenizer ClipTokenizer::from_dir(const fs::path& dir, Flavor flavor) {
   std::unordered_map<std::string, std::int64_t> vocab;
   std::vector<std::pair<std::string, std::string>> merges;
   const fs::path vocab_path = dir / "vocab.json", merges_path = dir / "merges.txt";
@@ -503,7 +537,7 @@ ClipTokenizer ClipTokenizer::from_dir(const fs::path& dir) {
     throw Error(ErrorKind::kNotFound, dir.string(),
                 "no tokenizer: neither vocab.json + merges.txt nor tokenizer.json");
   }
-  return ClipTokenizer(std::move(vocab), std::move(merges), pad_token_of(dir));
+  return ClipTokenizer(std::move(vocab), std::move(merges), pad_token_of(dir), flavor);
 }
 
 }  // namespace binscan

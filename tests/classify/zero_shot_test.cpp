@@ -31,7 +31,11 @@ void make_clip(const fs::path& dir) {
       0);
 }
 
-TEST(ZeroShot, ProbabilitiesAndOrderMatchThePipeline) {
+// The classifier's probabilities and order for `labels` in `tmpl` on five shared photos against
+// the reference pipeline; the tokenizer's padded ids against the reference's first (their
+// unpadded lengths into `lengths`).
+void expect_pipeline(const std::vector<std::string>& labels, const std::string& tmpl,
+                     std::vector<std::size_t>* lengths = nullptr) {
   test::TempDir tmp;
   const fs::path model = tmp / "clip";
   make_clip(model);
@@ -39,10 +43,6 @@ TEST(ZeroShot, ProbabilitiesAndOrderMatchThePipeline) {
   ASSERT_FALSE(all.empty());
   std::vector<fs::path> photos;
   for (std::size_t i = 0; i < 5; ++i) photos.push_back(all[i * all.size() / 5]);
-  const std::vector<std::string> labels{"an underground waste container",
-                                        "ashcan, trash can, garbage can, wastebin",
-                                        "a street with no bin", "a bicycle", "Müll"};
-  const std::string tmpl = "A street photo with {}.";
   std::ofstream(tmp / "labels.json") << nlohmann::json(labels).dump();
   std::vector<std::string> args{
       "run",        "--model", model.string(), "--labels",          (tmp / "labels.json").string(),
@@ -59,6 +59,7 @@ TEST(ZeroShot, ProbabilitiesAndOrderMatchThePipeline) {
   const TokenBatch batch = tok.encode_batch(texts);
   EXPECT_EQ(nlohmann::json(batch.ids), ids["input_ids"]);
   EXPECT_EQ(nlohmann::json(batch.mask), ids["attention_mask"]);
+  if (lengths) *lengths = batch.lengths;
 
   LocalOptions options;
   options.threads = 2;
@@ -96,6 +97,28 @@ TEST(ZeroShot, ProbabilitiesAndOrderMatchThePipeline) {
   }
   std::printf("  probabilities diff %.2e (pytorch fp32 vs fp64 %.2e)\n", worst, noise);
   EXPECT_LE(worst, std::max(1e-5, 3 * noise));
+}
+
+TEST(ZeroShot, ProbabilitiesAndOrderMatchThePipeline) {
+  expect_pipeline({"an underground waste container", "ashcan, trash can, garbage can, wastebin",
+                   "a street with no bin", "a bicycle", "Müll"},
+                  "A street photo with {}.");
+}
+
+// Labels the pipeline tokenizes unlike a plain word list, through binscan's own tokenizer: one
+// beyond the 77-token context (cut to it, ending with the end-of-text token, as truncation=True
+// does), CJK written without spaces (one word for the fast tokenizer the pipeline uses), emoji,
+// digits, contractions, whitespace runs and a control character.
+TEST(ZeroShot, LongAndUnusualLabelsMatchThePipeline) {
+  std::string long_label;
+  for (int i = 0; i < 60; ++i) long_label += "an overflowing bin, ";
+  std::vector<std::size_t> lengths;
+  expect_pipeline({long_label, "垃圾桶", "🗑️ full", "bin 42, it's   full\t\n", "a\007bin",
+                   "ゴミ箱 und Mülltonne"},
+                  "This is a photo of {}.", &lengths);
+  ASSERT_FALSE(lengths.empty());
+  EXPECT_EQ(lengths[0], 77u) << "the long label does not reach the context";
+  EXPECT_LT(*std::max_element(lengths.begin() + 1, lengths.end()), 77u);
 }
 
 TEST(ZeroShot, LabelsAreRequiredAndOnlyForClip) {

@@ -194,6 +194,95 @@ TEST(ClipEngineParity, FullSizeClipVitBasePatch32) {
   check_clip("vit-b-32", {}, 6, {kLabelSets[0], kLabelSets[3]});
 }
 
+// --- bf16 ----------------------------------------------------------------------------------------
+//
+// --precision bf16 on CLIP: both towers' matmuls take bf16 (the projections, LayerNorms, attention
+// and the similarities stay fp32), held to the ViT/ResNet bf16 tests' bound, test::bf16_tolerance,
+// on each tower's depth. The logits are exp(logit_scale) x a cosine whose absolute error is
+// about the sum of the two unit embeddings' relative errors, so their bound is on
+// |d logit| / exp(logit_scale) with both towers' depths.
+
+double rel_diff(const Tensor& got, const Tensor& want) {
+  return max_abs_diff(got, want) / max_abs(want);
+}
+
+void check_clip_bf16(const std::string& preset, std::size_t photo_count) {
+  if (const std::string why = bf16_unsupported_reason(); !why.empty())
+    GTEST_SKIP() << "bf16 not tested here: " << why;
+  const ClipCase c(preset);
+  const Checkpoint checkpoint = Checkpoint::load(c.model);
+  const auto& cfg = std::get<ClipConfig>(checkpoint.config.arch);
+  // patch embedding, then q/k/v, out_proj, fc1, fc2 per layer; text: the token embedding is a
+  // lookup.
+  const int vision_depth = 1 + 4 * cfg.vision.num_hidden_layers;
+  const int text_depth = 4 * cfg.text.num_hidden_layers;
+  const fs::path ref = c.reference(some_photos(photo_count), kLabelSets[0], "bf16");
+  const Tensor pixels = npy(ref / "pixels.npy");
+  EngineOptions options;
+  options.threads = 2;
+  options.precision = Precision::kBf16;
+  std::shared_ptr<ClipEngine> clip = create_clip_engine(checkpoint, options);
+
+  const Tensor image = clip->image_embeds(pixels);
+  const Tensor text = clip->text_embeds(read_ids(ref));
+  const Tensor logits = make_zero_shot_engine(clip, text)->forward(pixels);
+  const double rel_image = rel_diff(image, npy(ref / "image_embeds.npy"));
+  const double rel_text = rel_diff(text, npy(ref / "text_embeds.npy"));
+  const double cos_diff =
+      max_abs_diff(logits, npy(ref / "logits.npy")) / double(clip->logit_scale_exp());
+  const double tol_image = test::bf16_tolerance(vision_depth);
+  const double tol_text = test::bf16_tolerance(text_depth);
+  const double tol_cos = test::bf16_tolerance(vision_depth + text_depth);
+  std::printf(
+      "  %s bf16: image_embeds %.2e (tolerance %.2e), text_embeds %.2e (%.2e), "
+      "cosines %.2e (%.2e)\n",
+      preset.c_str(), rel_image, tol_image, rel_text, tol_text, cos_diff, tol_cos);
+  EXPECT_LE(rel_image, tol_image);
+  EXPECT_LE(rel_text, tol_text);
+  EXPECT_LE(cos_diff, tol_cos);
+  // bf16 really runs in both towers.
+  EXPECT_GT(rel_image, 1e-5) << "no bf16 rounding visible in the image tower";
+  EXPECT_GT(rel_text, 1e-5) << "no bf16 rounding visible in the text tower";
+  // An image's embedding is the same bits alone and in its batch in bf16 too.
+  EXPECT_EQ(clip->image_embeds(slice_rows(pixels, 1, 1)).data, slice_rows(image, 1, 1).data);
+
+  // What the bound must catch: pixels read in the wrong layout (each image transposed).
+  Tensor transposed = pixels;
+  const auto n = pixels.shape[0] * pixels.shape[1], h = pixels.shape[2], w = pixels.shape[3];
+  for (std::int64_t i = 0; i < n; ++i)
+    for (std::int64_t y = 0; y < h; ++y)
+      for (std::int64_t x = 0; x < w; ++x)
+        transposed.data[(i * h + y) * w + x] = pixels.data[(i * h + x) * w + y];
+  const double rel_layout = rel_diff(clip->image_embeds(transposed), npy(ref / "image_embeds.npy"));
+  std::printf("  perturbed: transposed input %.2e\n", rel_layout);
+  EXPECT_GT(rel_layout, tol_image) << "a transposed layout would pass";
+}
+
+TEST(ClipEngineBf16, TinyClip) { check_clip_bf16("tiny", 3); }
+
+TEST(ClipEngineBf16, FullSizeClipVitBasePatch32) {
+#ifdef BINSCAN_UNDER_SANITIZER
+  GTEST_SKIP() << "full-size bf16 is too slow under the sanitizers";
+#endif
+  check_clip_bf16("vit-b-32", 3);
+}
+
+// Where oneDNN may not use bf16, a bf16 CLIP engine is refused with the reason (as for ViT).
+TEST(ClipEngineBf16, RefusedWithTheReasonWhereTheCpuLacksIt) {
+  const std::string why = bf16_unsupported_reason();
+  if (why.empty()) GTEST_SKIP() << "this CPU runs bf16; the refusal is tested under AVX2";
+  const ClipCase c("tiny");
+  EngineOptions options;
+  options.precision = Precision::kBf16;
+  try {
+    create_clip_engine(Checkpoint::load(c.model), options);
+    ADD_FAILURE() << "bf16 CLIP engine created without bf16";
+  } catch (const Error& e) {
+    EXPECT_EQ(e.kind(), ErrorKind::kUnsupported);
+    EXPECT_NE(std::string(e.what()).find("AVX-512 BF16"), std::string::npos) << e.what();
+  }
+}
+
 TEST(ClipEngineErrors, TextOutsideVocabularyOrContext) {
   const ClipCase c("tiny");
   const Checkpoint checkpoint = Checkpoint::load(c.model);

@@ -401,19 +401,15 @@ TEST(EngineParity, FullSizeResNet50) {
 
 // --- bf16 ----------------------------------------------------------------------------------------
 //
-// The tolerance, from the number format and the depth. bf16 keeps 8 significant bits, so
-// rounding a value to it has a relative error of at most 2^-8 and on average 2^-9. Each bf16
-// layer rounds its input and its weights, two roundings; their errors are independent, so over
-// the R = 2 x depth roundings on the longest path through the network (depth: the bf16 matmuls or
-// convolutions in sequence; attention, LayerNorm, softmax, GELU, residual sums and the classifier
-// are fp32) they add up like a random walk, to about 2^-9 x sqrt(R) relative to the logits' size.
-// The test allows 4x that: 7.7% for ViT-B/16 and ResNet-50 (both depth 49). Measured on AVX-512
-// BF16 (max |diff| / max |logit|): tiny ViT 0.8% (tolerance 3.3%), tiny ResNet 1.6% (5.2%),
-// ViT-B/16 0.8%, ResNet-50 4.4% (LayerNorm keeps a transformer's errors from compounding; the
-// BatchNorm-folded convolutions of a ResNet amplify them). What must fail is far outside:
-// dropping the biases of one kind of layer gave 20%, 380%, 27% and 1770%, a transposed input
-// 24% to 134% (checked below, on purpose, every run).
-double bf16_tolerance(int depth) { return 4 * std::ldexp(1.0, -9) * std::sqrt(2.0 * depth); }
+// The tolerance, test::bf16_tolerance: 4 x 2^-9 x sqrt(2 x depth) relative to the logits' size
+// (depth: the bf16 matmuls or convolutions in sequence; attention, LayerNorm, softmax, GELU,
+// residual sums and the classifier are fp32): 7.7% for ViT-B/16 and ResNet-50 (both depth 49).
+// Measured on AVX-512 BF16 (max |diff| / max |logit|): tiny ViT 0.8% (tolerance 3.3%), tiny
+// ResNet 1.6% (5.2%), ViT-B/16 0.8%, ResNet-50 4.4% (LayerNorm keeps a transformer's errors from
+// compounding; the BatchNorm-folded convolutions of a ResNet amplify them). What must fail is far
+// outside: dropping the biases of one kind of layer gave 20%, 380%, 27% and 1770%, a transposed
+// input 24% to 134% (checked below, on purpose, every run).
+using test::bf16_tolerance;
 
 // bf16 matmuls / convolutions one after the other on the longest path.
 int bf16_depth(const ModelConfig& config) {

@@ -343,6 +343,42 @@ TEST_F(HubDownload, ShardedCheckpointDownloadsIndexAndShards) {
   EXPECT_EQ(resolve_model("org/sharded", quiet()).dir, r.dir);
 }
 
+// A CLIP model brings the tokenizer files its labels need; the fast tokenizer's tokenizer.json
+// only where vocab.json + merges.txt are missing. Other models ask for none of them.
+TEST_F(HubDownload, ClipModelDownloadsItsTokenizer) {
+  test::FakeHub::Commit c = test::tiny_model(kCommitA);
+  c.files["config.json"] = R"({"architectures": ["CLIPModel"], "model_type": "clip"})";
+  c.files["vocab.json"] = R"({"a</w>": 0})";
+  c.files["merges.txt"] = "#version: 0.2\n";
+  c.files["tokenizer_config.json"] = R"({"model_max_length": 77})";
+  c.files["special_tokens_map.json"] = R"({"pad_token": "<|endoftext|>"})";
+  c.files["tokenizer.json"] = R"({"model": {"type": "BPE"}})";
+  hub.add_commit("org/clip", c);
+  hub.set_branch("org/clip", "main", kCommitA);
+  const ResolvedModel r = resolve_model("org/clip", quiet());
+  for (const char* name : {"vocab.json", "merges.txt", "tokenizer_config.json",
+                           "special_tokens_map.json", "model.safetensors"})
+    EXPECT_EQ(file_text(r.dir / name), c.files.at(name)) << name;
+  EXPECT_FALSE(fs::exists(r.dir / "tokenizer.json"));
+
+  c.hash = kCommitB;
+  c.files.erase("vocab.json");
+  c.files.erase("merges.txt");
+  hub.add_commit("org/clip-fast", c);
+  hub.set_branch("org/clip-fast", "main", kCommitB);
+  const ResolvedModel fast = resolve_model("org/clip-fast", quiet());
+  EXPECT_EQ(file_text(fast.dir / "tokenizer.json"), c.files.at("tokenizer.json"));
+
+  const auto vit = test::tiny_model(kCommitA);
+  hub.add_commit("org/tiny", vit);
+  hub.set_branch("org/tiny", "main", kCommitA);
+  const std::size_t before = hub.hub_requests().size();
+  resolve_model("org/tiny", quiet());
+  const auto reqs = hub.hub_requests();
+  for (std::size_t i = before; i < reqs.size(); ++i)
+    EXPECT_THAT(reqs[i].path, Not(HasSubstr("token"))) << reqs[i].path;
+}
+
 // A cache as huggingface_hub writes it, built by hand: resolution uses it without downloading.
 TEST_F(HubDownload, ReusesACacheLaidOutByHuggingfaceHub) {
   const auto model = test::tiny_model(kCommitA);

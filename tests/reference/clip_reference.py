@@ -12,7 +12,9 @@ CLIP parity tests (transformers itself is not installed).
   clip_reference.py run --model DIR --images A.jpg ... --labels L.json [--template T]
       [--pixels X.npy] --out-dir OUT
       the zero-shot pipeline: pixels.npy (CLIPImageProcessor on the photos, or --pixels),
-      input_ids.json (the texts padded to the longest, truncated to the context length),
+      input_ids.json (the texts tokenized as the pipeline's AutoTokenizer does, by the fast
+      tokenizer of clip_tokenizer_reference.py, padded to the longest, truncated to the context
+      length),
       image_embeds.npy, text_embeds.npy, logits.npy (logits_per_image), probs.npy (softmax over
       the labels) in float32, and the same computed in float64 as *64.npy.
 """

@@ -1,19 +1,28 @@
 #!/usr/bin/python3
-"""An independent Python implementation of transformers' CLIPTokenizer (without ftfy), for the
-tests of src/text/clip_tokenizer.cpp, and a tiny BPE trainer to make a vocabulary for it.
+"""An independent Python implementation of transformers' two CLIP tokenizers, for the tests of
+src/text/clip_tokenizer.cpp, and a tiny BPE trainer to make a vocabulary for it:
+  fast: CLIPTokenizerFast, what AutoTokenizer and so the zero-shot pipeline load (tokenizers'
+        CLIPConverter: NFC, Replace(\s+, " "), Lowercase, special tokens matched on the
+        normalised text, Split(pattern without the special tokens, case-sensitive), ByteLevel,
+        BPE with "</w>"). Oniguruma's \s is White_Space (\t-\r, U+0085, Zs, Zl, Zp); Rust's
+        char::to_lowercase maps code point by code point (no Final_Sigma).
+  slow: CLIPTokenizer without ftfy, as described next.
 
 No `regex` module and no transformers: the pre-tokenisation pattern
   <\\|startoftext\\|>|<\\|endoftext\\|>|'s|'t|'re|'ve|'m|'ll|'d|[\\p{L}]+|[\\p{N}]|[^\\s\\p{L}\\p{N}]+
-(re.IGNORECASE) is matched by hand with unicodedata's categories; the clean-up is transformers'
-BasicTokenizer(do_lower_case=True, strip_accents=False, do_split_on_punc=False) written out.
+(re.IGNORECASE) is matched by hand with unicodedata's categories; the slow clean-up is
+transformers' BasicTokenizer(do_lower_case=True, strip_accents=False, do_split_on_punc=False)
+written out.
 
   clip_tokenizer_reference.py case --out DIR [--count N] [--merges M] [--seed S]
       trains BPE (M merges) on /usr/share/common-licenses/* plus generated multilingual text,
       writes DIR/vocab.json, DIR/merges.txt (CLIP's layout: 256 bytes, 256 bytes + "</w>", the
       merges, then <|startoftext|> <|endoftext|>), DIR/tokenizer.json (the same BPE model only),
       DIR/strings.json (N test strings) and DIR/expected.json ([{"tokens": [...], "ids": [...]}],
-      ids with start/end tokens, truncated to 77).
-  clip_tokenizer_reference.py encode --model DIR --text TEXT...   prints the ids as JSON lines
+      ids with start/end tokens, truncated to 77; the slow tokenizer) and DIR/expected_fast.json
+      (the same from the fast one).
+  clip_tokenizer_reference.py encode --model DIR [--slow] --text TEXT...   prints the ids as JSON
+      lines
 """
 
 import argparse
@@ -74,6 +83,25 @@ def basic_tokenize(text):
     return [t.lower() for t in text.strip().split()]
 
 
+# Oniguruma's \s in Unicode mode, which is the White_Space property.
+def is_white_space(ch):
+    return ch in "\t\n\x0b\x0c\r\x85" or unicodedata.category(ch) in ("Zs", "Zl", "Zp")
+
+
+def fast_normalize(text):
+    """NFC, every run of White_Space to one space, then each code point lower-cased alone."""
+    out, in_space = [], False
+    for ch in unicodedata.normalize("NFC", text):
+        if is_white_space(ch):
+            if not in_space:
+                out.append(" ")
+            in_space = True
+        else:
+            out.append(ch.lower())
+            in_space = False
+    return "".join(out)
+
+
 def is_l(ch):
     return unicodedata.category(ch).startswith("L")
 
@@ -88,7 +116,9 @@ def same_ci(ch, want):
         ch.casefold() == want
 
 
-def pre_tokenize(text):
+def pre_tokenize(text, fast=False):
+    # fast: the Split regex has no IGNORECASE and tokenizers' \s is White_Space
+    space = is_white_space if fast else str.isspace
     out = []
     i, n = 0, len(text)
     while i < n:
@@ -101,7 +131,8 @@ def pre_tokenize(text):
             a = text[i + 1]
             b = text[i + 2] if i + 2 < n else ""
             for c in ("s", "t", "re", "ve", "m", "ll", "d"):
-                if same_ci(a, c[0]) and (len(c) == 1 or (b and same_ci(b, c[1]))):
+                eq = (lambda x, y: x == y) if fast else same_ci
+                if eq(a, c[0]) and (len(c) == 1 or (b and eq(b, c[1]))):
                     m = len(c) + 1
                     break
         if m == 0:
@@ -112,9 +143,9 @@ def pre_tokenize(text):
                     m += 1
             elif is_n(ch):
                 m = 1
-            elif not ch.isspace():
+            elif not space(ch):
                 m = 1
-                while i + m < n and not (text[i + m].isspace() or is_l(text[i + m]) or
+                while i + m < n and not (space(text[i + m]) or is_l(text[i + m]) or
                                          is_n(text[i + m])):
                     m += 1
             else:
@@ -126,7 +157,8 @@ def pre_tokenize(text):
 
 
 class Tokenizer:
-    def __init__(self, model_dir):
+    def __init__(self, model_dir, fast=True):
+        self.fast = fast
         with open(os.path.join(model_dir, "vocab.json"), encoding="utf-8") as f:
             self.encoder = json.load(f)
         with open(os.path.join(model_dir, "merges.txt"), encoding="utf-8") as f:
@@ -156,11 +188,15 @@ class Tokenizer:
 
     def tokenize_plain(self, text):
         out = []
-        for piece in pre_tokenize(" ".join(basic_tokenize(text))):
+        if not self.fast:
+            text = " ".join(basic_tokenize(text))
+        for piece in pre_tokenize(text, self.fast):
             out += self.bpe("".join(BYTE_ENCODER[b] for b in piece.encode("utf-8")))
         return out
 
     def tokenize(self, text):
+        if self.fast:  # the special tokens are "normalized": matched after the normaliser
+            text = fast_normalize(text)
         out, plain, i = [], 0, 0
         while i < len(text):
             hit = max((s for s in self.specials if text.startswith(s, i)), key=len, default=None)
@@ -298,10 +334,11 @@ def main(argv=None):
     c.add_argument("--seed", type=int, default=13)
     e = sub.add_parser("encode")
     e.add_argument("--model", required=True)
+    e.add_argument("--slow", action="store_true")
     e.add_argument("--text", nargs="+", required=True)
     a = ap.parse_args(argv)
     if a.cmd == "encode":
-        tok = Tokenizer(a.model)
+        tok = Tokenizer(a.model, fast=not a.slow)
         for t in a.text:
             print(json.dumps(tok.encode(t)))
         return 0
@@ -313,7 +350,6 @@ def main(argv=None):
                 texts.append(f.read())
     texts += [random_string(random.Random(a.seed + 1000 + i)) for i in range(3000)]
     write_model(a.out, train(texts, a.merges))
-    tok = Tokenizer(a.out)
     strings = [random_string(rng) for _ in range(a.count)]
     # fixed cases first: the empty string, whitespace only, each pool item alone
     fixed = ["", " ", "\t\n  \u3000", "a photo of a trash bin.", "It's a bin, isn't it? We'll see!"]
@@ -322,9 +358,11 @@ def main(argv=None):
     strings = fixed + strings
     with open(os.path.join(a.out, "strings.json"), "w", encoding="utf-8") as f:
         json.dump(strings, f, ensure_ascii=False)
-    with open(os.path.join(a.out, "expected.json"), "w", encoding="utf-8") as f:
-        json.dump([{"tokens": tok.tokenize(s), "ids": tok.encode(s)} for s in strings], f,
-                  ensure_ascii=False)
+    for name, fast in (("expected.json", False), ("expected_fast.json", True)):
+        tok = Tokenizer(a.out, fast)
+        with open(os.path.join(a.out, name), "w", encoding="utf-8") as f:
+            json.dump([{"tokens": tok.tokenize(s), "ids": tok.encode(s)} for s in strings], f,
+                      ensure_ascii=False)
     return 0
 
 

@@ -1,12 +1,14 @@
-// The CLIP tokenizer against an independent Python implementation of transformers' CLIPTokenizer
-// (tests/reference/clip_tokenizer_reference.py, unicodedata-based), on a vocabulary and merges
-// trained at test time on Debian's /usr/share/common-licenses texts and generated multilingual
-// text: thousands of strings with punctuation, digits, accents, emoji, CJK, contractions,
-// whitespace runs, control characters, special tokens, the empty string and over-long texts.
+// The CLIP tokenizer against an independent Python implementation of transformers'
+// CLIPTokenizerFast and CLIPTokenizer (tests/reference/clip_tokenizer_reference.py,
+// unicodedata-based), on a vocabulary and merges trained at test time on Debian's
+// /usr/share/common-licenses texts and generated multilingual text: thousands of strings with
+// punctuation, digits, accents, emoji, CJK, contractions, whitespace runs, control characters,
+// special tokens, the empty string and over-long texts.
 #include "text/clip_tokenizer.h"
 
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <fstream>
 #include <nlohmann/json.hpp>
 
@@ -38,9 +40,10 @@ class ClipTokenizerTest : public ::testing::Test {
   }
   static const fs::path& dir() { return dir_->path(); }
 
-  static void expect_reference_ids(const ClipTokenizer& tok, bool compare_tokens) {
+  static void expect_reference_ids(const ClipTokenizer& tok, bool compare_tokens,
+                                   const std::string& expected_file = "expected_fast.json") {
     const auto strings = read_json(dir() / "strings.json");
-    const auto expected = read_json(dir() / "expected.json");
+    const auto expected = read_json(dir() / expected_file);
     ASSERT_EQ(strings.size(), expected.size());
     ASSERT_GT(strings.size(), 3000u);
     int mismatches = 0;
@@ -66,12 +69,39 @@ class ClipTokenizerTest : public ::testing::Test {
 };
 test::TempDir* ClipTokenizerTest::dir_ = nullptr;
 
+// The fast tokenizer: the default, what the zero-shot pipeline tokenizes with.
 TEST_F(ClipTokenizerTest, IdsMatchIndependentReferenceFromVocabAndMerges) {
   const ClipTokenizer tok = ClipTokenizer::from_dir(dir());
   EXPECT_EQ(tok.eos_id() + 1, static_cast<std::int64_t>(tok.vocab_size()));
   EXPECT_EQ(tok.bos_id() + 1, tok.eos_id());
   EXPECT_EQ(tok.pad_id(), tok.eos_id());
   expect_reference_ids(tok, true);
+}
+
+TEST_F(ClipTokenizerTest, SlowTokenizerIdsMatchIndependentReference) {
+  const ClipTokenizer tok = ClipTokenizer::from_dir(dir(), ClipTokenizer::Flavor::kSlow);
+  expect_reference_ids(tok, true, "expected.json");
+}
+
+// Where the two differ, each as transformers does: CJK ideographs stay one word in the fast
+// tokenizer (as in OpenAI's), the slow one splits them; control characters and U+FFFD are dropped
+// by the slow one only; "<|ENDOFTEXT|>" is the end-of-text token once the fast normaliser has
+// lower-cased it.
+TEST_F(ClipTokenizerTest, FastAndSlowDifferWhereTransformersDo) {
+  const ClipTokenizer fast = ClipTokenizer::from_dir(dir());
+  const ClipTokenizer slow = ClipTokenizer::from_dir(dir(), ClipTokenizer::Flavor::kSlow);
+  const auto words_of = [](const std::vector<std::string>& tokens) {
+    return std::count_if(tokens.begin(), tokens.end(), [](const std::string& t) {
+      return t.size() >= 4 && t.compare(t.size() - 4, 4, "</w>") == 0;
+    });
+  };
+  EXPECT_EQ(words_of(fast.tokenize("垃圾桶")), 1);
+  EXPECT_EQ(words_of(slow.tokenize("垃圾桶")), 3);
+  EXPECT_EQ(slow.tokenize("a\007b"), slow.tokenize("ab"));
+  EXPECT_NE(fast.tokenize("a\007b"), fast.tokenize("ab"));
+  EXPECT_EQ(fast.encode("<|ENDOFTEXT|>"),
+            (std::vector<std::int64_t>{fast.bos_id(), fast.eos_id(), fast.eos_id()}));
+  EXPECT_EQ(fast.encode("a photo of a trash bin."), slow.encode("a photo of a trash bin."));
 }
 
 TEST_F(ClipTokenizerTest, TokenizerJsonAloneGivesTheSameIds) {
