@@ -43,6 +43,7 @@ LocalClassifier::LocalClassifier(Checkpoint checkpoint, const LocalOptions& opti
   EngineOptions engine_options;
   engine_options.threads = options.threads;
   engine_options.precision = options.precision;
+  engine_options.ranges = options.ranges;
   if (config_.is_clip()) {
     engine_ = zero_shot_engine(checkpoint, engine_options, options);
     config_.id2label = options.candidate_labels;

@@ -24,7 +24,8 @@ struct LocalOptions {
   int max_batch = 8;     // run() forwards at most this many images at once
   std::string model_id;  // ModelInfo::id; "" -> the directory as given
   std::string revision;  // ModelInfo::revision (commit hash when from the Hub cache)
-  Precision precision = Precision::kFp32;  // ModelInfo::precision
+  Precision precision = Precision::kFp32;          // ModelInfo::precision
+  std::shared_ptr<const ActivationRanges> ranges;  // kInt8: the calibration (required)
   // Zero-shot models (CLIP): the candidate labels (required) and the pipeline's
   // hypothesis_template; the text embeddings are computed once, when the classifier is built.
   std::vector<std::string> candidate_labels;
@@ -55,6 +56,8 @@ class LocalClassifier : public Classifier {
   Tensor logits(std::span<const PreparedInput> inputs);
   // The engine's forward pass on pixel_values [N, 3, H, W].
   Tensor forward(const Tensor& pixel_values);
+  // Calibration: Engine::observe_ranges (fp32 only).
+  void observe_ranges(ActivationRanges* ranges) { engine_->observe_ranges(ranges); }
 
   // The [3, H, W] size prepare() produces (fixed when the processor resizes).
   int input_height() const { return height_; }

@@ -153,6 +153,22 @@ float u8_max() { return has_isa(dnnl::cpu_isa::avx512_core_vnni) ? 255.f : 127.f
 // was all zeros in calibration quantises to zeros whatever the step).
 float step_of(float range, float levels) { return std::max(range, 1e-12f) / levels; }
 
+// For measuring where int8 costs accuracy: BINSCAN_INT8_FP32=PART,PART keeps the convolutions
+// whose module path contains one of the parts in fp32.
+bool kept_fp32(const std::string& name) {
+  const char* env = std::getenv("BINSCAN_INT8_FP32");
+  if (env == nullptr) return false;
+  std::string parts = env;
+  for (std::size_t start = 0; start <= parts.size();) {
+    std::size_t end = parts.find(',', start);
+    if (end == std::string::npos) end = parts.size();
+    const std::string part = parts.substr(start, end - start);
+    if (!part.empty() && name.find(part) != std::string::npos) return true;
+    start = end + 1;
+  }
+  return false;
+}
+
 class ResNetEngine final : public Engine {
  public:
   ResNetEngine(const ResNetConfig& config, int num_labels, const WeightLoader& load, int threads,
@@ -239,7 +255,7 @@ Conv ResNetEngine::load_conv(const WeightLoader& load, const std::string& prefix
   const bool first = prefix.ends_with(".layer.0") || prefix.ends_with(".shortcut");
   const bool input_relu = !first || config_.hidden_act == Activation::kRelu;
   std::vector<float> w_scales, qbias;
-  if (ranges_ != nullptr && !c.stem) {
+  if (ranges_ != nullptr && !c.stem && !kept_fp32(prefix)) {
     const auto range = ranges_->find(prefix);
     if (range == ranges_->end())
       throw Error(ErrorKind::kConfig, prefix,

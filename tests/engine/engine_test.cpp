@@ -570,13 +570,15 @@ std::vector<fs::path> calibration_photos(std::size_t count) {
 // sqrt(12); relative to the rms of the values rounded that is C / (127 sqrt(12)), C = max / rms
 // the tensor's crest factor. Taking C = 8 (an assumed bound for post-ReLU activations over a few
 // photos and for weight rows; not measured tensor by tensor) gives 1.8% per rounding, over the
-// 2 x depth roundings of the longest path a random walk of 1.8% x sqrt(2 x depth): 18% for
-// ResNet-50 (depth 49, all but the stem int8), 12% for the tiny bottleneck ResNet, 9.3% for the
-// basic one. Measured (AVX-512 VNNI): 3.7% and 4.7% for the tiny ones; a dropped bias gives
-// 200-380%, a transposed input 29-65%, steps 8x too small 320-520% (checked every run).
-double int8_tolerance(int depth) {
-  return 8.0 / (127 * std::sqrt(12.0)) * std::sqrt(2.0 * depth);
-}
+// 2 x depth roundings of the longest path a random walk of 1.8% x sqrt(2 x depth). The
+// BatchNorm-folded random convolutions amplify errors beyond a random walk (bf16 measured 2.3x
+// its random walk on ResNet-50), so the test allows 1.5x: 27% for ResNet-50 (depth 49, all but
+// the stem int8), 18% for the tiny bottleneck ResNet, 14% for the basic one. Measured on AVX-512
+// VNNI: 20%, 3.7%, 4.7% (the same, 3.6% and 4.6%, on AVX2 with 7-bit inputs), and 20% too when
+// calibrated on the very photos classified, so no range was exceeded: it is rounding, spread
+// over the layers (keeping any one stage in fp32 left 10-21%). A dropped bias gives 200-1770%,
+// a transposed input 29-67%, steps 8x too small 110-1230% (checked every run).
+double int8_tolerance(int depth) { return 8.0 / (127 * std::sqrt(12.0)) * std::sqrt(2.0 * depth); }
 
 // int8 logits against PyTorch's fp32 within int8_tolerance; a dropped bias, a transposed input
 // and activation steps 8x too small (a wrong scale) are outside it.
@@ -604,6 +606,12 @@ void check_int8(const std::string& preset, const std::string& dropped_biases,
   EXPECT_LE(rel, tol);
   EXPECT_GT(rel, 1e-3) << "no int8 rounding visible: is int8 really used?";
   EXPECT_EQ(engine->forward(slice(ref.pixels, 1, 1)).data, slice(got, 1, 1).data);
+  {  // For the record: calibrated on the very photos classified (no range exceeded).
+    EngineOptions self = options;
+    self.ranges = calibrate(checkpoint, ref.pixels);
+    std::printf("  calibrated on the photos themselves: %.2e\n",
+                rel_diff(create_engine(checkpoint, self)->forward(ref.pixels), ref.logits));
+  }
 
   // What the tolerance must catch. A dropped bias:
   const Checkpoint dropped =
@@ -684,9 +692,8 @@ TEST(EngineInt8, NeedsACalibrationAndAResNet) {
     create_engine(resnet, o);
     ADD_FAILURE() << "int8 engine created without a calibration";
   } catch (const Error& e) {
-    EXPECT_THAT(e.what(), testing::HasSubstr(int8_unsupported_reason().empty()
-                                                 ? "needs a calibration"
-                                                 : "int8"));
+    EXPECT_THAT(e.what(), testing::HasSubstr(
+                              int8_unsupported_reason().empty() ? "needs a calibration" : "int8"));
   }
   o.ranges = std::make_shared<ActivationRanges>();  // no layer's range
   if (int8_unsupported_reason().empty()) {
