@@ -84,7 +84,8 @@ int run_calibrate(const CalibrateOptions& o) {
   c.revision = resolved.revision;
   c.weights = weights_identity(resolved.dir, c.weights_bytes);
   c.photos = sink.ran;
-  const std::filesystem::path path = o.out.empty() ? default_calibration_path(c.weights) : std::filesystem::path(o.out);
+  const std::filesystem::path path =
+      o.out.empty() ? default_calibration_path(c.weights) : std::filesystem::path(o.out);
   save_calibration(c, path);
   std::fprintf(stderr, "binscan: calibrated %s on %d photo%s (%zu layers): %s\n",
                o.model.model().c_str(), c.photos, c.photos == 1 ? "" : "s", c.ranges.size(),
