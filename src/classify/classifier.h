@@ -69,7 +69,7 @@ struct ModelInfo {
   // Zero-shot (CLIP): `labels` are the candidate labels the model scores each photo against.
   bool zero_shot = false;
   bool remote = false;
-  // local: the engine's arithmetic, "fp32" or "bf16"; empty for remote (the service's own).
+  // local: the engine's arithmetic, "fp32", "bf16" or "int8"; empty for remote (the service's own).
   std::string precision;
 };
 

@@ -183,7 +183,8 @@ void add_scan_command(CLI::App& app, Runner& run) {
       "Exit status: 0 when every photo was classified by every model, 1 when something failed "
       "or is pending, 130 when interrupted. The last line on stdout says which.\n"
       "Each result records how it was made: decode_scale (1 exact, 2/4/8 with --fast-decode) "
-      "and precision (fp32, bf16), and with --tiles the layout and the best tile. A photo with a "
+      "and precision (fp32, bf16, int8), and with --tiles the layout and the best tile. A photo "
+      "with a "
       "stored result for a model is not classified again, whatever options made that result "
       "(scan into a new --db to compare options).");
   cmd->add_option("paths", o->paths, "Photos or folders")->required();

@@ -37,7 +37,8 @@ std::vector<std::map<std::string, double>> scores(const std::string& jsonl) {
   std::string line;
   while (std::getline(in, line)) {
     auto& m = out.emplace_back();
-    for (const auto& p : nlohmann::json::parse(line).at("predictions"))
+    const auto j = nlohmann::json::parse(line);  // alive through the loop
+    for (const auto& p : j.at("predictions"))
       m[p.at("label").get<std::string>()] = p.at("score").get<double>();
   }
   return out;
