@@ -573,10 +573,10 @@ std::vector<fs::path> calibration_photos(std::size_t count) {
 // 2 x depth roundings of the longest path a random walk of 1.8% x sqrt(2 x depth): 18% for
 // ResNet-50 (depth 49; the stem and the 4 shortcuts stay fp32, the depth counts them anyway),
 // 12% for the tiny bottleneck ResNet, 9.3% for the basic one. Measured on AVX-512 VNNI: 12%,
-// 2.0%, 1.5%, about the same when calibrated on the very photos classified (no range exceeded:
-// it is rounding, not clipping). With the shortcuts in int8 too it was 20%, 3.7%, 4.7% (see
-// kept_fp32 in resnet_engine.cpp). A dropped bias gives 200-1770%, a transposed input 26-68%,
-// steps 8x too small 110-560% (checked every run).
+// 2.0%, 1.5% (under ONEDNN_MAX_CPU_ISA=AVX2, 7-bit inputs: 12%, 2.6%, 2.2%), about the same when
+// calibrated on the very photos classified (no range exceeded: it is rounding, not clipping). With
+// the shortcuts in int8 too it was 20%, 3.7%, 4.7% (see kept_fp32 in resnet_engine.cpp). A dropped
+// bias gives 200-1770%, a transposed input 26-68%, steps 8x too small 77-560% (checked every run).
 double int8_tolerance(int depth) { return 8.0 / (127 * std::sqrt(12.0)) * std::sqrt(2.0 * depth); }
 
 // int8 logits against PyTorch's fp32 within int8_tolerance; a dropped bias, a transposed input
