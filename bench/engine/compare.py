@@ -9,7 +9,9 @@ process's peak resident memory (/usr/bin/time -v).
 Each measurement is one process: load the model, 2 warm-up passes, then N timed passes
 (median). `--binscan` is the command that prints `binscan bench --format json` output given
 `--model DIR --batch B --threads N --iterations K` (binscan bench, or engine_bench). The engine
-"binscan-bf16" is the same command with `--precision bf16` (CPUs with AVX-512 BF16 or AMX);
+"binscan-bf16" is the same command with `--precision bf16` (CPUs with AVX-512 BF16 or AMX),
+"binscan-int8" with `--precision int8 --calibration DIR/calibration.json` (models that have that
+file, made by run.sh with `binscan calibrate`; the others get no int8 figures);
 "binscan-passive" is binscan with OMP_WAIT_POLICY=passive (idle OpenMP threads sleep instead of
 spinning: what matters when other processes share the cores).
 """
@@ -24,7 +26,7 @@ import sys
 import tempfile
 
 HERE = os.path.dirname(os.path.abspath(__file__))
-ENGINES = ["binscan", "binscan-bf16", "onnxruntime", "pytorch"]  # and "binscan-passive"
+ENGINES = ["binscan", "binscan-bf16", "binscan-int8", "onnxruntime", "pytorch"]  # and "binscan-passive"
 
 
 def iterations_for(model_dir, batch):
@@ -40,6 +42,8 @@ def iterations_for(model_dir, batch):
 def command(engine, model_dir, batch, threads, iterations, binscan_cmd):
     if engine.startswith("binscan"):
         extra = ["--precision", "bf16"] if engine == "binscan-bf16" else []
+        if engine == "binscan-int8":
+            extra = ["--precision", "int8", "--calibration", calibration(model_dir)]
         env = ["env", "OMP_WAIT_POLICY=passive"] if engine == "binscan-passive" else []
         return env + binscan_cmd + ["--model", model_dir, "--batch", str(batch), "--threads", str(threads),
                               "--iterations", str(iterations), "--format", "json"] + extra
@@ -50,6 +54,14 @@ def command(engine, model_dir, batch, threads, iterations, binscan_cmd):
                 str(batch), str(threads), str(iterations), str(size)]
     return ["/usr/bin/python3", os.path.join(HERE, "torch_bench.py"), model_dir, str(batch),
             str(threads), str(iterations)]
+
+
+def calibration(model_dir):
+    return os.path.join(model_dir, "calibration.json")
+
+
+def runs(engine, model_dir):
+    return engine != "binscan-int8" or os.path.exists(calibration(model_dir))
 
 
 def measure(cmd):
@@ -81,6 +93,8 @@ def main():
                 # Rotate the order every round so no engine always runs first.
                 order = a.engines[rnd % len(a.engines):] + a.engines[:rnd % len(a.engines)]
                 for engine in order:
+                    if not runs(engine, model):
+                        continue
                     it = iterations_for(model, batch)
                     ms, rss = measure(command(engine, model, batch, a.threads, it, binscan_cmd))
                     results.setdefault((model, batch, engine), []).append((ms, rss))
@@ -106,14 +120,15 @@ def main():
     for model in a.models:
         for batch in a.batches:
             row = f"| {os.path.basename(os.path.normpath(model))} | {batch} |"
+            def got(e):
+                return results.get((model, batch, e), [])
             for e in a.engines:
-                row += f" {statistics.median(m for m, _ in results[(model, batch, e)]):.1f} |"
+                row += f" {statistics.median(m for m, _ in got(e)):.1f} |" if got(e) else " - |"
             for o, e in pairs:
-                ratios = [b[0] / x[0] for b, x in zip(results[(model, batch, o)],
-                                                     results[(model, batch, e)])]
-                row += f" {statistics.median(ratios):.2f}x |"
+                ratios = [b[0] / x[0] for b, x in zip(got(o), got(e))]
+                row += f" {statistics.median(ratios):.2f}x |" if ratios else " - |"
             for e in a.engines:
-                row += f" {max(r for _, r in results[(model, batch, e)]):.0f} |"
+                row += f" {max(r for _, r in got(e)):.0f} |" if got(e) else " - |"
             print(row)
     if a.json:
         with open(a.json, "w") as f:

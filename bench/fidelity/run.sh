@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
-# What --fast-decode and --precision bf16 cost in accuracy: each option (and both) against the
-# exact fp32 path on the same photos, for full-size vit-base-patch16-224 and resnet-50.
+# What --fast-decode and --precision bf16 / int8 cost in accuracy: each option (and with
+# --fast-decode) against the exact fp32 path on the same photos, for full-size
+# vit-base-patch16-224 and resnet-50 (int8: ResNet models, calibrated once with `binscan
+# calibrate` on $CALIB_PHOTOS, default the shared trash-bin photos, into DIR/calibration.json).
 #
 #   bench/fidelity/run.sh [PHOTOS...]   (default: ../shared/data/photos; BUILD_DIR=build;
 #                                        MODELS="DIR ..." to use other checkpoints)
@@ -39,14 +41,23 @@ mkdir -p "$out"
 fast_note=$("$build/binscan" bench --model ${MODELS%% *} --precision fast --iterations 1 \
   --warmup 0 2>&1 >/dev/null | sed -n 's/^binscan: --precision fast: //p')
 echo "--precision fast on this CPU: ${fast_note:-?}" >&2
+calib_photos="${CALIB_PHOTOS:-$root/../shared/data/photos/trash-bin}"
 for m in $MODELS; do
   name=$(basename "$m")
-  for opt in exact fast-decode bf16 both; do
+  opts=(exact fast-decode bf16 both)
+  if grep -q '"resnet"' "$m/config.json"; then
+    [[ -f "$m/calibration.json" ]] ||
+      "$build/binscan" calibrate --model "$m" --out "$m/calibration.json" "$calib_photos" >/dev/null
+    opts+=(int8 both-int8)
+  fi
+  for opt in "${opts[@]}"; do
     case $opt in
       exact) flags=() ;;
       fast-decode) flags=(--fast-decode) ;;
       bf16) flags=(--precision bf16) ;;
       both) flags=(--fast-decode --precision bf16) ;;
+      int8) flags=(--precision int8 --calibration "$m/calibration.json") ;;
+      both-int8) flags=(--fast-decode --precision int8 --calibration "$m/calibration.json") ;;
     esac
     echo "$name: $opt ..." >&2
     "$build/binscan" classify --model "$m" --format jsonl --top-k 100000 --batch 8 \
@@ -77,7 +88,9 @@ print("|---|---|---:|---:|---:|---:|---:|---:|---:|")
 for m in models:
     name = os.path.basename(m.rstrip("/"))
     exact = load(f"{out}/{name}.exact.jsonl")
-    for opt in ["fast-decode", "bf16", "both"]:
+    for opt in ["fast-decode", "bf16", "both", "int8", "both-int8"]:
+        if not os.path.exists(f"{out}/{name}.{opt}.jsonl"):
+            continue
         other = load(f"{out}/{name}.{opt}.jsonl")
         top1 = top5 = flips = 0
         dps, dbin = [], 0.0

@@ -80,7 +80,7 @@ struct ResultRecord {
   std::string created_at;  // UTC, ISO 8601
   // How it was made (schema 3 on; older results were made exactly, in fp32): the JPEG DCT scale
   // the photo was decoded at (1 exact, 2/4/8 with --fast-decode) and the engine's precision
-  // ("fp32", "bf16"; none for remote results).
+  // ("fp32", "bf16", "int8"; none for remote results).
   std::optional<int> decode_scale;
   std::optional<std::string> precision;
   // With --tiles (schema 4 on): the tile layout used ("3x2"), the whole photo's bin score, and the

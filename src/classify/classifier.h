@@ -74,7 +74,7 @@ struct ModelInfo {
   bool zero_shot = false;
   std::string hypothesis_template;  // zero-shot: the sentence each label was put in
   bool remote = false;
-  // local: the engine's arithmetic, "fp32" or "bf16"; empty for remote (the service's own).
+  // local: the engine's arithmetic, "fp32", "bf16" or "int8"; empty for remote (the service's own).
   std::string precision;
 };
 

@@ -34,6 +34,7 @@ LocalClassifier::LocalClassifier(Checkpoint checkpoint, const LocalOptions& opti
   EngineOptions engine_options;
   engine_options.threads = options.threads;
   engine_options.precision = options.precision;
+  engine_options.ranges = options.ranges;
   if (config_.is_clip()) {
     const std::string where = checkpoint.dir.string();
     if (options.candidate_labels.empty() && !options.labels_per_use)

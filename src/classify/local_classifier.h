@@ -29,7 +29,8 @@ struct LocalOptions {
   int max_batch = 8;     // run() forwards at most this many images at once
   std::string model_id;  // ModelInfo::id; "" -> the directory as given
   std::string revision;  // ModelInfo::revision (commit hash when from the Hub cache)
-  Precision precision = Precision::kFp32;  // ModelInfo::precision
+  Precision precision = Precision::kFp32;          // ModelInfo::precision
+  std::shared_ptr<const ActivationRanges> ranges;  // kInt8: the calibration (required)
   // Zero-shot models (CLIP): the candidate labels (required) and the pipeline's
   // hypothesis_template; the text embeddings are computed once, when the classifier is built.
   std::vector<std::string> candidate_labels;
@@ -67,6 +68,8 @@ class LocalClassifier : public Classifier {
   // The engine's forward pass on pixel_values [N, 3, H, W] (a zero-shot model opened without
   // labels: the image embeddings).
   Tensor forward(const Tensor& pixel_values);
+  // Calibration: Engine::observe_ranges (fp32 only).
+  void observe_ranges(ActivationRanges* ranges) { engine_->observe_ranges(ranges); }
 
   // Zero-shot models: the image embeddings [N, D] of prepared inputs, and the classification of
   // one image embedding against any label set — the same bits as run() with those candidate

@@ -63,7 +63,9 @@ int run_bench(const BenchOptions& o) {
   local.max_batch = o.batch;
   local.model_id = resolved.model_id;
   local.revision = resolved.revision;
-  local.precision = resolve_precision(o.model.precision);
+  const PrecisionChoice precision = resolve_precision(o.model, resolved.dir, o.model.model());
+  local.precision = precision.precision;
+  local.ranges = precision.ranges;
   local.candidate_labels = candidate_labels(o.model);
   local.hypothesis_template = o.model.hypothesis_template;
   // A CLIP model is timed as a zero-shot classifier: the image tower and the similarities to

@@ -24,6 +24,7 @@ void add_info_command(CLI::App& app, Runner& run);
 void add_preprocess_command(CLI::App& app, Runner& run);
 void add_classify_command(CLI::App& app, Runner& run);
 void add_bench_command(CLI::App& app, Runner& run);
+void add_calibrate_command(CLI::App& app, Runner& run);
 void add_download_command(CLI::App& app, Runner& run);
 void add_models_command(CLI::App& app, Runner& run);
 void add_scan_command(CLI::App& app, Runner& run);

@@ -62,6 +62,7 @@ int main(int argc, char** argv) {
   cli::add_preprocess_command(app, run);
   cli::add_classify_command(app, run);
   cli::add_bench_command(app, run);
+  cli::add_calibrate_command(app, run);
   cli::add_download_command(app, run);
   cli::add_models_command(app, run);
   cli::add_scan_command(app, run);

@@ -1,15 +1,20 @@
 #include "cli/model_flags.h"
 
 #include <algorithm>
-#include <atomic>
 #include <cstdio>
+#include <mutex>
+#include <set>
+#include <variant>
 
+#include "classify/calibration.h"
 #include "cli/commands.h"
 #include "util/error.h"
 #include "util/file.h"
 #include "util/text.h"
 
 namespace binscan::cli {
+
+namespace fs = std::filesystem;
 
 const char* const kTokenHelp =
     "File holding the Hugging Face token (else $HF_TOKEN, else $HF_HOME/token)";
@@ -36,11 +41,18 @@ void add_model_flags(CLI::App& cmd, ModelFlags& flags, const ModelFlagsUse& use)
            "Engine arithmetic. fp32: exact, matches transformers. bf16: matmuls and\n"
            "convolutions take bfloat16 weights and inputs (8 significant bits) and sum in\n"
            "fp32; LayerNorm, softmax, GELU, residual sums and the classifier stay fp32.\n"
-           "1.5-2x faster on CPUs with AVX-512 BF16 or AMX, refused elsewhere. fast: the\n"
-           "quickest this CPU runs (bf16 where it can, else fp32; said on stderr). Results\n"
-           "record their precision; the README's fidelity table gives the accuracy cost")
+           "1.5-2x faster on CPUs with AVX-512 BF16 or AMX, refused elsewhere. int8\n"
+           "(ResNet models; AVX2 and up): convolutions with 8-bit weights and inputs,\n"
+           "scaled by a calibration (binscan calibrate) -- fastest with AVX-512 VNNI. fast:\n"
+           "the quickest this CPU runs (int8 with a calibration, else bf16 where it can,\n"
+           "else fp32; said on stderr). Results record their precision; the README's\n"
+           "fidelity table gives the accuracy cost")
         ->capture_default_str()
-        ->check(CLI::IsMember({"fp32", "bf16", "fast"}));
+        ->check(CLI::IsMember({"fp32", "bf16", "int8", "fast"}));
+    cmd.add_option("--calibration", flags.calibration,
+                   "int8's calibration file (binscan calibrate --out FILE); default: the one\n"
+                   "binscan calibrate keeps for the model's weights in binscan's cache")
+        ->check(CLI::ExistingFile);
   }
   if (use.fast_decode) {
     cmd.add_flag("--fast-decode", flags.fast_decode,
@@ -112,21 +124,79 @@ HubOptions hub_options(const ModelFlags& flags, bool show_progress) {
   return hub;
 }
 
-Precision resolve_precision(const std::string& flag) {
-  if (flag == "fp32") return Precision::kFp32;
-  const std::string why = bf16_unsupported_reason();
+namespace {
+
+// The model's int8 calibration: --calibration, else the default file when it exists. Sets `why`
+// (and returns null) when there is none or it is not usable.
+std::shared_ptr<const ActivationRanges> find_calibration(const ModelFlags& flags,
+                                                         const fs::path& dir,
+                                                         const std::string& name,
+                                                         std::string& why) {
+  const std::string command = "binscan calibrate --model " + name + " PHOTOS...";
+  if (!std::holds_alternative<ResNetConfig>(ModelConfig::from_file(dir / "config.json").arch)) {
+    why = "int8 is implemented for ResNet models only so far";
+    return nullptr;
+  }
+  std::uint64_t bytes = 0;
+  const std::string identity = weights_identity(dir, bytes);
+  const fs::path path =
+      flags.calibration.empty() ? default_calibration_path(identity) : fs::path(flags.calibration);
+  if (flags.calibration.empty() && !fs::exists(path)) {
+    why = "no int8 calibration for " + name + "; make one with: " + command;
+    return nullptr;
+  }
+  Calibration c = load_calibration(path);
+  if (c.weights != identity) {
+    why = path.string() + " was made for other weights (" + c.weights + ", this model's are " +
+          identity + "); recalibrate with: " + command;
+    return nullptr;
+  }
+  return std::make_shared<const ActivationRanges>(std::move(c.ranges));
+}
+
+}  // namespace
+
+PrecisionChoice resolve_precision(const ModelFlags& flags, const fs::path& dir,
+                                  const std::string& name) {
+  const std::string& flag = flags.precision;
+  if (flag == "fp32") return {};
+  const std::string no_bf16 = bf16_unsupported_reason();
   if (flag == "bf16") {
-    if (!why.empty()) throw Error(ErrorKind::kUnsupported, "--precision bf16", why);
-    return Precision::kBf16;
+    if (!no_bf16.empty()) throw Error(ErrorKind::kUnsupported, "--precision bf16", no_bf16);
+    return {Precision::kBf16, nullptr};
   }
-  if (flag != "fast") throw Error(ErrorKind::kConfig, "--precision " + flag, "fp32, bf16 or fast");
-  static std::atomic<bool> said{false};
-  if (!said.exchange(true)) {
-    std::fprintf(
-        stderr, "binscan: --precision fast: %s\n",
-        why.empty() ? "bf16 (this CPU has AVX-512 BF16 or AMX)" : ("fp32, since " + why).c_str());
+  const std::string no_int8 = int8_unsupported_reason();
+  if (flag == "int8") {
+    if (!no_int8.empty()) throw Error(ErrorKind::kUnsupported, "--precision int8", no_int8);
+    std::string why;
+    auto ranges = find_calibration(flags, dir, name, why);
+    if (!ranges) throw Error(ErrorKind::kConfig, "--precision int8", why);
+    return {Precision::kInt8, std::move(ranges)};
   }
-  return why.empty() ? Precision::kBf16 : Precision::kFp32;
+  if (flag != "fast")
+    throw Error(ErrorKind::kConfig, "--precision " + flag, "fp32, bf16, int8 or fast");
+  // int8 first: measured faster than bf16 on AVX-512 VNNI (README, Performance), and the only
+  // reduced precision of CPUs without AVX-512 BF16.
+  std::string why_not_int8 = no_int8;
+  std::shared_ptr<const ActivationRanges> ranges;
+  if (no_int8.empty()) ranges = find_calibration(flags, dir, name, why_not_int8);
+  PrecisionChoice choice;
+  std::string said;
+  if (ranges) {
+    choice = {Precision::kInt8, std::move(ranges)};
+    said = "int8 for " + name + " (calibrated)";
+  } else if (no_bf16.empty()) {
+    choice = {Precision::kBf16, nullptr};
+    said = "bf16 for " + name + " (this CPU has AVX-512 BF16 or AMX); not int8: " + why_not_int8;
+  } else {
+    said = "fp32 for " + name + "; not int8: " + why_not_int8 + "; not bf16: " + no_bf16;
+  }
+  static std::mutex mutex;
+  static std::set<std::string> told;
+  const std::lock_guard lock(mutex);
+  if (told.insert(name).second)
+    std::fprintf(stderr, "binscan: --precision fast: %s\n", said.c_str());
+  return choice;
 }
 
 std::vector<std::string> candidate_labels(const ModelFlags& flags) {
@@ -159,7 +229,9 @@ std::unique_ptr<LocalClassifier> open_local_model(const std::string& name, const
   l.max_batch = batch;
   l.model_id = resolved.model_id;
   l.revision = resolved.revision;
-  l.precision = resolve_precision(flags.precision);
+  const PrecisionChoice precision = resolve_precision(flags, resolved.dir, name);
+  l.precision = precision.precision;
+  l.ranges = precision.ranges;
   l.candidate_labels = candidate_labels(flags);
   l.hypothesis_template = flags.hypothesis_template;
   l.labels_for_zero_shot_only = several;

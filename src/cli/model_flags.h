@@ -27,7 +27,8 @@ struct ModelFlags {
   int retries = 4;                  // --retries of a remote request
   bool remote = false;              // --remote: the Inference API instead of the local engine
   int threads = 0;                  // --threads: 0 = all cores
-  std::string precision = "fp32";   // --precision: fp32 | bf16 | fast
+  std::string precision = "fp32";   // --precision: fp32 | bf16 | int8 | fast
+  std::string calibration;          // --calibration FILE: int8's, else the model's default one
   bool fast_decode = false;         // --fast-decode: JPEG DCT scaling
   // Zero-shot (CLIP) models: --label (repeatable), --labels-file (one per line), --template.
   std::vector<std::string> labels;
@@ -63,10 +64,19 @@ extern const char* const kTokenHelp;
 
 HubOptions hub_options(const ModelFlags& flags, bool show_progress = true);
 
-// --precision as the engine takes it: bf16 on a CPU without it is refused (Error kUnsupported,
-// one line naming the missing feature); fast picks bf16 where it runs, else fp32, and says which
-// on stderr (once per process, even under --quiet: results depend on it).
-Precision resolve_precision(const std::string& flag);
+// --precision (and --calibration) as the engine takes it, for the model in `dir` that the user
+// named `name`: bf16 or int8 on a CPU without it is refused (Error kUnsupported, one line naming
+// the missing feature); int8 without a calibration (--calibration FILE, else the default one of
+// `binscan calibrate`) is refused in one line giving the calibrate command, and so is one made
+// for other weights. fast picks int8 where it runs and the model has a calibration (ResNet only
+// so far), else bf16 where it runs, else fp32, and says which and why on stderr (once per model
+// and process, even under --quiet: results depend on it).
+struct PrecisionChoice {
+  Precision precision = Precision::kFp32;
+  std::shared_ptr<const ActivationRanges> ranges;  // int8
+};
+PrecisionChoice resolve_precision(const ModelFlags& flags, const std::filesystem::path& dir,
+                                  const std::string& name);
 
 // The candidate labels of --label and --labels-file (the file's lines, blank ones skipped), in
 // that order. Throws Error(kIo) naming an unreadable file.

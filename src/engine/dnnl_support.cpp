@@ -73,6 +73,19 @@ dnnl::memory prepare_weights(const std::vector<float>& plain, const dnnl::memory
   return out;
 }
 
+dnnl::memory prepare_weights(const std::vector<float>& plain, const dnnl::memory::desc& from,
+                             const dnnl::memory::desc& to, int mask,
+                             const std::vector<float>& scales) {
+  dnnl::memory out(to, cpu_engine());
+  dnnl::memory src = wrap(from, plain.data());
+  dnnl::primitive_attr attr;
+  attr.set_output_scales(mask, scales);
+  dnnl::stream stream(cpu_engine());
+  dnnl::reorder(dnnl::reorder::primitive_desc(src, out, attr)).execute(stream, src, out);
+  stream.wait();
+  return out;
+}
+
 dnnl::memory::dim RowChunkedMatmul::chunk_rows(dnnl::memory::dim rows_per_item) {
   constexpr dnnl::memory::dim kTargetRows = 128;
   const dnnl::memory::dim chunks = (rows_per_item + kTargetRows - 1) / kTargetRows;

@@ -42,6 +42,11 @@ dnnl::memory::desc plain_desc(const dims& shape);
 // layouts differ). The returned memory owns its buffer; `plain` can be freed afterwards.
 dnnl::memory prepare_weights(const std::vector<float>& plain, const dnnl::memory::desc& from,
                              const dnnl::memory::desc& to);
+// The same, quantising to an int8 `to`: each value times scales[i] of its index i along the
+// dimensions in `mask` (1 / its step), rounded to nearest and saturated by the reorder.
+dnnl::memory prepare_weights(const std::vector<float>& plain, const dnnl::memory::desc& from,
+                             const dnnl::memory::desc& to, int mask,
+                             const std::vector<float>& scales);
 
 // A memory over a caller-owned buffer (oneDNN does not write to inputs; the const_cast only
 // satisfies its C API).

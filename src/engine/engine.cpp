@@ -45,7 +45,30 @@ bool cpu_flag(const std::string& flag) {
 }  // namespace
 
 std::string_view precision_name(Precision precision) {
-  return precision == Precision::kBf16 ? "bf16" : "fp32";
+  switch (precision) {
+    case Precision::kBf16:
+      return "bf16";
+    case Precision::kInt8:
+      return "int8";
+    case Precision::kFp32:
+      break;
+  }
+  return "fp32";
+}
+
+void Engine::observe_ranges(ActivationRanges* /*ranges*/) {
+  throw Error(ErrorKind::kUnsupported, "calibration",
+              "int8 (and so calibration) is implemented for ResNet models only so far");
+}
+
+std::string int8_unsupported_reason() {
+  // oneDNN 2.6 has int8 convolution kernels from AVX2 up (with VNNI from AVX-512 VNNI).
+  if ((static_cast<unsigned>(dnnl::get_effective_cpu_isa()) &
+       static_cast<unsigned>(dnnl::cpu_isa::avx2)) == static_cast<unsigned>(dnnl::cpu_isa::avx2))
+    return "";
+  if (cpu_flag("avx2"))
+    return "this CPU has AVX2, but oneDNN is limited to an ISA without it (ONEDNN_MAX_CPU_ISA)";
+  return "this CPU lacks AVX2, which int8 needs";
 }
 
 std::string bf16_unsupported_reason() {
@@ -81,6 +104,19 @@ bool wants_bf16(const EngineOptions& options) {
   return bf16;
 }
 
+// int8's preconditions: the CPU, a calibration, an architecture that has it.
+void check_int8(const EngineOptions& options, const Checkpoint& checkpoint) {
+  if (options.precision != Precision::kInt8) return;
+  if (const std::string why = int8_unsupported_reason(); !why.empty())
+    throw Error(ErrorKind::kUnsupported, "--precision int8", why);
+  if (!std::holds_alternative<ResNetConfig>(checkpoint.config.arch))
+    throw Error(ErrorKind::kUnsupported, "--precision int8",
+                "int8 is implemented for ResNet models only so far (this is a " +
+                    checkpoint.config.architecture + ")");
+  if (!options.ranges)
+    throw Error(ErrorKind::kConfig, "--precision int8", "int8 needs a calibration");
+}
+
 }  // namespace
 
 std::unique_ptr<ClipEngine> create_clip_engine(const Checkpoint& checkpoint,
@@ -90,6 +126,7 @@ std::unique_ptr<ClipEngine> create_clip_engine(const Checkpoint& checkpoint,
     throw Error(ErrorKind::kUnsupported, (checkpoint.dir / "config.json").string(),
                 "not a CLIP model (" + checkpoint.config.architecture + ")");
   const bool bf16 = wants_bf16(options);
+  check_int8(options, checkpoint);
   return engine_internal::make_clip_engine(*clip, loader_of(checkpoint.weights),
                                            resolve_thread_count(options.threads), bf16);
 }
@@ -102,6 +139,7 @@ std::unique_ptr<Engine> create_engine(const Checkpoint& checkpoint, const Engine
     throw Error(ErrorKind::kUnsupported, (checkpoint.dir / "config.json").string(),
                 "a CLIP model classifies against candidate labels (give --label or --labels-file)");
   const bool bf16 = wants_bf16(options);
+  check_int8(options, checkpoint);
   if (const auto* vit = std::get_if<VitConfig>(&config.arch))
     return engine_internal::make_vit_engine(*vit, config.num_labels(), load, threads, bf16);
   if (const auto* resnet = std::get_if<ResNetConfig>(&config.arch)) {
@@ -112,7 +150,7 @@ std::unique_ptr<Engine> create_engine(const Checkpoint& checkpoint, const Engine
     const int width = square ? proc.shortest_edge : proc.width;
     return engine_internal::make_resnet_engine(*resnet, config.num_labels(), load, threads,
                                                height > 0 ? height : 224, width > 0 ? width : 224,
-                                               bf16);
+                                               options.precision, options.ranges.get());
   }
   throw Error(ErrorKind::kUnsupported, (checkpoint.dir / "config.json").string(),
               "unsupported architecture " + config.architecture);

@@ -5,6 +5,7 @@
 // Knows nothing of files or JSON beyond the Checkpoint it is built from.
 #pragma once
 
+#include <map>
 #include <memory>
 #include <string>
 #include <string_view>
@@ -18,17 +19,29 @@ namespace binscan {
 // The arithmetic of the matmuls and convolutions. kBf16: weights reordered to bfloat16 once,
 // activations rounded to bfloat16 on their way into each matmul / convolution, fp32
 // accumulation; LayerNorm, softmax, attention, GELU, pooling, residual sums and the classifier
-// stay fp32.
-enum class Precision { kFp32, kBf16 };
-std::string_view precision_name(Precision precision);  // "fp32", "bf16"
+// stay fp32. kInt8: static post-training quantisation (see ActivationRanges): weights int8 with
+// one scale per output channel, each quantised layer's input int8 with one scale per tensor from
+// a calibration, int32 accumulation; the rest as for bf16. ResNet only so far.
+enum class Precision { kFp32, kBf16, kInt8 };
+std::string_view precision_name(Precision precision);  // "fp32", "bf16", "int8"
 
 // Empty when oneDNN runs bf16 natively here (AVX-512 BF16 or AMX, as far as ONEDNN_MAX_CPU_ISA
 // lets it); else one sentence saying what is missing, for a refusal.
 std::string bf16_unsupported_reason();
 
+// Empty when oneDNN runs int8 with a fast kernel here (AVX2 and up, as far as ONEDNN_MAX_CPU_ISA
+// lets it); else one sentence saying what is missing.
+std::string int8_unsupported_reason();
+
+// The calibration int8 needs: the largest |value| seen at the input of each quantised layer (by
+// its module path, e.g. "resnet.encoder.stages.0.layers.0.layer.1") over a set of photos.
+using ActivationRanges = std::map<std::string, float>;
+
 struct EngineOptions {
   int threads = 0;  // 0: all cores
   Precision precision = Precision::kFp32;
+  // kInt8: required, with a range for every quantised layer (else Error(kConfig)).
+  std::shared_ptr<const ActivationRanges> ranges;
 };
 
 class Engine {
@@ -37,6 +50,10 @@ class Engine {
   // pixel_values [N, C, H, W] -> logits [N, num_labels]. Any N >= 1; primitives for a batch size
   // are created on first use and cached, buffers are reused across calls. Not thread-safe.
   virtual Tensor forward(const Tensor& pixel_values) = 0;
+  // Calibration: while `ranges` is set (not null), every forward() also widens ranges[name] to
+  // the largest |value| at the input of each layer int8 would quantise. fp32 engines only;
+  // throws Error(kUnsupported) for architectures without int8.
+  virtual void observe_ranges(ActivationRanges* ranges);
 };
 
 // CLIPModel's two towers (transformers' modeling_clip.py, eval mode). Embeddings are projected,

@@ -15,11 +15,13 @@ std::unique_ptr<Engine> make_vit_engine(const VitConfig& config, int num_labels,
                                         const WeightLoader& load, int threads, bool bf16 = false);
 
 // ResNetForImageClassification. Weight layouts are chosen for input images of
-// ref_height x ref_width (the processor's output size); other sizes work too. `bf16`: every
+// ref_height x ref_width (the processor's output size); other sizes work too. kBf16: every
 // convolution with a native bf16 kernel in bf16 (see Precision::kBf16), the classifier in fp32.
+// kInt8 (with `ranges`): every convolution but the stem in int8, see resnet_engine.cpp.
 std::unique_ptr<Engine> make_resnet_engine(const ResNetConfig& config, int num_labels,
                                            const WeightLoader& load, int threads, int ref_height,
-                                           int ref_width, bool bf16 = false);
+                                           int ref_width, Precision precision = Precision::kFp32,
+                                           const ActivationRanges* ranges = nullptr);
 
 // CLIPModel. `bf16`: the encoders' and patch embedding's linear layers in bf16, the projections
 // in fp32.
