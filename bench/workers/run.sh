@@ -5,7 +5,7 @@
 #  2. the queue alone: 16 processes claiming and committing with a classifier that does no work
 #     (bench/workers/queue_bench; goal >= 1,000 photos/s).
 #
-#   bench/workers/run.sh [ROUNDS]   (BUILD_DIR=build; PHOTOS=folder; COPIES=8; QUEUE_PHOTOS=20000)
+#   bench/workers/run.sh [ROUNDS]   (BUILD_DIR=build; PHOTOS=folder; COPIES=16; QUEUE_PHOTOS=20000)
 #
 # The photos are taken COPIES times over, each copy with a few bytes after the JPEG's end (which
 # decoders ignore) so its content hash differs and it is classified again: 25 photos would take
@@ -18,7 +18,7 @@ cd "$(dirname "$0")/../.."
 build_dir=${BUILD_DIR:-build}
 rounds=${1:-3}
 source_photos=${PHOTOS:-../shared/data/photos/trash-bin}
-copies=${COPIES:-8}
+copies=${COPIES:-16}
 work=${BENCH_WORK:-${TMPDIR:-/tmp}/binscan-bench-workers}
 mkdir -p "$work"
 chmod 755 "$work"
