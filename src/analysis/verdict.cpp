@@ -68,6 +68,31 @@ bool label_matches(std::string_view label, std::string_view spec) {
   return synonym_matches(label, spec);
 }
 
+std::vector<std::string> bin_specs_for(const ModelInfo& model,
+                                       const std::vector<std::string>& specs,
+                                       const std::optional<std::vector<std::string>>& candidates) {
+  auto names_one_of = [](const std::vector<std::string>& labels, const std::string& spec) {
+    return std::any_of(labels.begin(), labels.end(),
+                       [&](const std::string& l) { return label_matches(l, spec); });
+  };
+  std::vector<std::string> out;
+  for (const auto& s : specs) {
+    const bool is_default = ascii_lower(trim(s)) == "default";
+    bool mine = false;
+    if (model.zero_shot) {
+      mine = is_default || names_one_of(model.labels, s);
+    } else if (candidates) {
+      mine = !names_one_of(*candidates, s);
+    } else {
+      const auto id = parse_id(s);
+      mine = is_default || (id && *id < static_cast<int>(model.labels.size())) ||
+             names_one_of(model.labels, s);
+    }
+    if (mine) out.push_back(s);
+  }
+  return out;
+}
+
 BinLabels resolve_bin_labels(const std::vector<std::string>& specs_in, const ModelInfo& model) {
   std::vector<std::string> specs = specs_in;
   const auto& labels = model.labels;

@@ -62,6 +62,17 @@ bool is_no_bin_description(std::string_view label);
 // True when `label` is matched by the text `spec` (exact or synonym, case-insensitive).
 bool label_matches(std::string_view label, std::string_view spec);
 
+// The --bin-label specs meant for one of several models given together (scan, serve), so one
+// list serves a ResNet and a CLIP model: a zero-shot model takes "default" and the specs naming
+// one of its candidate labels (model.labels); a classifier takes the others, those naming none of
+// `candidates` (the CLIP models' labels). When the candidates are not known beforehand (serve:
+// each request brings its own), pass nullopt: a classifier then takes "default", class ids and
+// the specs naming one of its own labels, and leaves the rest to the zero-shot requests. An empty
+// result means the model's default.
+std::vector<std::string> bin_specs_for(const ModelInfo& model,
+                                       const std::vector<std::string>& specs,
+                                       const std::optional<std::vector<std::string>>& candidates);
+
 struct BinVerdict {
   double score = 0;         // sum of the bin labels' probabilities (lower bound when !exact)
   bool exact = true;        // false when only the top-k were known

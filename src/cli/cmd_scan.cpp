@@ -60,27 +60,6 @@ std::pair<int, int> parse_shard(const std::string& text) {
   return {k, n};
 }
 
-// The --bin-label specs that are meant for one model of a scan: a zero-shot model takes those
-// naming one of its candidate labels (and "default"), a classifier the others, so one list serves
-// a scan of a ResNet and a CLIP model together. None left: the model's default.
-std::vector<std::string> bin_specs_for(const ModelInfo& model,
-                                       const std::vector<std::string>& specs,
-                                       const std::vector<std::string>& candidates) {
-  auto names_candidate = [](const std::vector<std::string>& labels, const std::string& spec) {
-    return std::any_of(labels.begin(), labels.end(),
-                       [&](const std::string& l) { return label_matches(l, spec); });
-  };
-  std::vector<std::string> out;
-  for (const auto& s : specs) {
-    const bool is_default = ascii_lower(trim(s)) == "default";
-    if (model.zero_shot ? is_default || names_candidate(model.labels, s)
-                        : !names_candidate(candidates, s)) {
-      out.push_back(s);
-    }
-  }
-  return out;
-}
-
 std::atomic<bool> g_stop{false};
 
 // First Ctrl-C (or SIGTERM): finish the batch in flight, commit it and stop. The default action

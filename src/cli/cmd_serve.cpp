@@ -7,6 +7,7 @@
 #include <pthread.h>
 #include <signal.h>
 
+#include <algorithm>
 #include <atomic>
 #include <cstdio>
 #include <ctime>
@@ -110,28 +111,43 @@ int run_serve(const ServeOptions& o) {
     }
     m.image_mean = classifier->processor().config().image_mean;
     m.image_std = classifier->processor().config().image_std;
-    if (classifier->info().zero_shot) {
-      m.zero_shot = classifier.get();
+    served.push_back(std::move(m));
+    loaded.push_back(std::move(classifier));
+  }
+  // Beside a CLIP model, the --bin-label specs are split as scan splits them: the CLIP model takes
+  // those naming one of a request's candidate labels, the classifiers the rest.
+  const bool shared =
+      loaded.size() > 1 &&
+      std::any_of(loaded.begin(), loaded.end(), [](const auto& c) { return c->info().zero_shot; });
+  for (std::size_t i = 0; i < served.size(); ++i) {
+    serve::ServedModel& m = served[i];
+    LocalClassifier& classifier = *loaded[i];
+    if (classifier.info().zero_shot) {
+      m.zero_shot = &classifier;
       m.bin_label_specs = o.bin_labels;  // resolved against each request's labels
-    } else
-      try {
-        m.bins = resolve_bin_labels(o.bin_labels, classifier->info());
-      } catch (const Error& e) {
-        // Asked for: a mistake. By default: a model that knows no trash bin is still served.
-        if (!o.bin_labels.empty()) throw;
-        print_warning(m.name +
-                      ": no trash-bin label (ImageNet 412) among its labels; served "
-                      "without a bin verdict (choose one with --bin-label)");
-      }
+      m.bin_specs_shared = shared;
+      continue;
+    }
+    const std::vector<std::string> specs =
+        shared ? bin_specs_for(classifier.info(), o.bin_labels, std::nullopt) : o.bin_labels;
+    try {
+      m.bins = resolve_bin_labels(specs, classifier.info());
+    } catch (const Error& e) {
+      // Asked for: a mistake. By default: a model that knows no trash bin is still served.
+      if (!specs.empty()) throw;
+      print_warning(m.name +
+                    ": no trash-bin label (ImageNet 412) among its labels; served "
+                    "without a bin verdict (choose one with --bin-label)");
+    }
+  }
+  for (const auto& classifier : loaded) {
     // Every batch size once now, so the engine's primitives exist before the first request
     // (no slow first answers, and memory settles at once).
     std::fprintf(stderr, "binscan serve: warming up %s for batches of 1 to %d\n",
-                 terminal_text(m.name).c_str(), o.batch);
+                 terminal_text(serve::served_name(classifier->info())).c_str(), o.batch);
     for (int n = 1; n <= o.batch && classifier->input_height() > 0; ++n) {
       classifier->forward(Tensor({n, 3, classifier->input_height(), classifier->input_width()}));
     }
-    served.push_back(std::move(m));
-    loaded.push_back(std::move(classifier));
   }
 
   serve::ServiceOptions so;
@@ -293,7 +309,9 @@ void add_serve_command(CLI::App& app, Runner& run) {
   cmd->add_option("--bin-label", o->bin_labels,
                   "Label counted as a trash bin (default: ImageNet 412), as in binscan scan. A "
                   "CLIP model counts the request's labels that are not a \"no bin\" "
-                  "description, or the --bin-label texts among them");
+                  "description, or the --bin-label texts among them. Beside a CLIP model, a "
+                  "classifier takes the specs naming one of its labels (or ids, 'default') and "
+                  "leaves the others to the CLIP model's requests");
   cmd->add_option("--threshold", o->threshold, "Bin score from which the verdict is yes")
       ->capture_default_str()
       ->check(CLI::Range(0.0, 1.0));

@@ -67,7 +67,10 @@ void answer_zero_shot(const ServedModel& m, const InferenceRequest& r, const Cla
   ModelInfo info = m.zero_shot->info();
   info.labels = r.candidate_labels;
   try {
-    const BinLabels bins = resolve_bin_labels(m.bin_label_specs, info);
+    const BinLabels bins =
+        resolve_bin_labels(m.bin_specs_shared ? bin_specs_for(info, m.bin_label_specs, std::nullopt)
+                                              : m.bin_label_specs,
+                           info);
     reply.bin = judge_bins(c, bins, threshold);
     reply.bin_labels = bins.labels;
   } catch (const Error&) {

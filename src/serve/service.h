@@ -44,8 +44,11 @@ struct ServedModel {
   // its image tower only and the request's labels are applied to the image embedding, with text
   // embeddings kept per label set. Its bin labels are resolved per request from these specs
   // (--bin-label; none: the labels that are not a "no bin" description).
+  // When the specs are shared with classifiers (bin_specs_shared), a request's bin labels are only
+  // the specs naming one of its candidate labels (none: the default), as binscan scan splits them.
   LocalClassifier* zero_shot = nullptr;  // not owned; the same model as `classifier`
   std::vector<std::string> bin_label_specs;
+  bool bin_specs_shared = false;
 };
 
 struct ServiceOptions {

@@ -2,7 +2,9 @@
 // checkpoint (tests/reference/clip_reference.py) beside a tiny ResNet: a scan stores both, the
 // CLIP rows are what `binscan classify` prints for the same labels, a rescan with other labels
 // is another model run, compare and export read them; serve answers the zero-shot API as
-// classify does; --remote sends the zero-shot JSON to a local stand-in for the Inference API.
+// classify does, with --bin-label split between the models as scan splits it, and its page
+// scores labels typed into it as classify does; --remote sends the zero-shot JSON to a local
+// stand-in for the Inference API.
 #include <gtest/gtest.h>
 
 #include <filesystem>
@@ -253,6 +255,92 @@ TEST_F(ClipEverywhere, ServeAnswersTheZeroShotApiAsClassifyPrints) {
   const auto html = client.Get("/");
   ASSERT_TRUE(html);
   EXPECT_NE(html->body.find("id=\"labels\""), std::string::npos);
+}
+
+// --bin-label beside a CLIP model is split as scan splits it: the CLIP model takes the specs
+// naming one of a request's labels (none: its default), the ResNet the rest.
+TEST_F(ClipEverywhere, ServeSplitsBinLabelsBetweenClipAndClassifier) {
+  test::ServeProcess s(tmp_, {"-m", clip().string(), "-m", resnet().string(), "--threads", "2",
+                              "--bin-label", "class_3", "--bin-label", kLabels[0], "--quiet"});
+  ASSERT_TRUE(s.running()) << s.log();
+  const std::string image = base64_encode(read_file(fs::directory_iterator(photos())->path()));
+  auto analyze = [&](const test::ServeProcess& server, const std::vector<std::string>& labels) {
+    auto client = server.client();
+    const auto r =
+        client.Post("/binscan/analyze",
+                    json{{"inputs", image}, {"parameters", {{"candidate_labels", labels}}}}.dump(),
+                    "application/json");
+    EXPECT_TRUE(r);
+    EXPECT_EQ(r ? r->status : 0, 200) << (r ? r->body : "");
+    return r ? json::parse(r->body).at("models") : json::array();
+  };
+  const json models = analyze(s, kLabels);
+  ASSERT_EQ(models.size(), 2u);
+  EXPECT_EQ(models[0].at("bin_labels"), json({kLabels[0]}));
+  double bin = 0;
+  for (const auto& p : models[0].at("predictions"))
+    if (p.at("label") == kLabels[0]) bin = p.at("score").get<double>();
+  EXPECT_NEAR(models[0].at("bin_score").get<double>(), bin, 1e-12);
+  EXPECT_EQ(models[1].at("bin_labels"), json({"class_3"}));
+  // Labels that no spec names: the CLIP model's default (every label but a "no bin" one).
+  const json other = analyze(s, {"a bin", "a bicycle", "a street without a bin"});
+  ASSERT_EQ(other.size(), 2u);
+  EXPECT_EQ(other[0].at("bin_labels"), json({"a bin", "a bicycle"}));
+  EXPECT_EQ(other[1].at("bin_labels"), json({"class_3"}));
+  EXPECT_EQ(s.stop(), 0);
+
+  // Only a CLIP label: the ResNet is served with its default (none in a 10-class model), not
+  // refused for a label that was never its.
+  test::ServeProcess only(tmp_, {"-m", clip().string(), "-m", resnet().string(), "--threads", "2",
+                                 "--bin-label", kLabels[1], "--quiet"});
+  ASSERT_TRUE(only.running()) << only.log();
+  const json alone = analyze(only, kLabels);
+  ASSERT_EQ(alone.size(), 2u);
+  EXPECT_EQ(alone[0].at("bin_labels"), json({kLabels[1]}));
+  EXPECT_FALSE(alone[1].contains("bin_labels"));
+  EXPECT_EQ(only.stop(), 0);
+}
+
+// The page, as a person uses it: labels typed into its box, a shared photo picked; the CLIP bars
+// are what `binscan classify --label` prints, its bin labels those the split gives it.
+TEST_F(ClipEverywhere, ServePageScoresTypedLabelsAsClassifyPrints) {
+  if (!test::browser_installed()) {
+    if (test::browser_required()) FAIL() << "chromium and chromium-driver are not installed";
+    GTEST_SKIP() << "needs chromium + chromium-driver (scripts/install-deps --with-browser)";
+  }
+  const std::vector<std::string> labels{"a public litter bin", "a bicycle", "a street with no bin"};
+  fs::path photo;
+  for (const auto& p : test::all_photos())
+    if (fs::file_size(p) < 400000) {
+      photo = p;
+      break;
+    }
+  ASSERT_FALSE(photo.empty());
+  test::ServeProcess s(tmp_, {"-m", clip().string(), "-m", resnet().string(), "--threads", "2",
+                              "--bin-label", "class_3", "--bin-label", "a bicycle"});
+  ASSERT_TRUE(s.running()) << s.log();
+  std::vector<std::string> args{s.url("/"), "--template", kTemplate, photo.string()};
+  const auto l = label_args(labels);
+  args.insert(args.end(), l.begin(), l.end());
+  const auto r = test::run_python("serve_page_check.py", args);
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  const json shown = json::parse(r.out).at(photo.filename().string());
+
+  std::vector<std::string> classify{"classify", "--model",    clip().string(), "--format",
+                                    "jsonl",    "--template", kTemplate,       photo.string()};
+  classify.insert(classify.end(), l.begin(), l.end());
+  const auto c = test::run_binscan(classify);
+  ASSERT_EQ(c.exit_code, 0) << c.err;
+  const json want = json_lines(c.out).at(0).at("predictions");
+  const json& got = shown.at("clip").at("predictions");
+  ASSERT_EQ(got.size(), want.size()) << r.out;
+  for (std::size_t k = 0; k < want.size(); ++k) {
+    EXPECT_EQ(got[k].at("label"), want[k].at("label")) << k;
+    EXPECT_NEAR(got[k].at("score").get<double>(), want[k].at("score").get<double>(), 1e-6) << k;
+  }
+  EXPECT_EQ(shown.at("clip").at("bins"), json({"a bicycle"}));
+  EXPECT_EQ(shown.at("resnet").at("predictions").size(), 5u);
+  EXPECT_EQ(s.stop(), 0);
 }
 
 TEST_F(ClipEverywhere, RemoteSendsTheZeroShotRequestAndMapsTheAnswer) {

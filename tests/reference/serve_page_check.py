@@ -3,8 +3,11 @@
 through python3-selenium), as a person would: reaches the file picker with the keyboard, picks
 photos, waits for every result, and reads what the page shows.
 
-  serve_page_check.py URL [--token TOKEN] [--screenshot PNG] PHOTO...
-(--screenshot PNG: the page at a phone's width; PNG with -wide before the extension: at 1280 px)
+  serve_page_check.py URL [--token TOKEN] [--screenshot PNG] [--label TEXT]... [--template T]
+                     PHOTO...
+(--screenshot PNG: the page at a phone's width; PNG with -wide before the extension: at 1280 px;
+--label: typed, one per line, into the candidate-labels box for the CLIP models, which must be
+shown; --template: typed into the template box)
 
 Checks (exit 1 with the first failure on stderr):
   - the file picker is reachable with Tab, and the token field is there when the server wants one;
@@ -14,7 +17,8 @@ Checks (exit 1 with the first failure on stderr):
   - no error in the browser console;
   - at a phone's width (390 px) nothing is wider than the screen.
 Prints one JSON object: {photo file name: {model: {"predictions": [{"label", "score"}], "verdict":
-text, "view": bool}}}, the scores as the page holds them (data-score).
+text, "view": bool, "bins": [the labels marked as bin labels]}}}, the scores as the page holds
+them (data-score).
 """
 
 import argparse
@@ -40,6 +44,8 @@ def main():
     ap.add_argument("photos", nargs="+")
     ap.add_argument("--token")
     ap.add_argument("--screenshot")
+    ap.add_argument("--label", action="append", default=[])
+    ap.add_argument("--template")
     args = ap.parse_args()
 
     driver = headless_chromium.start()
@@ -53,6 +59,20 @@ def main():
                 fail("the server wants a token but the page shows no token field")
             token.send_keys(args.token)
             token.send_keys(Keys.TAB)
+        if args.label or args.template:
+            # A person's way: the box is shown for a CLIP model; select what is there, type over.
+            for box, text in (("labels", "\n".join(args.label)), ("template", args.template)):
+                if text is None:
+                    continue
+                field = driver.find_element(By.ID, box)
+                if not field.is_displayed():
+                    fail(f"the {box} box is not shown (no CLIP model served?)")
+                field.click()
+                field.send_keys(Keys.CONTROL, "a")
+                field.send_keys(Keys.DELETE)
+                field.send_keys(text)
+                if field.get_property("value") != text:
+                    fail(f"the {box} box holds {field.get_property('value')!r}, typed {text!r}")
         # Keyboard: Tab from the top of the page reaches the file picker.
         driver.find_element(By.TAG_NAME, "body").click()
         driver.execute_script("document.activeElement.blur()")
@@ -87,7 +107,8 @@ def main():
                 predictions: [...s.querySelectorAll('ol.top li')].map(li => ({
                   label: li.querySelector('.label').textContent,
                   score: li.dataset.score,
-                  meter: li.querySelector('[role=meter]')?.getAttribute('aria-valuenow') ?? null})),
+                  meter: li.querySelector('[role=meter]')?.getAttribute('aria-valuenow') ?? null,
+                  bin: li.classList.contains('bin')})),
                 verdict: s.querySelector('.verdict')?.textContent ?? null,
                 view: !!s.querySelector('.view img[src^="data:image/png"]'),
                 error: s.querySelector('.error')?.textContent ?? null,
@@ -122,7 +143,8 @@ def main():
                 result[name][model] = {
                     "predictions": [{"label": p["label"], "score": float(p["score"])}
                                     for p in m["predictions"]],
-                    "verdict": m["verdict"], "view": m["view"]}
+                    "verdict": m["verdict"], "view": m["view"],
+                    "bins": [p["label"] for p in m["predictions"] if p["bin"]]}
         missing_alt = driver.execute_script(
             "return [...document.images].filter(i => !i.alt).length")
         if missing_alt:
