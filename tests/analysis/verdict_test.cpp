@@ -60,6 +60,27 @@ TEST(BinLabels, ZeroShotDefaultIsEveryLabelButTheNoBinOnes) {
   EXPECT_EQ(resolve_bin_labels({"not a bin"}, m).class_ids, std::vector<int>{1});
 }
 
+// One --bin-label list for a CLIP model and classifiers together (scan, serve).
+TEST(BinLabels, SpecsAreSharedOutBetweenZeroShotAndClassifiers) {
+  const std::vector<std::string> specs{"default", "a public litter bin", "trash can", "463",
+                                       "a bicycle"};
+  ModelInfo clip;
+  clip.zero_shot = true;
+  clip.labels = {"a public litter bin", "a street with no bin"};
+  EXPECT_EQ(bin_specs_for(clip, specs, std::nullopt),
+            (std::vector<std::string>{"default", "a public litter bin"}));
+  // scan: the CLIP models' labels are known, a classifier takes every spec naming none of them.
+  const auto m = imagenet_model();
+  EXPECT_EQ(bin_specs_for(m, specs, clip.labels),
+            (std::vector<std::string>{"default", "trash can", "463", "a bicycle"}));
+  // serve: each request brings its labels, a classifier takes what it can name.
+  EXPECT_EQ(bin_specs_for(m, specs, std::nullopt),
+            (std::vector<std::string>{"default", "trash can", "463"}));
+  ModelInfo small;
+  small.labels = {"class_0", "class_1"};
+  EXPECT_TRUE(bin_specs_for(small, {"a public litter bin", "7"}, std::nullopt).empty());
+}
+
 TEST(BinLabels, AmbiguousSynonymIsAnError) {
   // ImageNet has two classes labelled "crane" (the bird and the machine).
   try {
