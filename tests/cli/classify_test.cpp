@@ -23,18 +23,7 @@ test::CommandResult binscan(const std::vector<std::string>& args) {
   return test::run_binscan(args);
 }
 
-std::vector<json> json_lines(const std::string& text) {
-  std::vector<json> out;
-  std::size_t pos = 0;
-  while (pos < text.size()) {
-    const auto nl = text.find('\n', pos);
-    const auto line = text.substr(pos, nl == std::string::npos ? std::string::npos : nl - pos);
-    if (!line.empty()) out.push_back(json::parse(line));
-    if (nl == std::string::npos) break;
-    pos = nl + 1;
-  }
-  return out;
-}
+using test::json_lines;
 
 std::vector<std::string> lines_of(const std::string& text) {
   std::vector<std::string> out;

@@ -29,19 +29,7 @@ const std::vector<std::string> kLabels{"a public litter bin", "ashcan, trash can
                                        "a street with no bin"};
 const std::string kTemplate = "A street photo with {}.";
 
-std::vector<json> json_lines(const std::string& text) {
-  std::vector<json> out;
-  std::size_t pos = 0;
-  while (pos < text.size()) {
-    const auto nl = text.find('\n', pos);
-    const std::string line =
-        text.substr(pos, nl == std::string::npos ? std::string::npos : nl - pos);
-    if (!line.empty()) out.push_back(json::parse(line));
-    if (nl == std::string::npos) break;
-    pos = nl + 1;
-  }
-  return out;
-}
+using test::json_lines;
 
 // A row of test::sql_rows, split at '|' (no stored text here holds one).
 std::vector<std::string> cells_of(const std::string& row) {

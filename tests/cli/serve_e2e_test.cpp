@@ -49,19 +49,7 @@ std::vector<std::string> photos() {
           (d / "trash-bin" / "PXL_20220119_105237021.jpg").string()};
 }
 
-std::vector<json> json_lines(const std::string& text) {
-  std::vector<json> out;
-  std::size_t pos = 0;
-  while (pos < text.size()) {
-    const auto nl = text.find('\n', pos);
-    const std::string line =
-        text.substr(pos, nl == std::string::npos ? std::string::npos : nl - pos);
-    if (!line.empty()) out.push_back(json::parse(line));
-    if (nl == std::string::npos) break;
-    pos = nl + 1;
-  }
-  return out;
-}
+using test::json_lines;
 
 using test::ServeProcess;
 

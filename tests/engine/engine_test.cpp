@@ -450,6 +450,17 @@ fs::path with_zeroed_tensors(const fs::path& dir, const fs::path& to, const std:
   return to;
 }
 
+// Each image of [N, C, H, W] pixels (H == W) transposed: pixels read in the wrong layout.
+Tensor transposed_images(const Tensor& pixels) {
+  Tensor out = pixels;
+  const auto n = pixels.shape[0], c = pixels.shape[1], h = pixels.shape[2], w = pixels.shape[3];
+  for (std::int64_t i = 0; i < n * c; ++i)
+    for (std::int64_t y = 0; y < h; ++y)
+      for (std::int64_t x = 0; x < w; ++x)
+        out.data[(i * h + y) * w + x] = pixels.data[(i * h + x) * w + y];
+  return out;
+}
+
 double rel_diff(const Tensor& got, const Tensor& want) {
   return max_abs_diff(got, want) / max_abs(want);
 }
@@ -487,14 +498,7 @@ void check_bf16(const std::string& preset, const std::string& dropped_biases,
       rel_diff(create_engine(dropped, options)->forward(ref.pixels), ref.logits);
   EXPECT_GT(rel_dropped, tol) << "dropped *" << dropped_biases << " would pass";
   // Pixels read in the wrong layout (each image transposed):
-  Tensor transposed = ref.pixels;
-  const auto n = ref.pixels.shape[0], c = ref.pixels.shape[1], h = ref.pixels.shape[2],
-             w = ref.pixels.shape[3];
-  for (std::int64_t i = 0; i < n * c; ++i)
-    for (std::int64_t y = 0; y < h; ++y)
-      for (std::int64_t x = 0; x < w; ++x)
-        transposed.data[(i * h + y) * w + x] = ref.pixels.data[(i * h + x) * w + y];
-  const double rel_layout = rel_diff(engine->forward(transposed), ref.logits);
+  const double rel_layout = rel_diff(engine->forward(transposed_images(ref.pixels)), ref.logits);
   EXPECT_GT(rel_layout, tol) << "a transposed layout would pass";
   std::printf("  perturbed: dropped bias %.2e, transposed input %.2e\n", rel_dropped, rel_layout);
 }
@@ -617,14 +621,7 @@ void check_int8(const std::string& preset, const std::string& dropped_biases,
       rel_diff(create_engine(dropped, dropped_options)->forward(ref.pixels), ref.logits);
   EXPECT_GT(rel_dropped, tol) << "dropped *" << dropped_biases << " would pass";
   // Pixels read in the wrong layout (each image transposed):
-  Tensor transposed = ref.pixels;
-  const auto n = ref.pixels.shape[0], c = ref.pixels.shape[1], h = ref.pixels.shape[2],
-             w = ref.pixels.shape[3];
-  for (std::int64_t i = 0; i < n * c; ++i)
-    for (std::int64_t y = 0; y < h; ++y)
-      for (std::int64_t x = 0; x < w; ++x)
-        transposed.data[(i * h + y) * w + x] = ref.pixels.data[(i * h + x) * w + y];
-  const double rel_layout = rel_diff(engine->forward(transposed), ref.logits);
+  const double rel_layout = rel_diff(engine->forward(transposed_images(ref.pixels)), ref.logits);
   EXPECT_GT(rel_layout, tol) << "a transposed layout would pass";
   // Activation steps 8x too small (a scale applied twice, or a range from the wrong tensor):
   auto narrow = std::make_shared<ActivationRanges>(*options.ranges);

@@ -157,4 +157,17 @@ const std::filesystem::path& tiny_checkpoints() {
   return dir->path();
 }
 
+std::vector<nlohmann::json> json_lines(const std::string& text) {
+  std::vector<nlohmann::json> out;
+  std::size_t pos = 0;
+  while (pos < text.size()) {
+    const auto nl = text.find('\n', pos);
+    const auto line = text.substr(pos, nl == std::string::npos ? std::string::npos : nl - pos);
+    if (!line.empty()) out.push_back(nlohmann::json::parse(line));
+    if (nl == std::string::npos) break;
+    pos = nl + 1;
+  }
+  return out;
+}
+
 }  // namespace binscan::test

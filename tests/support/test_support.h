@@ -48,6 +48,9 @@ struct CommandResult {
   std::string err;
 };
 
+// The JSON objects of a JSON Lines text (empty lines skipped).
+std::vector<nlohmann::json> json_lines(const std::string& text);
+
 // Runs argv (no shell) with optional extra environment entries "K=V"; captures stdout/stderr.
 CommandResult run_command(const std::vector<std::string>& argv,
                           const std::vector<std::string>& extra_env = {});
