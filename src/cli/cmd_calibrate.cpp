@@ -13,6 +13,7 @@
 #include "cli/commands.h"
 #include "cli/model_flags.h"
 #include "hub/hub.h"
+#include "model/config.h"
 #include "pipeline/inputs.h"
 #include "pipeline/run.h"
 #include "util/error.h"
@@ -65,6 +66,9 @@ int run_calibrate(const CalibrateOptions& o) {
   local.max_batch = o.batch;
   local.model_id = resolved.model_id;
   local.revision = resolved.revision;
+  // CLIP: int8 quantises the image tower alone, so any label makes a classifier that runs it.
+  if (ModelConfig::from_file(resolved.dir / "config.json").is_clip())
+    local.candidate_labels = {"a photo"};
   const auto classifier = open_local_classifier(resolved.dir, local);  // fp32
   Calibration c;
   classifier->observe_ranges(&c.ranges);
@@ -108,7 +112,9 @@ void add_calibrate_command(CLI::App& app, Runner& run) {
       "and the weights' sha256 (a calibration is only used with the weights it was made for),\n"
       "by default in binscan's cache ($BINSCAN_CACHE, else $XDG_CACHE_HOME/binscan, else\n"
       "~/.cache/binscan), where --precision int8 and fast find it; --out FILE writes it\n"
-      "elsewhere, for --calibration FILE. Prints the file's path. ResNet models only so far.\n"
+      "elsewhere, for --calibration FILE. Prints the file's path. For a CLIP model it runs\n"
+      "the image tower only: int8 leaves the text tower in fp32 (it runs once per label set,\n"
+      "not per photo).\n"
       "\n"
       "Example:\n"
       "  binscan calibrate --model microsoft/resnet-50 street-photos/\n"

@@ -6,7 +6,9 @@
 //   text:   token + position embeddings, causal encoder, final_layer_norm of the end-of-text
 //           token, text_projection.
 // transformers scales the queries by 1/sqrt(d) before Q K^T; the encoder scales the product,
-// which differs only in float rounding.
+// which differs only in float rounding. int8 (Precision::kInt8) quantises the image tower's
+// encoder as ViT's (vit_engine.cpp); the text tower stays fp32 (it runs once per label set, not
+// per photo), as do the patch embedding and the projections.
 #include <algorithm>
 #include <cmath>
 #include <cstring>
@@ -31,7 +33,7 @@ LayerNames clip_layer_names(const std::string& tower, int i) {
 }
 
 EncoderSpec spec_of(int hidden, int heads, int inter, int layers, Activation act, double eps,
-                    bool bf16) {
+                    bool bf16, const ActivationRanges* int8_ranges = nullptr) {
   EncoderSpec s;
   s.hidden = hidden;
   s.heads = heads;
@@ -41,13 +43,18 @@ EncoderSpec spec_of(int hidden, int heads, int inter, int layers, Activation act
   s.layer_norm_eps = eps;
   s.qkv_bias = true;
   s.bf16 = bf16;
+  s.int8_ranges = int8_ranges;
   return s;
 }
 
 class ClipEngineImpl final : public ClipEngine {
  public:
-  ClipEngineImpl(const ClipConfig& config, const WeightLoader& load, int threads, bool bf16);
+  ClipEngineImpl(const ClipConfig& config, const WeightLoader& load, int threads,
+                 Precision precision, const ActivationRanges* ranges);
   Tensor image_embeds(const Tensor& pixel_values) override;
+  void observe_ranges(ActivationRanges* ranges) override {
+    vision_encoder_->observe_ranges(ranges);
+  }
   Tensor text_embeds(const std::vector<std::vector<std::int64_t>>& ids) override;
   float logit_scale_exp() const override { return logit_scale_exp_; }
   int context_length() const override { return config_.text.max_position_embeddings; }
@@ -93,8 +100,11 @@ class ClipEngineImpl final : public ClipEngine {
 };
 
 ClipEngineImpl::ClipEngineImpl(const ClipConfig& c, const WeightLoader& load, int threads,
-                               bool bf16)
+                               Precision precision, const ActivationRanges* ranges)
     : config_(c), threads_(threads), stream_(cpu_engine()) {
+  const bool bf16 = precision == Precision::kBf16;
+  if (precision == Precision::kInt8 && ranges == nullptr)
+    throw Error(ErrorKind::kConfig, "--precision int8", "int8 needs a calibration");
   const auto& v = c.vision;
   const auto& t = c.text;
   proj_ = c.projection_dim;
@@ -118,7 +128,8 @@ ClipEngineImpl::ClipEngineImpl(const ClipConfig& c, const WeightLoader& load, in
                               load("vision_model.pre_layrnorm.bias", {H}));
     vision_weights_ = EncoderWeights(
         spec_of(v.hidden_size, v.num_attention_heads, v.intermediate_size, v.num_hidden_layers,
-                v.hidden_act, v.layer_norm_eps, bf16),
+                v.hidden_act, v.layer_norm_eps, bf16,
+                precision == Precision::kInt8 ? ranges : nullptr),
         load, [](int i) { return clip_layer_names("vision_model", i); }, T);
     vision_encoder_ = std::make_unique<EncoderRunner>(vision_weights_, T, 0, false);
     post_ln_ = make_layer_norm(load("vision_model.post_layernorm.weight", {H}),
@@ -266,6 +277,7 @@ class ZeroShotEngine final : public Engine {
   Tensor forward(const Tensor& pixel_values) override {
     return zero_shot_logits(clip_->image_embeds(pixel_values), text_, clip_->logit_scale_exp());
   }
+  void observe_ranges(ActivationRanges* ranges) override { clip_->observe_ranges(ranges); }
 
  private:
   std::shared_ptr<ClipEngine> clip_;
@@ -275,8 +287,9 @@ class ZeroShotEngine final : public Engine {
 }  // namespace
 
 std::unique_ptr<ClipEngine> make_clip_engine(const ClipConfig& config, const WeightLoader& load,
-                                             int threads, bool bf16) {
-  return std::make_unique<ClipEngineImpl>(config, load, threads, bf16);
+                                             int threads, Precision precision,
+                                             const ActivationRanges* ranges) {
+  return std::make_unique<ClipEngineImpl>(config, load, threads, precision, ranges);
 }
 
 }  // namespace binscan::engine_internal

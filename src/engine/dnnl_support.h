@@ -80,16 +80,50 @@ void to_bf16(const float* in, std::uint16_t* out, std::size_t n);
 //
 // bf16 weights make it a bf16 matmul: each chunk's rows are rounded to bf16 into a per-thread
 // buffer on the way in, the destination (and bias, post-ops) stay fp32.
+//
+// s8 weights make it an int8 matmul (static quantisation): each chunk's rows are quantised to s8
+// (or u8) into the per-thread buffer (quantise_s8 with the layer's Int8Scales), the int32
+// sums are rescaled per output channel by runtime output scales (so one primitive serves every
+// layer of the same shape) and the destination, bias and post-ops stay fp32. oneDNN 2.x adds the
+// bias before the output scales: an int8 layer's bias is given in accumulator units (bias /
+// output scale); the post-ops (activation, sum) come after them. Integer sums do not depend on
+// their order, so the batch and thread independence holds too.
+struct Int8Scales {
+  float inverse_step = 0;  // 1 / the step of the layer's input (from its calibrated range)
+  dnnl::memory output;     // [out] f32: the input's step x each output channel's weight step
+  // A u8 input with this zero point (an input bounded below, e.g. GELU's output: 8 bits over its
+  // range instead of 7 for the positive half); its correction is folded into the bias.
+  bool u8 = false;
+  int zero_point = 0;
+};
+
+// The step of a tensor with largest |value| `range` in `levels` steps (never 0: an input that
+// was all zeros in calibration quantises to zeros whatever the step).
+float step_of(float range, float levels);
+
+// The largest |q| of an int8 matmul's weights: 127 with AVX-512 VNNI (or AMX); 63 without, where
+// oneDNN multiplies the 8-bit source (an s8 one shifted to u8) by the s8 weights with vpmaddubsw,
+// whose pairwise int16 sums saturate past 32767: 2 x 255 x 63 fits, 2 x 255 x 127 would not.
+float int8_weight_levels();
+
+// q = round(x * inverse_step) saturated to [-127, 127] (symmetric: -128 is never produced).
+void quantise_s8(const float* in, std::int8_t* out, std::size_t n, float inverse_step);
+// q = round(x * inverse_step) + zero_point saturated to [0, max_q] (max_q <= 255).
+void quantise_u8(const float* in, std::uint8_t* out, std::size_t n, float inverse_step,
+                 int zero_point, float max_q = 255.f);
+
 class RowChunkedMatmul {
  public:
   RowChunkedMatmul() = default;
   // `weights` and `bias` fix the layouts (bias may be a zero desc for none).
+  // `u8_src`: with s8 weights, a u8 source (Int8Scales::u8) instead of s8.
   RowChunkedMatmul(dnnl::memory::dim rows_per_item, dnnl::memory::dim in, dnnl::memory::dim out,
                    const dnnl::memory::desc& weights, const dnnl::memory::desc& bias,
-                   const dnnl::post_ops& ops = dnnl::post_ops());
+                   const dnnl::post_ops& ops = dnnl::post_ops(), bool u8_src = false);
   // src [items * rows_per_item, in] and dst [items * rows_per_item, out], dense row-major.
+  // `int8`: required with s8 weights, ignored otherwise.
   void execute(dnnl::memory::dim items, const float* src, float* dst, const dnnl::memory& weights,
-               const dnnl::memory* bias) const;
+               const dnnl::memory* bias, const Int8Scales* int8 = nullptr) const;
   // The row count of the largest chunk: what the weights' preferred layout is chosen for.
   static dnnl::memory::dim chunk_rows(dnnl::memory::dim rows_per_item);
 
@@ -106,9 +140,13 @@ class RowChunkedMatmul {
   std::vector<Chunk> chunks_;
   std::vector<Problem> problems_;  // one per distinct chunk row count
   dnnl::memory::dim rows_per_item_ = 0, in_ = 0, out_ = 0;
-  bool bf16_src_ = false;
+  bool bf16_src_ = false, int8_ = false, u8_src_ = false;
   std::size_t scratchpad_bytes_ = 0;  // the largest problem's; each thread allocates its own
 };
+
+// int8's exceptions by module path: whether `name` contains one of the comma-separated parts of
+// $BINSCAN_INT8_FP32 (for measuring), else of `default_parts` ("" none: everything in int8).
+bool kept_fp32(const std::string& name, const std::string& default_parts);
 
 // A float buffer aligned for oneDNN's vector loads, shared by several memory objects.
 class Buffer {

@@ -58,7 +58,12 @@ std::string_view precision_name(Precision precision) {
 
 void Engine::observe_ranges(ActivationRanges* /*ranges*/) {
   throw Error(ErrorKind::kUnsupported, "calibration",
-              "int8 (and so calibration) is implemented for ResNet models only so far");
+              "int8 (and so calibration) is not implemented for this model");
+}
+
+void ClipEngine::observe_ranges(ActivationRanges* /*ranges*/) {
+  throw Error(ErrorKind::kUnsupported, "calibration",
+              "int8 (and so calibration) is not implemented for this model");
 }
 
 std::string int8_unsupported_reason() {
@@ -95,24 +100,18 @@ engine_internal::WeightLoader loader_of(const Weights& weights) {
   };
 }
 
-bool wants_bf16(const EngineOptions& options) {
-  const bool bf16 = options.precision == Precision::kBf16;
-  if (bf16) {
-    if (const std::string why = bf16_unsupported_reason(); !why.empty())
-      throw Error(ErrorKind::kUnsupported, "--precision bf16", why);
-  }
-  return bf16;
+// bf16's precondition: the CPU.
+void check_bf16(const EngineOptions& options) {
+  if (options.precision != Precision::kBf16) return;
+  if (const std::string why = bf16_unsupported_reason(); !why.empty())
+    throw Error(ErrorKind::kUnsupported, "--precision bf16", why);
 }
 
-// int8's preconditions: the CPU, a calibration, an architecture that has it.
-void check_int8(const EngineOptions& options, const Checkpoint& checkpoint) {
+// int8's preconditions: the CPU and a calibration (ResNet, ViT and CLIP all have it).
+void check_int8(const EngineOptions& options) {
   if (options.precision != Precision::kInt8) return;
   if (const std::string why = int8_unsupported_reason(); !why.empty())
     throw Error(ErrorKind::kUnsupported, "--precision int8", why);
-  if (!std::holds_alternative<ResNetConfig>(checkpoint.config.arch))
-    throw Error(ErrorKind::kUnsupported, "--precision int8",
-                "int8 is implemented for ResNet models only so far (this is a " +
-                    checkpoint.config.architecture + ")");
   if (!options.ranges)
     throw Error(ErrorKind::kConfig, "--precision int8", "int8 needs a calibration");
 }
@@ -125,10 +124,11 @@ std::unique_ptr<ClipEngine> create_clip_engine(const Checkpoint& checkpoint,
   if (clip == nullptr)
     throw Error(ErrorKind::kUnsupported, (checkpoint.dir / "config.json").string(),
                 "not a CLIP model (" + checkpoint.config.architecture + ")");
-  const bool bf16 = wants_bf16(options);
-  check_int8(options, checkpoint);
+  check_bf16(options);
+  check_int8(options);
   return engine_internal::make_clip_engine(*clip, loader_of(checkpoint.weights),
-                                           resolve_thread_count(options.threads), bf16);
+                                           resolve_thread_count(options.threads), options.precision,
+                                           options.ranges.get());
 }
 
 std::unique_ptr<Engine> create_engine(const Checkpoint& checkpoint, const EngineOptions& options) {
@@ -138,10 +138,11 @@ std::unique_ptr<Engine> create_engine(const Checkpoint& checkpoint, const Engine
   if (config.is_clip())
     throw Error(ErrorKind::kUnsupported, (checkpoint.dir / "config.json").string(),
                 "a CLIP model classifies against candidate labels (give --label or --labels-file)");
-  const bool bf16 = wants_bf16(options);
-  check_int8(options, checkpoint);
+  check_bf16(options);
+  check_int8(options);
   if (const auto* vit = std::get_if<VitConfig>(&config.arch))
-    return engine_internal::make_vit_engine(*vit, config.num_labels(), load, threads, bf16);
+    return engine_internal::make_vit_engine(*vit, config.num_labels(), load, threads,
+                                            options.precision, options.ranges.get());
   if (const auto* resnet = std::get_if<ResNetConfig>(&config.arch)) {
     // Weight layouts are chosen for the size the image processor produces.
     const ProcessorConfig& proc = checkpoint.processor;

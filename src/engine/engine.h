@@ -21,7 +21,7 @@ namespace binscan {
 // accumulation; LayerNorm, softmax, attention, GELU, pooling, residual sums and the classifier
 // stay fp32. kInt8: static post-training quantisation (see ActivationRanges): weights int8 with
 // one scale per output channel, each quantised layer's input int8 with one scale per tensor from
-// a calibration, int32 accumulation; the rest as for bf16. ResNet only so far.
+// a calibration, int32 accumulation; the rest as for bf16. ResNet, ViT and CLIP's image tower.
 enum class Precision { kFp32, kBf16, kInt8 };
 std::string_view precision_name(Precision precision);  // "fp32", "bf16", "int8"
 
@@ -52,7 +52,8 @@ class Engine {
   virtual Tensor forward(const Tensor& pixel_values) = 0;
   // Calibration: while `ranges` is set (not null), every forward() also widens ranges[name] to
   // the largest |value| at the input of each layer int8 would quantise. fp32 engines only;
-  // throws Error(kUnsupported) for architectures without int8.
+  // throws Error(kUnsupported) for architectures without int8 (the zero-shot engine passes it
+  // to its ClipEngine).
   virtual void observe_ranges(ActivationRanges* ranges);
 };
 
@@ -74,6 +75,9 @@ class ClipEngine {
   // exp(logit_scale): the temperature of the similarities.
   virtual float logit_scale_exp() const = 0;
   virtual int context_length() const = 0;  // max_position_embeddings
+  // Calibration, as Engine::observe_ranges, for the image tower (the only one int8 quantises:
+  // the text tower runs once per label set, not per photo).
+  virtual void observe_ranges(ActivationRanges* ranges);
 };
 
 // A zero-shot classifier over fixed candidate texts: forward(pixel_values) gives transformers'

@@ -23,6 +23,8 @@
 // its input is the raw normalised pixels) and the downsampling shortcuts (see kept_fp32).
 // Quantising an fp32 activation is the reorder step that already converts layouts. Integer sums do
 // not depend on their order, so the batch and thread independence holds as in fp32.
+#include <omp.h>
+
 #include <algorithm>
 #include <array>
 #include <cmath>
@@ -149,38 +151,26 @@ memory::desc conv_src_desc(const Conv& c, memory::dim n, memory::dim h, memory::
 // there (2 x 127 x 127 fits), the full 8 with VNNI's int32 sums.
 float u8_max() { return has_isa(dnnl::cpu_isa::avx512_core_vnni) ? 255.f : 127.f; }
 
-// The step of a tensor with largest |value| `range` in `levels` steps (never 0: an input that
-// was all zeros in calibration quantises to zeros whatever the step).
-float step_of(float range, float levels) { return std::max(range, 1e-12f) / levels; }
-
 // The convolutions int8 leaves in fp32 (besides the stem): the downsampling shortcuts. Measured
 // on the random-weight ResNet-50 over the 41 shared photos (bench/fidelity): all in int8, the
 // largest score change was 0.079 and the top-5 set agreed with fp32 on 6 photos; with the 4
 // shortcuts (9% of the multiply-adds) in fp32, 0.020 and 16, for ~6% more time (noisy, loaded
 // machine). For measuring: BINSCAN_INT8_FP32=PART,PART keeps instead the convolutions whose
 // module path contains one of the parts ("" none: everything in int8).
-bool kept_fp32(const std::string& name) {
-  const char* env = std::getenv("BINSCAN_INT8_FP32");
-  std::string parts = env != nullptr ? env : ".shortcut";
-  for (std::size_t start = 0; start <= parts.size();) {
-    std::size_t end = parts.find(',', start);
-    if (end == std::string::npos) end = parts.size();
-    const std::string part = parts.substr(start, end - start);
-    if (!part.empty() && name.find(part) != std::string::npos) return true;
-    start = end + 1;
-  }
-  return false;
-}
+constexpr const char* kKeptFp32 = ".shortcut";
 
 // q = min(round(x * inverse_step), max), x >= 0 (a ReLU's output), over n values in the same
-// layout. oneDNN 2.6's reorder with output scales (jit:uni) took a quarter of ResNet-50's int8
-// time at batch 8 (25 of them); this is one pass at memory speed over all threads. Rounds halves
-// up where the reorder rounds them to even: a tie is rare and either way within half a step.
-void quantise_u8(const float* in, std::uint8_t* out, std::size_t n, float inverse_step, float max) {
-#pragma omp parallel for schedule(static)
-  for (std::size_t i = 0; i < n; ++i) {
-    const float v = std::min(std::max(in[i] * inverse_step, 0.f), max) + 0.5f;
-    out[i] = static_cast<std::uint8_t>(static_cast<int>(v));
+// layout, with the transformer's quantise loop (dnnl_support.h) on each thread's share. oneDNN
+// 2.6's reorder with output scales (jit:uni) took a quarter of ResNet-50's int8 time at batch 8
+// (25 of them); this is one pass at memory speed over all threads, rounding as the reorder does.
+void quantise_relu_u8(const float* in, std::uint8_t* out, std::size_t n, float inverse_step,
+                      float max) {
+#pragma omp parallel
+  {
+    const auto t = static_cast<std::size_t>(omp_get_thread_num());
+    const auto k = static_cast<std::size_t>(omp_get_num_threads());
+    const std::size_t begin = n * t / k, end = n * (t + 1) / k;
+    quantise_u8(in + begin, out + begin, end - begin, inverse_step, 0, max);
   }
 }
 
@@ -196,7 +186,7 @@ class ResNetEngine final : public Engine {
     dnnl::primitive prim;
     std::unordered_map<int, memory> args;
     const std::string* observe = nullptr;  // a conv's name: its input is what calibration sees
-    float quantise_step = 0;               // > 0: quantise_u8(FROM, TO) instead of `prim`
+    float quantise_step = 0;               // > 0: quantise_relu_u8(FROM, TO) instead of `prim`
   };
   struct Plan {
     std::vector<Buffer> slots;
@@ -271,7 +261,7 @@ Conv ResNetEngine::load_conv(const WeightLoader& load, const std::string& prefix
   const bool first = prefix.ends_with(".layer.0") || prefix.ends_with(".shortcut");
   const bool input_relu = !first || config_.hidden_act == Activation::kRelu;
   std::vector<float> w_scales, qbias;
-  if (ranges_ != nullptr && !c.stem && !kept_fp32(prefix)) {
+  if (ranges_ != nullptr && !c.stem && !kept_fp32(prefix, kKeptFp32)) {
     const auto range = ranges_->find(prefix);
     if (range == ranges_->end())
       throw Error(ErrorKind::kConfig, prefix,
@@ -469,7 +459,7 @@ ResNetEngine::Plan ResNetEngine::build_plan(memory::dim n, memory::dim h, memory
   const auto ensure = [&](int value, const memory::desc& want, float step) {
     if (md_of(value) == want) return value;
     const int v = new_value(want);
-    // fp32 NHWC to u8 NHWC, the common case of int8: our own loop (see quantise_u8).
+    // fp32 NHWC to u8 NHWC, the common case of int8: our own loop (see quantise_relu_u8).
     if (step > 0 && want == memory::desc(want.dims(), dt::u8, tag::nhwc) &&
         md_of(value) == memory::desc(want.dims(), dt::f32, tag::nhwc)) {
       pending.push_back({{}, {{DNNL_ARG_FROM, value}, {DNNL_ARG_TO, v}}, {}, nullptr, step});
@@ -599,9 +589,10 @@ Tensor ResNetEngine::forward(const Tensor& pixel_values) {
       if (observed_ != nullptr && step.observe != nullptr) observe(step);
       if (step.quantise_step > 0) {
         const memory& from = step.args.at(DNNL_ARG_FROM);
-        quantise_u8(static_cast<const float*>(from.get_data_handle()),
-                    static_cast<std::uint8_t*>(step.args.at(DNNL_ARG_TO).get_data_handle()),
-                    from.get_desc().get_size() / sizeof(float), 1.f / step.quantise_step, u8_max());
+        quantise_relu_u8(static_cast<const float*>(from.get_data_handle()),
+                         static_cast<std::uint8_t*>(step.args.at(DNNL_ARG_TO).get_data_handle()),
+                         from.get_desc().get_size() / sizeof(float), 1.f / step.quantise_step,
+                         u8_max());
       } else {
         step.prim.execute(stream_, step.args);
       }

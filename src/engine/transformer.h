@@ -17,20 +17,25 @@
 #include <functional>
 #include <map>
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
 #include "engine/dnnl_support.h"
+#include "engine/engine.h"
 #include "model/config.h"
 
 namespace binscan::engine_internal {
 
 // nn.Linear prepared for the matmul primitive: the logical [in, out] matrix in oneDNN's
-// preferred layout, and the bias as [1, out] (absent when has_bias is false).
+// preferred layout, and the bias as [1, out] (absent when has_bias is false). int8: s8 weights,
+// the bias in accumulator units, and the scales (see RowChunkedMatmul).
 struct Linear {
   dnnl::memory weights;
   dnnl::memory bias;
   bool has_bias = false;
+  Int8Scales int8;
+  bool is_int8() const { return int8.inverse_step > 0; }
 };
 
 // `weight` is nn.Linear's [out, in] row-major. `ref_rows`: the row count the layout is chosen
@@ -39,6 +44,13 @@ struct Linear {
 Linear make_linear(const std::vector<float>& weight, const std::vector<float>& bias,
                    dnnl::memory::dim in, dnnl::memory::dim out, dnnl::memory::dim ref_rows,
                    bool bf16 = false);
+// The same in int8: weights symmetric per output channel (step max |w| / int8_weight_levels()),
+// the input quantised to s8 with step `input_range` / 127 (its calibrated largest |value|), or,
+// given `input_floor` (a lower bound of the input, e.g. GELU's minimum), to u8 over
+// [floor, range] with a zero point.
+Linear make_int8_linear(const std::vector<float>& weight, const std::vector<float>& bias,
+                        dnnl::memory::dim in, dnnl::memory::dim out, dnnl::memory::dim ref_rows,
+                        float input_range, std::optional<float> input_floor = std::nullopt);
 
 // A Linear's matmul over `rows_per_item` rows of each item (see RowChunkedMatmul). Made for one
 // layer's weights, run with any layer's of the same shapes and layouts.
@@ -88,6 +100,10 @@ struct EncoderSpec {
   double layer_norm_eps = 1e-12;
   bool qkv_bias = true;
   bool bf16 = false;
+  // int8 (with a range for every quantised layer's input, by the module path of LayerNames::q,
+  // out, fc1, fc2): qkv, the attention output projection, fc1 and fc2 of every layer in int8
+  // (see EncoderWeights); the caller's, needed during construction only.
+  const ActivationRanges* int8_ranges = nullptr;
 };
 
 // The checkpoint names of layer i's tensors, without ".weight"/".bias".
@@ -103,16 +119,19 @@ class EncoderWeights {
   EncoderWeights(const EncoderSpec& spec, const WeightLoader& load,
                  const std::function<LayerNames(int)>& names, dnnl::memory::dim ref_tokens);
   const EncoderSpec& spec() const { return spec_; }
+  bool int8() const { return int8_; }  // made with int8_ranges
 
  private:
   friend class EncoderRunner;
   struct Layer {
+    LayerNames names;
     LayerNorm before, after;
     Linear qkv;    // fused [H, 3H]: every layer but the last
     Linear q, kv;  // the last layer: queries (pooled row only) and fused keys/values [H, 2H]
     Linear out, fc1, fc2;
   };
   EncoderSpec spec_;
+  bool int8_ = false;
   std::vector<Layer> layers_;
 };
 
@@ -131,17 +150,28 @@ class EncoderRunner {
   // Runs every layer over input(items) (which it overwrites) and returns the pooled rows after
   // the last layer, [items, hidden] (before any final LayerNorm), valid until the next call.
   const float* forward(dnnl::memory::dim items, dnnl::stream& stream);
+  // Calibration: while set, forward() widens ranges[name] to the largest |value| entering each
+  // linear layer int8 quantises (named as in EncoderSpec::int8_ranges). fp32 weights only.
+  void observe_ranges(ActivationRanges* ranges);
 
  private:
   struct Attention;
   struct Plan;
+  // A kind of linear layer's matmuls over every token: for its fp32 (or bf16) layers and for its
+  // int8 ones (BINSCAN_INT8_FP32 may keep some layers of a kind in fp32).
+  struct Matmuls {
+    RowChunkedMatmul plain, int8;
+    const RowChunkedMatmul& of(const Linear& lin) const { return lin.is_int8() ? int8 : plain; }
+  };
   Plan& plan(dnnl::memory::dim items);
+  void observe(const std::string& name, const float* values, dnnl::memory::dim count);
 
   const EncoderWeights* weights_;
   dnnl::memory::dim tokens_, pooled_row_;
   bool causal_;
-  RowChunkedMatmul qkv_, out_, fc1_, fc2_;                         // every token
-  RowChunkedMatmul q_pool_, kv_, out_pool_, fc1_pool_, fc2_pool_;  // the last layer
+  Matmuls qkv_, out_, fc1_, fc2_, kv_;                        // every token
+  RowChunkedMatmul q_pool_, out_pool_, fc1_pool_, fc2_pool_;  // the last layer's pooled row
+  ActivationRanges* observed_ = nullptr;
   Buffer mask_;  // causal: [tokens, tokens], 0 on and below the diagonal, lowest float above
   std::map<dnnl::memory::dim, std::unique_ptr<Plan>> plans_;
 };

@@ -3,7 +3,11 @@
 // and position embeddings, the shared pre-LayerNorm encoder (engine/transformer.h: attention, MLP,
 // LayerNorm, batch- and thread-invariant), the final LayerNorm and the classifier on the class
 // token. With bf16 (Precision::kBf16) the linear layers but the classifier hold bf16 weights and
-// round their input rows to bf16 (RowChunkedMatmul); everything between them stays fp32.
+// round their input rows to bf16 (RowChunkedMatmul); everything between them stays fp32. With
+// int8 (Precision::kInt8, static post-training quantisation) the encoder's qkv, attention output,
+// fc1 and fc2 are int8 matmuls (see EncoderWeights for what stays fp32); the patch embedding
+// (0.7% of the work, and its input is the raw pixels, like ResNet's stem) and the classifier
+// stay fp32, as do attention, softmax, LayerNorm, GELU and the residual sums.
 #include <omp.h>
 
 #include <algorithm>
@@ -24,8 +28,9 @@ using dnnl::memory;
 class VitEngine final : public Engine {
  public:
   VitEngine(const VitConfig& config, int num_labels, const WeightLoader& load, int threads,
-            bool bf16);
+            Precision precision, const ActivationRanges* ranges);
   Tensor forward(const Tensor& pixel_values) override;
+  void observe_ranges(ActivationRanges* ranges) override { encoder_->observe_ranges(ranges); }
 
  private:
   // What depends on the batch size beyond the encoder's own buffers.
@@ -51,8 +56,11 @@ class VitEngine final : public Engine {
 };
 
 VitEngine::VitEngine(const VitConfig& c, int num_labels, const WeightLoader& load, int threads,
-                     bool bf16)
+                     Precision precision, const ActivationRanges* ranges)
     : config_(c), threads_(threads), stream_(cpu_engine()) {
+  const bool bf16 = precision == Precision::kBf16;
+  if (precision == Precision::kInt8 && ranges == nullptr)
+    throw Error(ErrorKind::kConfig, "--precision int8", "int8 needs a calibration");
   if (c.hidden_size <= 0 || c.num_attention_heads <= 0 || c.hidden_size % c.num_attention_heads)
     throw Error(ErrorKind::kConfig, "config.json",
                 "hidden_size must be a positive multiple of num_attention_heads");
@@ -90,6 +98,7 @@ VitEngine::VitEngine(const VitConfig& c, int num_labels, const WeightLoader& loa
     spec.layer_norm_eps = c.layer_norm_eps;
     spec.qkv_bias = c.qkv_bias;
     spec.bf16 = bf16;
+    spec.int8_ranges = precision == Precision::kInt8 ? ranges : nullptr;
     encoder_weights_ = EncoderWeights(
         spec, load,
         [](int i) {
@@ -158,8 +167,9 @@ Tensor VitEngine::forward(const Tensor& pixel_values) {
 }  // namespace
 
 std::unique_ptr<Engine> make_vit_engine(const VitConfig& config, int num_labels,
-                                        const WeightLoader& load, int threads, bool bf16) {
-  return std::make_unique<VitEngine>(config, num_labels, load, threads, bf16);
+                                        const WeightLoader& load, int threads, Precision precision,
+                                        const ActivationRanges* ranges) {
+  return std::make_unique<VitEngine>(config, num_labels, load, threads, precision, ranges);
 }
 
 }  // namespace binscan::engine_internal

@@ -1,7 +1,8 @@
 // --precision int8 through the binscan program: `binscan calibrate` writes a calibration (default
 // place in binscan's cache, or --out FILE), classify / scan / bench use it (or --calibration
 // FILE), results record "int8", int8 without one is refused in one line giving the calibrate
-// command, a calibration of other weights is refused, and fast picks int8 once calibrated. Named
+// command, a calibration of other weights is refused, and fast picks int8 once calibrated; the
+// same for ViT and for CLIP (whose calibration covers the image tower alone). Named
 // ClassifyCli* so scripts/test runs them again under ONEDNN_MAX_CPU_ISA=AVX2.
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
@@ -42,6 +43,19 @@ std::vector<std::map<std::string, double>> scores(const std::string& jsonl) {
       m[p.at("label").get<std::string>()] = p.at("score").get<double>();
   }
   return out;
+}
+
+// The largest score change between two `classify --format jsonl` outputs of `photos` photos (a
+// label missing from the second counts as its whole score).
+double score_diff(const std::string& fp32, const std::string& int8, std::size_t photos) {
+  const auto a = scores(fp32), b = scores(int8);
+  EXPECT_EQ(a.size(), photos);
+  EXPECT_EQ(b.size(), photos);
+  double diff = 0;
+  for (std::size_t i = 0; i < std::min(a.size(), b.size()); ++i)
+    for (const auto& [label, score] : a[i])
+      diff = std::max(diff, b[i].count(label) ? std::abs(b[i].at(label) - score) : score);
+  return diff;
 }
 
 class ClassifyCliInt8 : public testing::Test {
@@ -95,13 +109,7 @@ TEST_F(ClassifyCliInt8, CalibrateThenClassifyScanAndBench) {
   const auto int8 = test::run_binscan(args, env_);
   ASSERT_EQ(int8.exit_code, 0) << int8.err;
   EXPECT_EQ(int8.err, "");
-  const auto a = scores(fp32.out), b = scores(int8.out);
-  ASSERT_EQ(a.size(), 2u);
-  ASSERT_EQ(b.size(), 2u);
-  double diff = 0;
-  for (std::size_t i = 0; i < a.size(); ++i)
-    for (const auto& [label, score] : a[i])
-      diff = std::max(diff, b[i].count(label) ? std::abs(b[i].at(label) - score) : score);
+  const double diff = score_diff(fp32.out, int8.out, 2);
   EXPECT_LT(diff, 0.1) << int8.out;
   EXPECT_GT(diff, 0) << "int8 gave fp32's very scores: is it used?";
 
@@ -156,12 +164,54 @@ TEST_F(ClassifyCliInt8, NamedCalibrationFileAndOtherWeights) {
   EXPECT_THAT(fast.err, HasSubstr("not int8: no int8 calibration"));
 }
 
-TEST_F(ClassifyCliInt8, ViTIsNotCalibratedYet) {
+// Calibrates `model` into the cache (its ranges: `layers`, each named with `prefix`), then
+// classifies two photos in fp32 and int8 (`extra`: e.g. CLIP's labels): scores within 0.1, not
+// the same, and fast picks int8.
+void calibrate_and_compare(const std::string& model, const std::vector<std::string>& env,
+                           std::size_t layers, const std::string& prefix,
+                           const std::vector<std::string>& photos,
+                           const std::vector<std::string>& extra) {
+  const auto cal = test::run_binscan({"calibrate", "--model", model, photos[0], photos[1]}, env);
+  ASSERT_EQ(cal.exit_code, 0) << cal.err;
+  const auto j = nlohmann::json::parse(std::ifstream(cal.out.substr(0, cal.out.find('\n'))));
+  EXPECT_EQ(j.at("ranges").size(), layers);
+  for (const auto& [name, range] : j.at("ranges").items()) {
+    EXPECT_THAT(name, testing::StartsWith(prefix));
+    EXPECT_GT(range.get<double>(), 0) << name;
+  }
+  std::vector<std::string> args{"classify", "--model", model, "--format", "jsonl", "--top-k", "10"};
+  args.insert(args.end(), extra.begin(), extra.end());
+  args.insert(args.end(), photos.begin(), photos.end());
+  const auto fp32 = test::run_binscan(args, env);
+  ASSERT_EQ(fp32.exit_code, 0) << fp32.err;
+  args.insert(args.end(), {"--precision", "int8"});
+  const auto int8 = test::run_binscan(args, env);
+  ASSERT_EQ(int8.exit_code, 0) << int8.err;
+  EXPECT_EQ(int8.err, "");
+  const double diff = score_diff(fp32.out, int8.out, photos.size());
+  EXPECT_LT(diff, 0.1) << int8.out;
+  EXPECT_GT(diff, 0) << "int8 gave fp32's very scores: is it used?";
+  args.back() = "fast";
+  const auto fast = test::run_binscan(args, env);
+  ASSERT_EQ(fast.exit_code, 0) << fast.err;
+  EXPECT_THAT(fast.err, HasSubstr("--precision fast: int8 for"));
+}
+
+// ViT: qkv, attention output, fc1 and fc2 of layer 0, and the last layer's keys/values (its
+// pooled-row layers stay fp32), named by module path.
+TEST_F(ClassifyCliInt8, VitCalibrateThenClassify) {
   const std::string vit = (tmp_ / "vit").string();
   test::run_python("make_checkpoint.py", {"--preset", "tiny-vit", "--out", vit});
-  const auto r = test::run_binscan({"calibrate", "--model", vit, coco_}, env_);
-  EXPECT_NE(r.exit_code, 0);
-  EXPECT_THAT(r.err, HasSubstr("ResNet models only"));
+  calibrate_and_compare(vit, env_, 5, "vit.encoder.layer.", {coco_, bike_}, {});
+}
+
+// CLIP: calibrate runs the image tower alone (no labels needed); the text tower stays fp32.
+TEST_F(ClassifyCliInt8, ClipCalibratesItsImageTower) {
+  const std::string clip = (tmp_ / "clip").string();
+  test::run_python("clip_reference.py", {"make", "--preset", "tiny", "--out", clip});
+  calibrate_and_compare(clip, env_, 5, "vision_model.encoder.layers.", {coco_, bike_},
+                        {"--label", "a public litter bin", "--label", "a street with no bin",
+                         "--label", "a bicycle"});
 }
 
 }  // namespace

@@ -12,6 +12,7 @@
 #include <string>
 #include <vector>
 
+#include "engine/dnnl_support.h"
 #include "engine/engine.h"
 #include "image/decode.h"
 #include "model/checkpoint.h"
@@ -247,13 +248,8 @@ void check_clip_bf16(const std::string& preset, std::size_t photo_count) {
   EXPECT_EQ(clip->image_embeds(slice_rows(pixels, 1, 1)).data, slice_rows(image, 1, 1).data);
 
   // What the bound must catch: pixels read in the wrong layout (each image transposed).
-  Tensor transposed = pixels;
-  const auto n = pixels.shape[0] * pixels.shape[1], h = pixels.shape[2], w = pixels.shape[3];
-  for (std::int64_t i = 0; i < n; ++i)
-    for (std::int64_t y = 0; y < h; ++y)
-      for (std::int64_t x = 0; x < w; ++x)
-        transposed.data[(i * h + y) * w + x] = pixels.data[(i * h + x) * w + y];
-  const double rel_layout = rel_diff(clip->image_embeds(transposed), npy(ref / "image_embeds.npy"));
+  const double rel_layout =
+      rel_diff(clip->image_embeds(test::transposed_images(pixels)), npy(ref / "image_embeds.npy"));
   std::printf("  perturbed: transposed input %.2e\n", rel_layout);
   EXPECT_GT(rel_layout, tol_image) << "a transposed layout would pass";
 }
@@ -265,6 +261,75 @@ TEST(ClipEngineBf16, FullSizeClipVitBasePatch32) {
   GTEST_SKIP() << "full-size bf16 is too slow under the sanitizers";
 #endif
   check_clip_bf16("vit-b-32", 3);
+}
+
+// --- int8 ----------------------------------------------------------------------------------------
+//
+// --precision int8 on CLIP: the image tower's encoder linears in int8, held to the ViT bound,
+// test::int8_tolerance with the weights' crest factor 6, on the vision depth (and on the cosines,
+// whose text side is exact); the text tower stays fp32, so its embeddings are fp32's very bits.
+void check_clip_int8(const std::string& preset, std::size_t photo_count) {
+  if (const std::string why = int8_unsupported_reason(); !why.empty())
+    GTEST_SKIP() << "int8 not tested here: " << why;
+  const ClipCase c(preset);
+  const Checkpoint checkpoint = Checkpoint::load(c.model);
+  const auto& cfg = std::get<ClipConfig>(checkpoint.config.arch);
+  const int vision_depth = 1 + 4 * cfg.vision.num_hidden_layers;
+  const fs::path ref = c.reference(some_photos(photo_count), kLabelSets[0], "int8");
+  // Calibrated on other photos than those compared.
+  const auto all = test::all_photos();
+  const fs::path calib =
+      c.reference({all[all.size() / 8], all[all.size() / 2 + 1]}, kLabelSets[0], "calibration");
+  const Tensor pixels = npy(ref / "pixels.npy");
+  EngineOptions options;
+  options.threads = 2;
+  const std::shared_ptr<ClipEngine> fp32 = create_clip_engine(checkpoint, options);
+  auto ranges = std::make_shared<ActivationRanges>();
+  fp32->observe_ranges(ranges.get());
+  fp32->image_embeds(npy(calib / "pixels.npy"));
+  fp32->observe_ranges(nullptr);
+  for (const auto& [name, range] : *ranges)
+    EXPECT_EQ(name.rfind("vision_model.encoder.layers.", 0), 0u) << name;
+  options.precision = Precision::kInt8;
+  options.ranges = ranges;
+  std::shared_ptr<ClipEngine> clip = create_clip_engine(checkpoint, options);
+
+  const Tensor image = clip->image_embeds(pixels);
+  const Tensor text = clip->text_embeds(read_ids(ref));
+  EXPECT_EQ(text.data, fp32->text_embeds(read_ids(ref)).data) << "the text tower is not fp32";
+  const Tensor logits = make_zero_shot_engine(clip, text)->forward(pixels);
+  const double rel_image = rel_diff(image, npy(ref / "image_embeds.npy"));
+  const double cos_diff =
+      max_abs_diff(logits, npy(ref / "logits.npy")) / double(clip->logit_scale_exp());
+  const double prob_diff = max_abs_diff(softmax_rows(logits), npy(ref / "probs.npy"));
+  const double tol = test::int8_tolerance(vision_depth, engine_internal::int8_weight_levels(), 6);
+  std::printf("  %s int8: image_embeds %.2e, cosines %.2e (tolerance %.2e), probs %.2e\n",
+              preset.c_str(), rel_image, cos_diff, tol, prob_diff);
+  EXPECT_LE(rel_image, tol);
+  EXPECT_LE(cos_diff, tol);
+  EXPECT_GT(rel_image, 1e-3) << "no int8 rounding visible: is int8 really used?";
+  EXPECT_EQ(clip->image_embeds(slice_rows(pixels, 1, 1)).data, slice_rows(image, 1, 1).data);
+
+  // What the bound must catch: a transposed input, activation steps 8x too small.
+  const double rel_layout =
+      rel_diff(clip->image_embeds(test::transposed_images(pixels)), npy(ref / "image_embeds.npy"));
+  auto narrow = std::make_shared<ActivationRanges>(*ranges);
+  for (auto& [name, range] : *narrow) range /= 8;
+  options.ranges = narrow;
+  const double rel_scale = rel_diff(create_clip_engine(checkpoint, options)->image_embeds(pixels),
+                                    npy(ref / "image_embeds.npy"));
+  std::printf("  perturbed: transposed input %.2e, steps / 8 %.2e\n", rel_layout, rel_scale);
+  EXPECT_GT(rel_layout, tol) << "a transposed layout would pass";
+  EXPECT_GT(rel_scale, tol) << "steps 8x too small would pass";
+}
+
+TEST(ClipEngineInt8, TinyClip) { check_clip_int8("tiny", 3); }
+
+TEST(ClipEngineInt8, FullSizeClipVitBasePatch32) {
+#ifdef BINSCAN_UNDER_SANITIZER
+  GTEST_SKIP() << "full-size int8 is too slow under the sanitizers";
+#endif
+  check_clip_int8("vit-b-32", 3);
 }
 
 // Where oneDNN may not use bf16, a bf16 CLIP engine is refused with the reason (as for ViT).

@@ -13,10 +13,12 @@
 #include <fstream>
 #include <nlohmann/json.hpp>
 #include <numeric>
+#include <optional>
 #include <random>
 #include <string>
 #include <vector>
 
+#include "engine/transformer.h"
 #include "model/checkpoint.h"
 #include "support/npy.h"
 #include "support/tensors.h"
@@ -450,16 +452,7 @@ fs::path with_zeroed_tensors(const fs::path& dir, const fs::path& to, const std:
   return to;
 }
 
-// Each image of [N, C, H, W] pixels (H == W) transposed: pixels read in the wrong layout.
-Tensor transposed_images(const Tensor& pixels) {
-  Tensor out = pixels;
-  const auto n = pixels.shape[0], c = pixels.shape[1], h = pixels.shape[2], w = pixels.shape[3];
-  for (std::int64_t i = 0; i < n * c; ++i)
-    for (std::int64_t y = 0; y < h; ++y)
-      for (std::int64_t x = 0; x < w; ++x)
-        out.data[(i * h + y) * w + x] = pixels.data[(i * h + x) * w + y];
-  return out;
-}
+using test::transposed_images;
 
 double rel_diff(const Tensor& got, const Tensor& want) {
   return max_abs_diff(got, want) / max_abs(want);
@@ -563,21 +556,7 @@ std::vector<fs::path> calibration_photos(std::size_t count) {
   return out;
 }
 
-// The tolerance, from the number formats and the depth (see bf16_tolerance for the random walk).
-// An int8 layer rounds its input to steps of range / L (L = 255 for u8 with VNNI, 127 for s8 and
-// for u8 without VNNI, see resnet_engine.cpp; 127 here, the coarser) and each output channel's
-// weights to steps of max |w| / 127. A rounding's error is uniform over a step, rms step /
-// sqrt(12); relative to the rms of the values rounded that is C / (127 sqrt(12)), C = max / rms
-// the tensor's crest factor. Taking C = 8 (an assumed bound for post-ReLU activations over a few
-// photos and for weight rows; not measured tensor by tensor) gives 1.8% per rounding, over the
-// 2 x depth roundings of the longest path a random walk of 1.8% x sqrt(2 x depth): 18% for
-// ResNet-50 (depth 49; the stem and the 4 shortcuts stay fp32, the depth counts them anyway),
-// 12% for the tiny bottleneck ResNet, 9.3% for the basic one. Measured on AVX-512 VNNI: 12%,
-// 2.0%, 1.5% (under ONEDNN_MAX_CPU_ISA=AVX2, 7-bit inputs: 12%, 2.6%, 2.2%), about the same when
-// calibrated on the very photos classified (no range exceeded: it is rounding, not clipping). With
-// the shortcuts in int8 too it was 20%, 3.7%, 4.7% (see kept_fp32 in resnet_engine.cpp). A dropped
-// bias gives 200-1770%, a transposed input 26-68%, steps 8x too small 77-560% (checked every run).
-double int8_tolerance(int depth) { return 8.0 / (127 * std::sqrt(12.0)) * std::sqrt(2.0 * depth); }
+using test::int8_tolerance;
 
 // int8 logits against PyTorch's fp32 within int8_tolerance; a dropped bias, a transposed input
 // and activation steps 8x too small (a wrong scale) are outside it.
@@ -592,7 +571,11 @@ void check_int8(const std::string& preset, const std::string& dropped_biases,
   expect_informative(ref.logits);
   const Checkpoint checkpoint = Checkpoint::load(dir);
   const int depth = bf16_depth(checkpoint.config);
-  const double tol = int8_tolerance(depth);
+  // Without VNNI ResNet's convolutions keep 127-level weights (their u8 inputs lose a bit, see
+  // u8_max), ViT's matmuls have 63-level weights (see int8_weight_levels).
+  const bool vit = std::holds_alternative<VitConfig>(checkpoint.config.arch);
+  const double tol =
+      vit ? int8_tolerance(depth, engine_internal::int8_weight_levels(), 6) : int8_tolerance(depth);
   EngineOptions options;
   options.threads = 2;
   options.precision = Precision::kInt8;
@@ -646,13 +629,81 @@ TEST(EngineInt8, FullSizeResNet50) {
   check_int8("resnet-50", "layer.2.normalization.bias", {"--calib-photos", "4"}, 2);
 }
 
+// The dropped biases: the attention output projection's, fc1's and fc2's of every layer (int8
+// in all but the last layer, see transformer.cpp), as a bug in the int8 path would drop them all.
+// The output projections' alone gave 26% on ViT-B/16 under ONEDNN_MAX_CPU_ISA=AVX2, close to
+// that ISA's bound (23%; the arithmetic itself measured 6.1%).
+TEST(EngineInt8, TinyVit) { check_int8("tiny-vit", "dense.bias"); }
+
+TEST(EngineInt8, FullSizeVitBasePatch16) {
+  if (kSanitized) GTEST_SKIP() << "too slow under sanitizers";
+  check_int8("vit-base-patch16-224", "dense.bias", {"--calib-photos", "4"}, 2);
+}
+
+// One int8 linear layer against the arithmetic it stands for, computed here in double from the
+// same quantised values: q(w) = round(w / s_w[o]) with s_w[o] = max_i |w[o][i]| / L (L = 127, or
+// 63 without VNNI: see int8_weight_levels); an s8 input q(x) = round(x / s_x) in [-127, 127] with
+// s_x = range / 127, or a u8 one q(x) = round(x / s_x) + z in [0, 255] with s_x = (range - floor)
+// / 255, z = round(-floor / s_x); y = s_x s_w[o] sum (q(x) - z) q(w) + b (+ y before, for the
+// sum post-op). Only float rounding separates the two, so a bias added in the wrong units, a
+// zero point not corrected, a scale applied to the wrong channel or a transposed weight fails by
+// orders of magnitude; inputs span the whole range so a kernel whose int16 pair sums saturate
+// (AVX2 without VNNI) fails too.
+TEST(EngineInt8, LinearLayerIsTheQuantisedArithmetic) {
+  if (const std::string why = int8_unsupported_reason(); !why.empty())
+    GTEST_SKIP() << "int8 not tested here: " << why;
+  using namespace engine_internal;
+  constexpr std::int64_t kIn = 96, kOut = 40, kRows = 7, kItems = 3;
+  std::mt19937 rng(5);
+  std::uniform_real_distribution<float> uni(-1.f, 1.f);
+  std::vector<float> w(kIn * kOut), b(kOut), x(kItems * kRows * kIn), before(kItems * kRows * kOut);
+  for (auto* v : {&w, &b, &x, &before})
+    for (float& f : *v) f = uni(rng);
+  for (float& f : b) f *= 20;  // large enough that a bias in the wrong units shows
+  const float range = 0.9f;    // some inputs beyond it: saturation is part of the arithmetic
+  for (const std::optional<float> floor : {std::optional<float>(), std::optional<float>(-0.3f)}) {
+    for (const bool sum : {false, true}) {
+      const Linear lin =
+          make_int8_linear(w, b, kIn, kOut, RowChunkedMatmul::chunk_rows(kRows), range, floor);
+      ASSERT_TRUE(lin.is_int8());
+      dnnl::post_ops ops;
+      if (sum) ops = sum_op();
+      const RowChunkedMatmul mm = row_linear(kRows, lin, kIn, kOut, ops);
+      std::vector<float> got = before;
+      run_linear(mm, lin, kItems, x.data(), got.data());
+      const double sx = floor ? (range - *floor) / 255.0 : range / 127.0;
+      const double z = floor ? std::nearbyint(-*floor / sx) : 0.0;
+      const double qmin = floor ? 0.0 : -127.0, qmax = floor ? 255.0 : 127.0;
+      double worst = 0, largest = 0;
+      for (std::int64_t r = 0; r < kItems * kRows; ++r) {
+        for (std::int64_t o = 0; o < kOut; ++o) {
+          float m = 0;
+          for (std::int64_t i = 0; i < kIn; ++i) m = std::max(m, std::abs(w[o * kIn + i]));
+          const double sw = m / double(int8_weight_levels());
+          double acc = 0;
+          for (std::int64_t i = 0; i < kIn; ++i) {
+            const double qx = std::clamp(std::nearbyint(x[r * kIn + i] / sx) + z, qmin, qmax);
+            acc += (qx - z) * std::nearbyint(w[o * kIn + i] / sw);
+          }
+          const double want = sx * sw * acc + b[o] + (sum ? before[r * kOut + o] : 0.0);
+          worst = std::max(worst, std::abs(got[r * kOut + o] - want));
+          largest = std::max(largest, std::abs(want));
+        }
+      }
+      std::printf("  int8 linear (%s input%s): max |diff| %.2e of max |y| %.2e\n",
+                  floor ? "u8" : "s8", sum ? ", sum" : "", worst, largest);
+      EXPECT_LE(worst, 1e-5 * largest);
+    }
+  }
+}
+
 // int8 keeps the batch and thread independence: integer sums do not depend on their order.
-TEST(EngineInt8, LogitsDoNotDependOnTheBatchOrThreads) {
+void check_int8_batch_and_threads(const std::string& preset, std::int64_t size) {
   if (const std::string why = int8_unsupported_reason(); !why.empty())
     GTEST_SKIP() << "int8 not tested here: " << why;
   test::TempDir tmp;
-  const Checkpoint checkpoint = Checkpoint::load(make_checkpoint(tmp, "tiny-resnet-bottleneck"));
-  const Tensor batch = random_pixels(5, 3, 64, 64, 3);
+  const Checkpoint checkpoint = Checkpoint::load(make_checkpoint(tmp, preset));
+  const Tensor batch = random_pixels(5, 3, size, size, 3);
   EngineOptions o;
   o.precision = Precision::kInt8;
   o.ranges = calibrate(checkpoint, batch);
@@ -675,7 +726,15 @@ TEST(EngineInt8, LogitsDoNotDependOnTheBatchOrThreads) {
   }
 }
 
-TEST(EngineInt8, NeedsACalibrationAndAResNet) {
+TEST(EngineInt8, LogitsDoNotDependOnTheBatchOrThreads) {
+  check_int8_batch_and_threads("tiny-resnet-bottleneck", 64);
+}
+
+TEST(EngineInt8, VitLogitsDoNotDependOnTheBatchOrThreads) {
+  check_int8_batch_and_threads("tiny-vit", 64);
+}
+
+TEST(EngineInt8, NeedsACalibration) {
   test::TempDir tmp;
   EngineOptions o;
   o.precision = Precision::kInt8;
@@ -688,12 +747,26 @@ TEST(EngineInt8, NeedsACalibrationAndAResNet) {
                               int8_unsupported_reason().empty() ? "needs a calibration" : "int8"));
   }
   o.ranges = std::make_shared<ActivationRanges>();  // no layer's range
+  const Checkpoint vit = Checkpoint::load(make_checkpoint(tmp, "tiny-vit"));
   if (int8_unsupported_reason().empty()) {
     EXPECT_THROW(create_engine(resnet, o), Error);
+    try {
+      create_engine(vit, o);
+      ADD_FAILURE() << "int8 ViT engine created without its layers' ranges";
+    } catch (const Error& e) {
+      EXPECT_EQ(e.kind(), ErrorKind::kConfig);
+      EXPECT_THAT(e.what(), testing::HasSubstr("vit.encoder.layer.0.attention.attention.query"));
+    }
   }
-  const auto vit = create_engine(Checkpoint::load(make_checkpoint(tmp, "tiny-vit")), {});
+  // ViT's calibration names each quantised layer's input by its module path.
   ActivationRanges ranges;
-  EXPECT_THROW(vit->observe_ranges(&ranges), Error);
+  const auto fp32 = create_engine(vit, {});
+  fp32->observe_ranges(&ranges);
+  fp32->forward(random_pixels(1, 3, 64, 64, 1));
+  EXPECT_EQ(ranges.size(), 4u + 1u);  // qkv, out, fc1, fc2 of layer 0; the last layer's kv
+  EXPECT_TRUE(ranges.contains("vit.encoder.layer.1.attention.attention.query"));
+  EXPECT_TRUE(ranges.contains("vit.encoder.layer.0.intermediate.dense"));
+  for (const auto& [name, range] : ranges) EXPECT_GT(range, 0.f) << name;
 }
 
 }  // namespace
