@@ -2,10 +2,13 @@
 
 #include <algorithm>
 #include <cstring>
+#include <exception>
+#include <thread>
 
 #include "classify/postprocess.h"
 #include "text/clip_tokenizer.h"
 #include "util/error.h"
+#include "util/threads.h"
 
 namespace binscan {
 
@@ -61,7 +64,12 @@ LocalClassifier::LocalClassifier(Checkpoint checkpoint, const LocalOptions& opti
                   "candidate labels (--label, --labels-file) are for zero-shot (CLIP) models; "
                   "this " +
                       config_.architecture + " has its own labels");
+    const int replicas = std::max(1, options.replicas);
+    if (replicas > 1)
+      engine_options.threads = std::max(1, resolve_thread_count(options.threads) / replicas);
     engine_ = create_engine(checkpoint, engine_options);
+    for (int r = 1; r < replicas; ++r)
+      replicas_.push_back(create_engine(checkpoint, engine_options));
   }
   info_.id = options.model_id.empty() ? checkpoint.dir.string() : options.model_id;
   info_.revision = options.revision;
@@ -106,8 +114,38 @@ Tensor LocalClassifier::logits(std::span<const PreparedInput> inputs) {
     throw Error(ErrorKind::kConfig, info_.id,
                 "a zero-shot (CLIP) model needs candidate labels: give --label TEXT (repeatable) "
                 "or --labels-file FILE");
-  return batched(inputs, config_.num_labels(),
-                 [&](const Tensor& batch) { return engine_->forward(batch); });
+  const std::int64_t labels = config_.num_labels();
+  const std::size_t parts = std::min(1 + replicas_.size(), inputs.size());
+  if (parts <= 1)
+    return batched(inputs, labels, [&](const Tensor& batch) { return engine_->forward(batch); });
+  // Why copies rather than one engine on every thread: oneDNN's threads meet at a barrier after
+  // every primitive (hundreds per batch) and spin there, so when decoding threads share the cores
+  // the engine loses whole time slices waiting for a descheduled thread; single-threaded copies
+  // meet once per batch, and a core one of them leaves is free for decoding (bench/scan).
+  const std::size_t n = inputs.size();
+  std::vector<Tensor> outs(parts);
+  std::vector<std::exception_ptr> errors(parts);
+  const auto run_part = [&](std::size_t p) {
+    try {
+      Engine& engine = p == 0 ? *engine_ : *replicas_[p - 1];
+      const std::size_t start = p * n / parts, end = (p + 1) * n / parts;
+      outs[p] = batched(inputs.subspan(start, end - start), labels,
+                        [&](const Tensor& batch) { return engine.forward(batch); });
+    } catch (...) {
+      errors[p] = std::current_exception();
+    }
+  };
+  {
+    std::vector<std::jthread> others;
+    for (std::size_t p = 1; p < parts; ++p) others.emplace_back(run_part, p);
+    run_part(0);
+  }  // joined
+  for (const auto& e : errors)
+    if (e) std::rethrow_exception(e);
+  Tensor all({static_cast<std::int64_t>(n), labels});
+  auto out = all.data.begin();
+  for (const Tensor& t : outs) out = std::copy(t.data.begin(), t.data.end(), out);
+  return all;
 }
 
 Tensor LocalClassifier::image_embeds(std::span<const PreparedInput> inputs) {

@@ -25,8 +25,12 @@
 namespace binscan {
 
 struct LocalOptions {
-  int threads = 0;       // engine threads; 0: all cores
-  int max_batch = 8;     // run() forwards at most this many images at once
+  int threads = 0;    // engine threads; 0: all cores
+  int max_batch = 8;  // run() forwards at most this many images at once
+  // Copies of the engine, each on threads / replicas threads, that run the parts of a batch side
+  // by side (see LocalClassifier::logits). 1: one engine on every thread. Zero-shot (CLIP) models
+  // keep one: each copy would hold its own text tower.
+  int replicas = 1;
   std::string model_id;  // ModelInfo::id; "" -> the directory as given
   std::string revision;  // ModelInfo::revision (commit hash when from the Hub cache)
   Precision precision = Precision::kFp32;          // ModelInfo::precision
@@ -63,7 +67,10 @@ class LocalClassifier : public Classifier {
   }
   std::vector<ClassifyOutcome> run(std::span<const PreparedInput> inputs, int top_k) override;
 
-  // The raw logits [N, num_labels] for prepared inputs (batched by max_batch).
+  // The raw logits [N, num_labels] for prepared inputs (batched by max_batch). With replicas the
+  // inputs are cut into as many contiguous parts, each run by its own engine copy on its own
+  // thread: the same bits, since an image's logits depend neither on its batch nor on the thread
+  // count (the engines' guarantee).
   Tensor logits(std::span<const PreparedInput> inputs);
   // The engine's forward pass on pixel_values [N, 3, H, W] (a zero-shot model opened without
   // labels: the image embeddings).
@@ -95,7 +102,8 @@ class LocalClassifier : public Classifier {
 
   ModelConfig config_;
   ImageProcessor processor_;
-  std::unique_ptr<Engine> engine_;  // null: a zero-shot model opened without labels
+  std::unique_ptr<Engine> engine_;                 // null: a zero-shot model opened without labels
+  std::vector<std::unique_ptr<Engine>> replicas_;  // LocalOptions::replicas beyond engine_
   // Zero-shot models: the towers and the tokenizer, and text embeddings per label set.
   std::shared_ptr<ClipEngine> clip_;
   std::shared_ptr<const ClipTokenizer> tokenizer_;

@@ -73,6 +73,15 @@ extern "C" void on_stop_signal(int sig) {
   [[maybe_unused]] const auto n = ::write(STDERR_FILENO, kMsg, sizeof kMsg - 1);
 }
 
+// How the threads were used, for the run's record and --format json: results do not depend on it,
+// speed does (bench/scan).
+nlohmann::json thread_plan_json(const PipelineThreads& t) {
+  return {{"engine_threads", t.engine},
+          {"engine_copies", t.replicas},
+          {"decode_workers", t.workers},
+          {"one_core", t.one_core}};
+}
+
 int run_scan_command(const ScanCliOptions& o) {
   if ((o.work || o.enqueue_only) && !is_postgres_location(o.db)) {
     throw Error(ErrorKind::kConfig, "--db " + o.db,
@@ -80,13 +89,15 @@ int run_scan_command(const ScanCliOptions& o) {
                 "postgresql:// URI");
   }
   const std::pair<int, int> shard = o.shard.empty() ? std::pair{1, 1} : parse_shard(o.shard);
-  const PipelineThreads threads = plan_pipeline_threads(resolve_thread_count(o.model.threads));
+  const PipelineThreads threads =
+      plan_pipeline_threads(resolve_thread_count(o.model.threads), o.batch);
   std::vector<std::unique_ptr<Classifier>> classifiers;
   std::vector<ScanModel> models;
   const std::vector<std::string> candidates = candidate_labels(o.model);
   for (const auto& spec : o.model.models) {
     // A CLIP model's label text embeddings are computed here, once, for every photo.
-    classifiers.push_back(open_scan_model(spec, o.model, threads.engine, o.batch, !o.quiet));
+    classifiers.push_back(
+        open_scan_model(spec, o.model, threads.engine, o.batch, !o.quiet, threads.replicas));
     ScanModel m;
     m.classifier = classifiers.back().get();
     m.key = model_key_for(m.classifier->info());
@@ -134,6 +145,7 @@ int run_scan_command(const ScanCliOptions& o) {
                         {"remote", o.model.remote},
                         {"batch", o.batch},
                         {"threads", o.model.threads},
+                        {"thread_plan", thread_plan_json(threads)},
                         {"top_k", o.top_k},
                         {"bin_labels", o.bin_labels},
                         {"candidate_labels", candidates},
@@ -169,6 +181,7 @@ int run_scan_command(const ScanCliOptions& o) {
     auto j = summary.to_json();
     j["database"] = redacted_location(o.db);
     j["status"] = status;
+    j["thread_plan"] = thread_plan_json(threads);
     if (queue) j["queue"] = queue->to_json();
     std::printf("%s\n", json_text(j).c_str());
   } else {
@@ -264,7 +277,8 @@ void add_shared_flags(CLI::App* cmd, const std::shared_ptr<ScanCliOptions>& o) {
       "Classify with the Hugging Face Inference API instead of locally (needs a token: "
       "HF_TOKEN or --token-file)";
   use.threads_help =
-      "Threads for the whole pipeline (engine and decoders are sized together; "
+      "Threads for the whole pipeline (engine and decoders are sized together: N threads "
+      "run copies of the engine side by side, 2 on 2 cores; 1 keeps the process on one core; "
       "default: all cores)";
   use.candidate_labels = true;
   add_model_flags(*cmd, o->model, use);

@@ -4,7 +4,6 @@
 #include <cstdio>
 #include <mutex>
 #include <set>
-#include <variant>
 
 #include "classify/calibration.h"
 #include "cli/commands.h"
@@ -36,17 +35,17 @@ void add_model_flags(CLI::App& cmd, ModelFlags& flags, const ModelFlagsUse& use)
         ->check(CLI::Range(0, 256));
   }
   if (use.precision) {
-    cmd.add_option(
-           "--precision", flags.precision,
-           "Engine arithmetic. fp32: exact, matches transformers. bf16: matmuls and\n"
-           "convolutions take bfloat16 weights and inputs (8 significant bits) and sum in\n"
-           "fp32; LayerNorm, softmax, GELU, residual sums and the classifier stay fp32.\n"
-           "1.5-2x faster on CPUs with AVX-512 BF16 or AMX, refused elsewhere. int8\n"
-           "(ResNet models; AVX2 and up): convolutions with 8-bit weights and inputs,\n"
-           "scaled by a calibration (binscan calibrate) -- fastest with AVX-512 VNNI. fast:\n"
-           "the quickest this CPU runs (int8 with a calibration, else bf16 where it can,\n"
-           "else fp32; said on stderr). Results record their precision; the README's\n"
-           "fidelity table gives the accuracy cost")
+    cmd.add_option("--precision", flags.precision,
+                   "Engine arithmetic. fp32: exact, matches transformers. bf16: matmuls and\n"
+                   "convolutions take bfloat16 weights and inputs (8 significant bits) and sum in\n"
+                   "fp32; LayerNorm, softmax, GELU, residual sums and the classifier stay fp32.\n"
+                   "1.5-2x faster on CPUs with AVX-512 BF16 or AMX, refused elsewhere. int8\n"
+                   "(AVX2 and up): convolutions and matmuls with 8-bit weights and inputs, scaled\n"
+                   "by a calibration (binscan calibrate) -- fastest with AVX-512 VNNI; ViT keeps\n"
+                   "attention, LayerNorm, softmax and GELU in fp32, CLIP its text tower. fast:\n"
+                   "the quickest this CPU runs (int8 with a calibration, else bf16 where it can,\n"
+                   "else fp32; said on stderr). Results record their precision; the README's\n"
+                   "fidelity table gives the accuracy cost")
         ->capture_default_str()
         ->check(CLI::IsMember({"fp32", "bf16", "int8", "fast"}));
     cmd.add_option("--calibration", flags.calibration,
@@ -133,10 +132,6 @@ std::shared_ptr<const ActivationRanges> find_calibration(const ModelFlags& flags
                                                          const std::string& name,
                                                          std::string& why) {
   const std::string command = "binscan calibrate --model " + name + " PHOTOS...";
-  if (!std::holds_alternative<ResNetConfig>(ModelConfig::from_file(dir / "config.json").arch)) {
-    why = "int8 is implemented for ResNet models only so far";
-    return nullptr;
-  }
   std::uint64_t bytes = 0;
   const std::string identity = weights_identity(dir, bytes);
   const fs::path path =
@@ -220,13 +215,14 @@ std::vector<std::string> candidate_labels(const ModelFlags& flags) {
 
 std::unique_ptr<LocalClassifier> open_local_model(const std::string& name, const ModelFlags& flags,
                                                   int engine_threads, int batch, bool show_progress,
-                                                  bool several, bool labels_per_use) {
+                                                  bool several, bool labels_per_use, int replicas) {
   const ResolvedModel resolved = resolve_model(name, hub_options(flags, show_progress));
   // e.g. "the Hub could not be reached; using the cached snapshot"
   for (const auto& warning : resolved.warnings) print_warning(warning);
   LocalOptions l;
   l.threads = engine_threads;
   l.max_batch = batch;
+  l.replicas = replicas;
   l.model_id = resolved.model_id;
   l.revision = resolved.revision;
   const PrecisionChoice precision = resolve_precision(flags, resolved.dir, name);
@@ -255,7 +251,8 @@ std::unique_ptr<RemoteClassifier> open_remote_model(const std::string& model_id,
 }
 
 std::unique_ptr<Classifier> open_scan_model(const std::string& spec, const ModelFlags& flags,
-                                            int engine_threads, int batch, bool show_progress) {
+                                            int engine_threads, int batch, bool show_progress,
+                                            int replicas) {
   static constexpr std::string_view kRemotePrefix = "remote:";
   const bool prefixed = spec.rfind(kRemotePrefix, 0) == 0;
   const std::string name = prefixed ? spec.substr(kRemotePrefix.size()) : spec;
@@ -265,7 +262,7 @@ std::unique_ptr<Classifier> open_scan_model(const std::string& spec, const Model
     return open_remote_model(name, flags, std::max(1, std::min(batch, 8)));
   }
   return open_local_model(name, flags, engine_threads, batch, show_progress,
-                          flags.models.size() > 1);
+                          flags.models.size() > 1, false, replicas);
 }
 
 }  // namespace binscan::cli

@@ -68,9 +68,9 @@ HubOptions hub_options(const ModelFlags& flags, bool show_progress = true);
 // named `name`: bf16 or int8 on a CPU without it is refused (Error kUnsupported, one line naming
 // the missing feature); int8 without a calibration (--calibration FILE, else the default one of
 // `binscan calibrate`) is refused in one line giving the calibrate command, and so is one made
-// for other weights. fast picks int8 where it runs and the model has a calibration (ResNet only
-// so far), else bf16 where it runs, else fp32, and says which and why on stderr (once per model
-// and process, even under --quiet: results depend on it).
+// for other weights. fast picks int8 where it runs and the model has a calibration, else bf16 where
+// it runs, else fp32, and says which and why on stderr (once per model and process, even under
+// --quiet: results depend on it).
 struct PrecisionChoice {
   Precision precision = Precision::kFp32;
   std::shared_ptr<const ActivationRanges> ranges;  // int8
@@ -90,7 +90,7 @@ std::vector<std::string> candidate_labels(const ModelFlags& flags);
 std::unique_ptr<LocalClassifier> open_local_model(const std::string& name, const ModelFlags& flags,
                                                   int engine_threads, int batch,
                                                   bool show_progress = true, bool several = false,
-                                                  bool labels_per_use = false);
+                                                  bool labels_per_use = false, int replicas = 1);
 
 // The Inference API for `model_id` (the URL's model and ModelInfo::id), `jobs` requests at once;
 // with candidate labels (--label, --labels-file) a zero-shot request with --template.
@@ -98,7 +98,9 @@ std::unique_ptr<RemoteClassifier> open_remote_model(const std::string& model_id,
                                                     const ModelFlags& flags, int jobs);
 
 // One --model of scan: remote with --remote or a "remote:" prefix, else local.
+// `replicas`: LocalOptions::replicas of a local model.
 std::unique_ptr<Classifier> open_scan_model(const std::string& spec, const ModelFlags& flags,
-                                            int engine_threads, int batch, bool show_progress);
+                                            int engine_threads, int batch, bool show_progress,
+                                            int replicas = 1);
 
 }  // namespace binscan::cli

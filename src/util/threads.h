@@ -19,7 +19,10 @@ struct PipelineThreads {
   // A budget of one thread: the workers and the engine take turns (PipelineOptions::one_core),
   // so the process uses one core and N such processes scale on N cores.
   bool one_core = false;
+  // Engine copies sharing the `engine` threads (LocalOptions::replicas), each running part of a
+  // batch of `batch` photos.
+  int replicas = 1;
 };
-PipelineThreads plan_pipeline_threads(int total);
+PipelineThreads plan_pipeline_threads(int total, int batch = 8);
 
 }  // namespace binscan

@@ -138,6 +138,42 @@ TEST(LocalClassifierParity, RandomWeightsGiveDistinctAnswers) {
   }
 }
 
+// Engine copies (LocalOptions::replicas) cut a batch into parts run side by side: every image's
+// logits must be the same bits as with one engine, in the inputs' order, however the photos fall
+// into parts (5 photos into 2 and into 3 uneven parts, each part batched by max_batch).
+TEST(LocalClassifier, EngineCopiesGiveTheSameBitsAsOneEngineInOrder) {
+  for (const char* preset : {"tiny-resnet-bottleneck", "tiny-vit"}) {
+    SCOPED_TRACE(preset);
+    test::TempDir dir;
+    test::run_python("make_checkpoint.py", {"--preset", preset, "--out", (dir / "m").string()});
+    const auto open = [&](int threads, int replicas) {
+      LocalOptions o;
+      o.threads = threads;
+      o.replicas = replicas;
+      o.max_batch = 2;
+      return open_local_classifier(dir / "m", o);
+    };
+    auto one = open(2, 1);
+    std::vector<PreparedInput> inputs;
+    for (const auto& p : parity_photos()) {
+      const auto bytes = read_file(p);
+      const DecodedImage decoded = decode_image(bytes, p.string());
+      inputs.push_back(one->prepare({p.string(), bytes, &decoded}));
+    }
+    const Tensor want = one->logits(inputs);
+    const auto labels = static_cast<std::size_t>(want.shape[1]);
+    // Distinct rows, so that a part returned out of order would show.
+    for (std::size_t i = 1; i < inputs.size(); ++i)
+      ASSERT_NE(std::memcmp(&want.data[0], &want.data[i * labels], labels * sizeof(float)), 0);
+    for (const auto& [threads, replicas] : {std::pair{2, 2}, std::pair{3, 3}, std::pair{1, 2}}) {
+      const Tensor got = open(threads, replicas)->logits(inputs);
+      ASSERT_EQ(got.shape, want.shape);
+      EXPECT_EQ(std::memcmp(got.data.data(), want.data.data(), want.data.size() * sizeof(float)), 0)
+          << threads << " threads, " << replicas << " copies";
+    }
+  }
+}
+
 TEST(LocalClassifier, InfoAndLabels) {
   test::TempDir dir;
   test::run_python("make_checkpoint.py", {"--preset", "finetune-2label", "--out",

@@ -152,11 +152,17 @@ TEST(ScanCli, ACorruptPhotoIsRecordedAndTheRestProcessed) {
   std::ofstream(dir / "in" / "readme.md") << "# not a photo\n";
   const auto db = dir / "s.db";
   auto args = scan_args(db, {(dir / "in").string()});
-  args.push_back("--format");
-  args.push_back("json");
+  for (const char* a : {"--format", "json", "--threads", "2"}) args.push_back(a);
   const auto r = test::run_command(args);
   EXPECT_EQ(r.exit_code, 1) << r.err;  // something failed: not everything was processed
   const auto summary = nlohmann::json::parse(last_line(r.out));
+  // How the 2 threads ran (batch 4): two single-threaded engine copies, in the output and the
+  // run's record.
+  const nlohmann::json plan{
+      {"engine_threads", 2}, {"engine_copies", 2}, {"decode_workers", 2}, {"one_core", false}};
+  EXPECT_EQ(summary["thread_plan"], plan);
+  EXPECT_EQ(nlohmann::json::parse(test::sql_rows(db, "SELECT args FROM runs").at(0))["thread_plan"],
+            plan);
   EXPECT_EQ(summary["failed"], 1);
   EXPECT_EQ(summary["not_images"], 1);
   EXPECT_EQ(summary["classified"], 5);

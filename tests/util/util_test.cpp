@@ -1,7 +1,9 @@
 #include <gtest/gtest.h>
 
+#include <cstdlib>
 #include <filesystem>
 #include <fstream>
+#include <tuple>
 
 #include "support/test_support.h"
 #include "util/error.h"
@@ -11,6 +13,7 @@
 #include "util/progress.h"
 #include "util/tensor.h"
 #include "util/text.h"
+#include "util/threads.h"
 
 namespace binscan {
 namespace {
@@ -161,6 +164,32 @@ TEST(JsonFields, WrongTypesAndRangesNameTheFileTheKeyAndWhatWasFound) {
   EXPECT_EQ(message([] { json_string(json::array(), "model_type", "c.json"); }),
             "c.json: \"model_type\" must be a string, got a list");
   EXPECT_DOUBLE_EQ(json_finite_number(json(2.5), "x", "c.json"), 2.5);
+}
+
+}  // namespace
+}  // namespace binscan
+
+namespace binscan {
+namespace {
+
+// How a scan's thread budget is cut up: one thread is one core taking turns; more threads become
+// engine copies that divide them evenly, at least two photos of a batch each.
+TEST(PlanPipelineThreads, CopiesDivideTheThreadsWithTwoPhotosEach) {
+  ::unsetenv("BINSCAN_ENGINE_REPLICAS");
+  const auto plan = [](int total, int batch) {
+    const PipelineThreads t = plan_pipeline_threads(total, batch);
+    return std::tuple{t.engine, t.workers, t.replicas, t.one_core};
+  };
+  EXPECT_EQ(plan(1, 8), std::tuple(1, 1, 1, true));
+  EXPECT_EQ(plan(2, 8), std::tuple(2, 2, 2, false));
+  EXPECT_EQ(plan(3, 8), std::tuple(3, 3, 3, false));
+  EXPECT_EQ(plan(6, 8), std::tuple(6, 6, 3, false));
+  EXPECT_EQ(plan(16, 8), std::tuple(16, 16, 4, false));
+  EXPECT_EQ(plan(2, 1), std::tuple(2, 2, 1, false));  // one photo a batch: one engine
+  EXPECT_EQ(plan(7, 8), std::tuple(7, 7, 1, false));  // a prime above the batch's half
+  ::setenv("BINSCAN_ENGINE_REPLICAS", "9", 1);
+  EXPECT_EQ(std::get<2>(plan(2, 8)), 2);
+  ::unsetenv("BINSCAN_ENGINE_REPLICAS");
 }
 
 }  // namespace
