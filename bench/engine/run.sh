@@ -5,7 +5,8 @@
 # clip_zero_shot.py), batch 1 and 8, 2 threads, alternating
 # the engines in one run; prints ms/image, ratios and peak RSS. Where the CPU runs bf16 (AVX-512
 # BF16 or AMX), binscan --precision bf16 is timed too; where it runs int8 (AVX2 and up), binscan
-# --precision int8 on the ResNet models, calibrated once on the shared trash-bin photos.
+# --precision int8, each model calibrated once on the shared trash-bin photos (CLIP: its image
+# tower).
 #
 #   bench/engine/run.sh [--rounds N] [--batches 1 8] [--threads 2] [--models vit-base-patch16-224 resnet-50 clip-vit-base-patch32]
 #       [--engines binscan binscan-passive binscan-bf16 onnxruntime pytorch]   (default: all but
@@ -69,10 +70,10 @@ if $binscan_cmd --model "${dirs[0]}" --precision bf16 --iterations 1 --warmup 0 
 else
   echo "no bf16 rows: $($binscan_cmd --model "${dirs[0]}" --precision bf16 2>&1 | tail -1)" >&2
 fi
-# int8 (ResNet only): a calibration per model, made once, on photos like the ones classified.
+# int8: a calibration per model, made once, on photos like the ones classified.
 calib_photos="${CALIB_PHOTOS:-$root/../shared/data/photos/trash-bin}"
 for d in "${dirs[@]}"; do
-  if grep -q '"resnet"' "$d/config.json" && [[ ! -f "$d/calibration.json" ]]; then
+  if [[ ! -f "$d/calibration.json" ]]; then
     "$build/binscan" calibrate --model "$d" --out "$d/calibration.json" "$calib_photos" >/dev/null ||
       echo "no int8 rows for $d (calibrate failed)" >&2
   fi

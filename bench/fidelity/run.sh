@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # What --fast-decode and --precision bf16 / int8 cost in accuracy: each option (and with
 # --fast-decode) against the exact fp32 path on the same photos, for full-size
-# vit-base-patch16-224 and resnet-50 (int8: ResNet models, calibrated once with `binscan
-# calibrate` on $CALIB_PHOTOS, default the shared trash-bin photos, into DIR/calibration.json).
+# vit-base-patch16-224 and resnet-50 (int8: each model calibrated once with `binscan calibrate`
+# on $CALIB_PHOTOS, default the shared trash-bin photos, into DIR/calibration.json).
 #
 #   bench/fidelity/run.sh [PHOTOS...]   (default: ../shared/data/photos; BUILD_DIR=build;
 #                                        MODELS="DIR ..." to use other checkpoints)
@@ -44,12 +44,9 @@ echo "--precision fast on this CPU: ${fast_note:-?}" >&2
 calib_photos="${CALIB_PHOTOS:-$root/../shared/data/photos/trash-bin}"
 for m in $MODELS; do
   name=$(basename "$m")
-  opts=(exact fast-decode bf16 both)
-  if grep -q '"resnet"' "$m/config.json"; then
-    [[ -f "$m/calibration.json" ]] ||
-      "$build/binscan" calibrate --model "$m" --out "$m/calibration.json" "$calib_photos" >/dev/null
-    opts+=(int8 both-int8)
-  fi
+  opts=(exact fast-decode bf16 both int8 both-int8)
+  [[ -f "$m/calibration.json" ]] ||
+    "$build/binscan" calibrate --model "$m" --out "$m/calibration.json" "$calib_photos" >/dev/null
   for opt in "${opts[@]}"; do
     case $opt in
       exact) flags=() ;;

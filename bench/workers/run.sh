@@ -23,15 +23,9 @@ work=${BENCH_WORK:-${TMPDIR:-/tmp}/binscan-bench-workers}
 mkdir -p "$work"
 chmod 755 "$work"
 photos="$work/photos"
-rm -rf "$photos"
-mkdir -p "$photos"
-for ((c = 0; c < copies; c++)); do
-  for f in "$source_photos"/*; do
-    [[ -f $f ]] || continue
-    b=$(basename "$f")
-    { cat "$f"; printf 'binscan-bench-copy-%d' "$c"; } >"$photos/${b%.*}-$c.${b##*.}"
-  done
-done
+# shellcheck source=bench/lib.sh
+source bench/lib.sh
+bench_copies "$source_photos" "$photos" "$copies"
 cmake -S . -B "$build_dir" -G Ninja -DCMAKE_BUILD_TYPE=Release >/dev/null
 cmake --build "$build_dir" -j 2 --target binscan queue_bench >/dev/null
 binscan="$build_dir/binscan"
