@@ -1,8 +1,10 @@
 #!/usr/bin/env bash
 # What --fast-decode and --precision bf16 / int8 cost in accuracy: each option (and with
 # --fast-decode) against the exact fp32 path on the same photos, for full-size
-# vit-base-patch16-224 and resnet-50 (int8: each model calibrated once with `binscan calibrate`
-# on $CALIB_PHOTOS, default the shared trash-bin photos, into DIR/calibration.json).
+# vit-base-patch16-224, resnet-50 and clip-vit-base-patch32 (zero-shot over $CLIP_LABELS, one
+# label per line, default a bin and five other street scenes; the bin score is the first label's)
+# (int8: each model calibrated once with `binscan calibrate` on $CALIB_PHOTOS, default the
+# shared trash-bin photos, into DIR/calibration.json).
 #
 #   bench/fidelity/run.sh [PHOTOS...]   (default: ../shared/data/photos; BUILD_DIR=build;
 #                                        MODELS="DIR ..." to use other checkpoints)
@@ -25,15 +27,27 @@ photos=("$@")
 cmake --build "$build" -j "${JOBS:-2}" --target binscan >&2
 if [[ -z "${MODELS:-}" ]]; then
   MODELS=""
-  for m in vit-base-patch16-224 resnet-50; do
+  for m in vit-base-patch16-224 resnet-50 clip-vit-base-patch32; do
     d="$work/models/$m"
     if [[ ! -f "$d/model.safetensors" ]]; then
       mkdir -p "$work/models"
-      /usr/bin/python3 "$root/tests/reference/make_checkpoint.py" --preset "$m" --out "$d" >&2
+      if [[ "$m" == clip-* ]]; then  # as bench/engine/run.sh makes it: the Hub's layout, a tokenizer
+        /usr/bin/python3 "$root/tests/reference/clip_reference.py" make --preset vit-b-32 --out "$d" >&2
+      else
+        /usr/bin/python3 "$root/tests/reference/make_checkpoint.py" --preset "$m" --out "$d" >&2
+      fi
     fi
     MODELS+="$d "
   done
 fi
+# CLIP's labels: the first is the bin, whose score the verdicts are taken on.
+clip_labels=()
+if [[ -n "${CLIP_LABELS:-}" ]]; then
+  mapfile -t clip_labels <"$CLIP_LABELS"
+else
+  clip_labels=("a trash bin" "a bicycle" "a parked car" "a cat" "an empty street" "a house")
+fi
+is_clip() { grep -q '"model_type": *"clip"' "$1/config.json"; }
 
 out="$work/fidelity"
 mkdir -p "$out"
@@ -56,17 +70,20 @@ for m in $MODELS; do
       int8) flags=(--precision int8 --calibration "$m/calibration.json") ;;
       both-int8) flags=(--fast-decode --precision int8 --calibration "$m/calibration.json") ;;
     esac
+    if is_clip "$m"; then
+      for l in "${clip_labels[@]}"; do flags+=(--label "$l"); done
+    fi
     echo "$name: $opt ..." >&2
     "$build/binscan" classify --model "$m" --format jsonl --top-k 100000 --batch 8 \
       "${flags[@]}" "${photos[@]}" >"$out/$name.$opt.jsonl"
   done
 done
 
-/usr/bin/python3 - "$out" $MODELS <<'PY'
+/usr/bin/python3 - "$out" "${clip_labels[0]}" $MODELS <<'PY'
 import json, os, statistics, subprocess, sys
 
-out, models = sys.argv[1], sys.argv[2:]
-BIN = "ashcan, trash can, garbage can, wastebin, ash bin, ash-bin, ashbin, dustbin, trash barrel, trash bin"
+out, clip_bin, models = sys.argv[1], sys.argv[2], sys.argv[3:]
+IMAGENET_BIN = "ashcan, trash can, garbage can, wastebin, ash bin, ash-bin, ashbin, dustbin, trash barrel, trash bin"
 cpu = next((l.split(":", 1)[1].strip() for l in subprocess.run(["lscpu"], capture_output=True,
             text=True).stdout.splitlines() if l.startswith("Model name")), "?")
 
@@ -84,6 +101,8 @@ print("| model | option | photos | top-1 agree | top-5 set agree | max abs dp | 
 print("|---|---|---:|---:|---:|---:|---:|---:|---:|")
 for m in models:
     name = os.path.basename(m.rstrip("/"))
+    with open(os.path.join(m, "config.json")) as f:
+        BIN = clip_bin if json.load(f).get("model_type") == "clip" else IMAGENET_BIN
     exact = load(f"{out}/{name}.exact.jsonl")
     for opt in ["fast-decode", "bf16", "both", "int8", "both-int8"]:
         if not os.path.exists(f"{out}/{name}.{opt}.jsonl"):
