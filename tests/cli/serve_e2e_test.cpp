@@ -520,8 +520,10 @@ TEST_F(ServeCli, HostileRequestsGetTheirStatusAndServingGoesOn) {
 
 // 10,000 requests over 64 keep-alive connections at once (bench/serve/load.py: Python requests,
 // a small PNG so it takes seconds): every answer right, no error but the intended 503s, and
-// memory flat: RSS after the run within 10% of RSS after the first 100 requests. Skipped under
-// the sanitizers (the Release run covers it).
+// memory flat: RSS after the run within 10% of RSS after the first 2,000 requests (after 100 it
+// was once 10.9% below the end, with no leak: the allocator's per-thread arenas of the 64
+// connections' threads still filling; a leak of 2 KB per request still fails). Skipped under the
+// sanitizers (the Release run covers it).
 TEST_F(ServeCli, ServeLoadSlow) {
 #if defined(BINSCAN_UNDER_SANITIZER)
   GTEST_SKIP() << "load test: Release only";
@@ -550,9 +552,9 @@ TEST_F(ServeCli, ServeLoadSlow) {
     EXPECT_EQ(r.exit_code, 0) << r.err;
     return json::parse(r.out).at("status");
   };
-  const json first = load(100);
+  const json first = load(2000);
   const long rss_warm = s->rss_kb();
-  const json rest = load(9900);
+  const json rest = load(8000);
   const long rss_end = s->rss_kb();
   int ok = 0, busy = 0;
   for (const json& st : {first, rest}) {
@@ -563,8 +565,9 @@ TEST_F(ServeCli, ServeLoadSlow) {
   EXPECT_EQ(ok + busy, 10000);
   EXPECT_GT(ok, 5000);
   EXPECT_LE(rss_end, rss_warm * 11 / 10) << "RSS grew from " << rss_warm << " kB to " << rss_end;
-  std::printf("10,000 requests: %d answered, %d busy (503); RSS %ld kB after 100, %ld after all\n",
-              ok, busy, rss_warm, rss_end);
+  std::printf(
+      "10,000 requests: %d answered, %d busy (503); RSS %ld kB after 2,000, %ld after all\n", ok,
+      busy, rss_warm, rss_end);
   EXPECT_EQ(s->stop(), 0);
 }
 
